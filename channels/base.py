@@ -1,0 +1,68 @@
+"""The channel adapter protocol: verify, parse, render and send for one provider account.
+
+The gateway owns every mechanism (inbox, worker, outbox, pacing, retries); an adapter owns only the
+provider's facts. Adapters never touch the database, the worker or each other.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from gateway.messages import (
+    AccountInfo,
+    InboundEvent,
+    InboundRequest,
+    OutboundMessage,
+    SendResult,
+    WebhookReply,
+)
+
+
+class ChannelAdapter(ABC):
+    channel: ClassVar[str]
+    max_text_units: ClassVar[int]
+    """Provider limit for one message, in the units `text_units` counts."""
+    required_secrets: ClassVar[tuple[str, ...]]
+
+    def __init__(self, account: AccountInfo) -> None:
+        self.account = account
+
+    @staticmethod
+    def text_units(text: str) -> int:
+        return len(text)
+
+    @abstractmethod
+    def verify(self, request: InboundRequest) -> None:
+        """Raise `WebhookRejected` (401/403) unless the request is authentic. Pure: no I/O."""
+
+    @abstractmethod
+    def parse(self, request: InboundRequest) -> list[InboundEvent]:
+        """Normalize a verified request; raise `WebhookRejected` (400) for a malformed body."""
+
+    def webhook_reply(self) -> WebhookReply:
+        return WebhookReply()
+
+    async def is_addressed(self, event: InboundEvent) -> bool:
+        """Whether the gateway should answer (group chats: only when spoken to)."""
+        return True
+
+    async def prompt_text(self, event: InboundEvent) -> str:
+        """The text to forward to the core (e.g. without the bot's own @mention)."""
+        return (event.text or "").strip()
+
+    def is_group_chat(self, chat: str) -> bool:
+        return False
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one message; raise `SendError` classified as permanent / retry-after / other."""
+
+    async def send_typing(self, chat: str) -> None:
+        """Best effort: show that a reply is being prepared."""
+
+    async def acknowledge_action(self, event: InboundEvent, text: str | None = None) -> None:
+        """Best effort: tell the provider an action (button press) was received."""
+
+    async def close(self) -> None:
+        """Release connections."""

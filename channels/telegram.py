@@ -1,0 +1,287 @@
+"""Telegram Bot API adapter (python-telegram-bot types and Bot calls)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from telegram import Bot, Message, ReplyParameters, Update, User, WebhookInfo
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from channels.base import ChannelAdapter
+from gateway.messages import (
+    AccountInfo,
+    Attachment,
+    InboundEvent,
+    InboundRequest,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    WebhookRejected,
+)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+API_DEFAULT = "https://api.telegram.org"
+_ATTACHMENT_FIELDS = ("document", "audio", "video", "voice", "video_note", "sticker", "animation")
+
+
+class TelegramAdapter(ChannelAdapter):
+    """Limits from the Bot API: 4096 characters per message (counted in UTF-16 code units here,
+    which is never fewer than Telegram counts, so a part never bounces as too long)."""
+
+    channel: ClassVar[str] = "telegram"
+    max_text_units: ClassVar[int] = 4096
+    required_secrets: ClassVar[tuple[str, ...]] = ("token", "webhook_secret")
+
+    def __init__(self, account: AccountInfo) -> None:
+        super().__init__(account)
+        self._secret = account.secrets["webhook_secret"].encode()
+        base = str(account.config.get("api_base_url") or API_DEFAULT).rstrip("/")
+        self.bot = Bot(
+            account.secrets["token"],
+            base_url=f"{base}/bot",
+            request=HTTPXRequest(
+                connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=10
+            ),
+        )
+        self._me: User | None = None
+
+    @staticmethod
+    def text_units(text: str) -> int:
+        return len(text.encode("utf-16-le")) // 2
+
+    # --- inbound -----------------------------------------------------------------------------
+    def verify(self, request: InboundRequest) -> None:
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            raise WebhookRejected(401, "missing_signature", f"{SECRET_HEADER} header is missing")
+        if not hmac.compare_digest(given.encode(), self._secret):
+            raise WebhookRejected(403, "bad_signature", f"{SECRET_HEADER} does not match")
+
+    def parse(self, request: InboundRequest) -> list[InboundEvent]:
+        try:
+            data = json.loads(request.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise WebhookRejected(400, "malformed_json", f"body is not JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise WebhookRejected(400, "malformed_update", "an Update object with update_id")
+        try:
+            update = Update.de_json(data, bot=None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise WebhookRejected(400, "malformed_update", f"not a valid Update: {exc}") from None
+        return [self._normalize(update, data)]
+
+    def _normalize(self, update: Update, raw: dict[str, Any]) -> InboundEvent:
+        base: dict[str, Any] = {
+            "channel": self.channel,
+            "account": self.account.account,
+            "event_id": str(update.update_id),
+            "raw": raw,
+        }
+        if update.callback_query is not None:
+            query = update.callback_query
+            message = query.message
+            return InboundEvent(
+                **base,
+                kind="action",
+                action=query.data,
+                sender=str(query.from_user.id),
+                display_name=query.from_user.full_name,
+                chat=str(message.chat.id) if message else str(query.from_user.id),
+                message_id=str(message.message_id) if message else None,
+                is_group=bool(message and message.chat.type in ("group", "supergroup")),
+                hints={"callback_query_id": query.id},
+            )
+        message = update.message or update.edited_message
+        if message is None or message.chat.type == "channel" or message.from_user is None:
+            kind = next((k for k in raw if k != "update_id"), "unknown")
+            return InboundEvent(**base, kind="unsupported", hints={"update_type": kind})
+        event = InboundEvent(
+            **base,
+            kind="edited" if update.edited_message is not None else "message",
+            sender=str(message.from_user.id),
+            display_name=message.from_user.full_name,
+            chat=str(message.chat.id),
+            message_id=str(message.message_id),
+            timestamp=message.date,
+            is_group=message.chat.type in ("group", "supergroup"),
+            text=message.text or message.caption,
+            attachments=_attachments(message),
+            hints=_addressing_hints(message),
+        )
+        command = _command(message)
+        if command and event.kind == "message":
+            name, target, args = command
+            event.kind = "command"
+            event.command, event.args = name, args
+            event.hints["command_target"] = target
+        return event
+
+    async def identity(self) -> User:
+        """The bot's own user (from getMe), fetched once: needed to know when a group addresses
+        it. Never called while verifying a webhook."""
+        if self._me is None:
+            await self._call(self.bot.initialize)
+            self._me = self.bot.bot
+        return self._me
+
+    async def is_addressed(self, event: InboundEvent) -> bool:
+        if not event.is_group:
+            return True
+        me = await self.identity()
+        username = (me.username or "").lower()
+        if event.kind == "command":
+            target = event.hints.get("command_target")
+            return target is None or target.lower() == username
+        if event.kind == "action":
+            return True
+        return (
+            username in event.hints.get("mentions", [])
+            or event.hints.get("reply_to_user_id") == me.id
+        )
+
+    async def prompt_text(self, event: InboundEvent) -> str:
+        text = event.text or ""
+        if event.is_group:
+            me = await self.identity()
+            if me.username:
+                text = _strip_mention(text, me.username)
+        return text.strip()
+
+    def is_group_chat(self, chat: str) -> bool:
+        return chat.startswith("-")
+
+    # --- outbound ----------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> SendResult:
+        reply = (
+            ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
+            if message.reply_to
+            else None
+        )
+        sent: Message = await self._call(
+            self.bot.send_message,
+            chat_id=int(message.chat),
+            text=message.text,
+            reply_parameters=reply,
+        )
+        return SendResult(provider_message_id=str(sent.message_id), chat=str(sent.chat.id))
+
+    async def send_typing(self, chat: str) -> None:
+        await self._call(self.bot.send_chat_action, chat_id=int(chat), action="typing")
+
+    async def acknowledge_action(self, event: InboundEvent, text: str | None = None) -> None:
+        query_id = event.hints.get("callback_query_id")
+        if query_id:
+            await self._call(self.bot.answer_callback_query, query_id, text=text)
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """One Bot API call with the provider's errors mapped to the gateway's classes."""
+        try:
+            if method != self.bot.initialize:
+                await self.identity()
+            return await method(*args, **kwargs)
+        except RetryAfter as exc:
+            after = exc.retry_after
+            seconds = after.total_seconds() if isinstance(after, timedelta) else float(after)
+            raise SendError(
+                f"Telegram 429: retry after {seconds:g}s", retry_after=seconds
+            ) from None
+        except ChatMigrated as exc:
+            raise SendError(
+                "group was upgraded to a supergroup", new_chat=str(exc.new_chat_id)
+            ) from None
+        except BadRequest as exc:
+            if "message is not modified" in exc.message:
+                return None
+            raise SendError(f"Telegram 400: {exc.message}", permanent=True) from None
+        except Forbidden as exc:
+            raise SendError(f"Telegram 403: {exc.message}", permanent=True) from None
+        except InvalidToken:
+            raise SendError("Telegram rejected the bot token", permanent=True) from None
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx: worth another try
+            raise SendError(f"Telegram error: {exc.message}") from None
+
+    # --- webhook registration (operator commands) ----------------------------------------------
+    async def set_webhook(
+        self, url: str, *, drop_pending_updates: bool = False, max_connections: int = 40
+    ) -> bool:
+        return await self.bot.set_webhook(
+            url=url,
+            secret_token=self.account.secrets["webhook_secret"],
+            allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=drop_pending_updates,
+            max_connections=max_connections,
+        )
+
+    async def delete_webhook(self, *, drop_pending_updates: bool = False) -> bool:
+        return await self.bot.delete_webhook(drop_pending_updates=drop_pending_updates)
+
+    async def webhook_info(self) -> WebhookInfo:
+        return await self.bot.get_webhook_info()
+
+    async def close(self) -> None:
+        await self.bot.shutdown()
+
+
+def _command(message: Message) -> tuple[str, str | None, list[str]] | None:
+    entities = message.entities or ()
+    if not message.text or not any(e.type == "bot_command" and e.offset == 0 for e in entities):
+        return None
+    head, _, rest = message.text.partition(" ")
+    name, _, target = head[1:].partition("@")
+    return name.lower(), target or None, rest.split()
+
+
+def _addressing_hints(message: Message) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    text = message.text or message.caption or ""
+    entities = message.entities or message.caption_entities or ()
+    mentions = [
+        text[e.offset + 1 : e.offset + e.length].lower() for e in entities if e.type == "mention"
+    ]
+    if mentions:
+        hints["mentions"] = mentions
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None:
+        hints["reply_to_user_id"] = replied.from_user.id
+    return hints
+
+
+def _strip_mention(text: str, username: str) -> str:
+    tag = f"@{username}"
+    lowered = text.lower()
+    at = lowered.find(tag.lower())
+    while at != -1:
+        text = text[:at] + text[at + len(tag) :]
+        lowered = text.lower()
+        at = lowered.find(tag.lower())
+    return " ".join(text.split()) if "\n" not in text else text
+
+
+def _attachments(message: Message) -> list[Attachment]:
+    found: list[Attachment] = []
+    if message.photo:
+        found.append(Attachment(kind="photo", file_id=message.photo[-1].file_id))
+    for name in _ATTACHMENT_FIELDS:
+        item = getattr(message, name, None)
+        if item is not None:
+            found.append(
+                Attachment(
+                    kind=name, file_id=item.file_id, mime_type=getattr(item, "mime_type", None)
+                )
+            )
+    if message.location is not None:
+        loc = message.location
+        found.append(Attachment(kind="location", url=f"geo:{loc.latitude},{loc.longitude}"))
+    return found

@@ -1,0 +1,147 @@
+"""Typed settings, read from the environment (names are part of the external contract).
+
+Every default below is chosen so that `gateway serve` and `gateway demo` work on one machine with no
+configuration at all; production overrides them through the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UnlinkedPolicy = Literal["channel_user"]
+"""Only `channel_user` until identity linking lands (it adds `link_required`, `allowlist`)."""
+
+TELEGRAM_API_DEFAULT = "https://api.telegram.org"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """All configuration in one object; tests build it directly with keyword arguments."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_file=None)
+
+    # --- storage and secrets -------------------------------------------------------------
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./gateway.db",
+        validation_alias=_env("DATABASE_URL"),
+        description="SQLite file by default (one process); postgresql+asyncpg://... in production.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("GATEWAY_SECRET_KEY"),
+        description="Comma-separated keys; the first encrypts, all decrypt (rotation). Unset on "
+        "SQLite: a key file is generated next to the database (see docs/decisions.md).",
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("GATEWAY_ADMIN_KEY"),
+        description="Unset disables the admin API (every call answers 401).",
+    )
+    public_url: str | None = Field(None, validation_alias=_env("GATEWAY_PUBLIC_URL"))
+
+    # --- the responses core (default project) --------------------------------------------
+    core_base_url: str = Field(
+        "http://127.0.0.1:8787",
+        validation_alias=_env("GENAUG_API_BASE_URL"),
+        description="Defaults to where `gateway mock-core` listens, so serve works out of the box.",
+    )
+    core_api_key: SecretStr | None = Field(None, validation_alias=_env("GENAUG_API_KEY"))
+    core_model: str = Field("balanced", validation_alias=_env("GATEWAY_MODEL"))
+    core_timeout_seconds: float = Field(
+        45.0,
+        validation_alias=_env("GATEWAY_CORE_TIMEOUT_SECONDS"),
+        description="Below the 60 s lease so a hung core never outlives a claim unnoticed.",
+    )
+    core_attempts: int = Field(
+        3,
+        validation_alias=_env("GATEWAY_CORE_ATTEMPTS"),
+        description="Tries within one turn (connection errors and 5xx only, same idempotency "
+        "key) before the turn is rescheduled with backoff.",
+    )
+    unlinked_policy: UnlinkedPolicy = Field(
+        "channel_user", validation_alias=_env("GATEWAY_UNLINKED_POLICY")
+    )
+
+    # --- Telegram (default account) ------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"),
+        description="Unset: derived from the bot token and the secret key, so it is stable and "
+        "never needs to be typed.",
+    )
+    telegram_api_base_url: str = Field(
+        TELEGRAM_API_DEFAULT, validation_alias=_env("TELEGRAM_API_BASE_URL")
+    )
+
+    # --- HTTP ------------------------------------------------------------------------------
+    host: str = Field("0.0.0.0", validation_alias=_env("GATEWAY_HOST"))
+    port: int = Field(8080, validation_alias=_env("PORT"))
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        validation_alias=_env("GATEWAY_MAX_BODY_BYTES"),
+        description="Telegram updates are a few KiB; 1 MiB leaves room and bounds memory.",
+    )
+
+    # --- work queues -----------------------------------------------------------------------
+    lease_seconds: float = Field(
+        60.0,
+        validation_alias=_env("GATEWAY_LEASE_SECONDS"),
+        description="A claim is a lease: work held by a dead process is taken up again after it.",
+    )
+    poll_interval_seconds: float = Field(
+        0.25,
+        validation_alias=_env("GATEWAY_POLL_INTERVAL_SECONDS"),
+        description="How often an idle loop looks for work another process may have queued.",
+    )
+    worker_concurrency: int = Field(64, validation_alias=_env("GATEWAY_WORKER_CONCURRENCY"))
+    sender_concurrency: int = Field(64, validation_alias=_env("GATEWAY_SENDER_CONCURRENCY"))
+    retry_base_seconds: float = Field(1.0, validation_alias=_env("GATEWAY_RETRY_BASE_SECONDS"))
+    retry_cap_seconds: float = Field(60.0, validation_alias=_env("GATEWAY_RETRY_CAP_SECONDS"))
+    inbox_max_attempts: int = Field(
+        20,
+        validation_alias=_env("GATEWAY_INBOX_MAX_ATTEMPTS"),
+        description="With a 60 s cap this keeps a turn alive through ~15 minutes of core outage.",
+    )
+    outbox_max_attempts: int = Field(
+        10,
+        validation_alias=_env("GATEWAY_OUTBOX_MAX_ATTEMPTS"),
+        description="Transient send failures (5xx, timeouts) before a message is dead-lettered.",
+    )
+
+    # --- Telegram pacing (Bot FAQ: ~30 msg/s per bot, ~1 msg/s per chat, 20 msg/min per group)
+    telegram_rate_per_bot: float = Field(
+        25.0, validation_alias=_env("GATEWAY_TELEGRAM_RATE_PER_BOT")
+    )
+    telegram_rate_per_chat: float = Field(
+        1.0, validation_alias=_env("GATEWAY_TELEGRAM_RATE_PER_CHAT")
+    )
+    telegram_chat_burst: int = Field(
+        3,
+        validation_alias=_env("GATEWAY_TELEGRAM_CHAT_BURST"),
+        description="A short burst (a reply split in parts) goes out at once, then 1/s.",
+    )
+    telegram_group_per_minute: float = Field(
+        19.0, validation_alias=_env("GATEWAY_TELEGRAM_GROUP_PER_MINUTE")
+    )
+
+    # --- logs --------------------------------------------------------------------------------
+    log_level: str = Field("INFO", validation_alias=_env("GATEWAY_LOG_LEVEL"))
+    log_format: Literal["json", "console"] = Field(
+        "json", validation_alias=_env("GATEWAY_LOG_FORMAT")
+    )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_keys(self) -> list[str]:
+        if self.secret_key is None:
+            return []
+        return [k.strip() for k in self.secret_key.get_secret_value().split(",") if k.strip()]

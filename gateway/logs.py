@@ -1,0 +1,92 @@
+"""Structured JSON logs with secrets redacted and phone numbers masked.
+
+Redaction happens in the pipeline, not at call sites, so a careless `log.info(..., token=t)` or a
+library logging a Bot API URL (which embeds the token) still never writes the secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api_key|admin_key|auth)", re.I)
+_BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
+_PHONE = re.compile(r"(?<![\w+])\+\d{7,15}\b")
+"""E.164 only: bare digit runs are ids (update ids, chat ids) that logs must keep joinable."""
+_BEARER = re.compile(r"(Bearer\s+)\S+", re.I)
+
+
+def mask_phone(value: str) -> str:
+    """`+15551234567` -> `+*******4567` (the shape support bundles use too)."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 7:
+        return value
+    return "+" + "*" * (len(digits) - 4) + digits[-4:]
+
+
+def scrub(text: str) -> str:
+    text = _BOT_TOKEN.sub("<bot-token>", text)
+    text = _BEARER.sub(r"\1<redacted>", text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        if _SECRET_KEYS.search(key) and key not in ("event",):
+            event[key] = "<redacted>"
+        elif isinstance(value, str):
+            event[key] = scrub(value)
+    return event
+
+
+class _ScrubFilter(logging.Filter):
+    """Applies the same scrubbing to third-party (stdlib) log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redact,
+    ]
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ScrubFilter())
+    handler.setFormatter(
+        logging.Formatter(
+            '{"level": "%(levelname)s", "logger": "%(name)s", "event": "%(message)s"}'
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
+    for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+log = structlog.get_logger("gateway")

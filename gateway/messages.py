@@ -1,0 +1,127 @@
+"""Shared message types: the one vocabulary every package speaks.
+
+Channels, the worker and later identity/approvals import only this module to exchange data; it has
+no dependency on the database, the web layer or any provider library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+EventKind = Literal["message", "command", "action", "status", "edited", "unsupported"]
+
+
+class Attachment(BaseModel):
+    kind: str
+    file_id: str | None = None
+    url: str | None = None
+    mime_type: str | None = None
+
+
+class InboundEvent(BaseModel):
+    """A provider event normalized to one shape (see docs/design.md)."""
+
+    channel: str
+    account: str
+    event_id: str
+    kind: EventKind
+    sender: str | None = None
+    chat: str | None = None
+    text: str | None = None
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    action: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    display_name: str | None = None
+    timestamp: datetime | None = None
+    message_id: str | None = None
+    is_group: bool = False
+    hints: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Provider facts the adapter needs again later (mentions, reply target, ...).",
+    )
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def forwardable(self) -> bool:
+        return self.kind in ("message", "command", "action")
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """What a webhook route hands an adapter: provider-neutral, no web framework types."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """The provider's expected synchronous answer (Telegram: empty 200; Twilio: TwiML)."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    channel: str
+    account: str
+    chat: str
+    text: str
+    reply_to: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str | None
+    chat: str | None = None
+
+
+class WebhookRejected(Exception):
+    """The adapter refuses a webhook request; `status` is what the client is answered."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class SendError(Exception):
+    """A classified provider failure; the outbox decides what to do from the class."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        new_chat: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.new_chat = new_chat
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Everything an adapter needs about its account, secrets already decrypted."""
+
+    project: str
+    channel: str
+    account: str
+    secrets: Mapping[str, str]
+    config: Mapping[str, Any]

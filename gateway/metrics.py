@@ -1,0 +1,61 @@
+"""Prometheus metrics with stable names and low-cardinality labels (channel, outcome, status).
+
+One registry per process runtime (not the global default) so tests can run several apps.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.webhooks = Counter(
+            "gateway_webhooks_total",
+            "Webhook requests by channel and outcome (accepted, duplicate, rejected_signature, "
+            "malformed, unknown_account, too_large).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.turns = Counter(
+            "gateway_turns_total",
+            "Turns finished, by channel and status.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.turn_seconds = Histogram(
+            "gateway_turn_duration_seconds",
+            "Time from webhook receipt to the reply being queued.",
+            ["channel"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.core_requests = Counter(
+            "gateway_core_requests_total",
+            "Responses core calls by HTTP status (or 'error' for no answer).",
+            ["status"],
+            registry=r,
+        )
+        self.sends = Counter(
+            "gateway_outbox_sends_total",
+            "Provider send attempts by channel and outcome (sent, retry, rate_limited, failed, "
+            "dead).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "gateway_outbox_depth", "Outbound messages waiting to be sent.", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "gateway_outbox_oldest_age_seconds",
+            "Age of the oldest queued outbound message.",
+            registry=r,
+        )
+        self.inbox_depth = Gauge(
+            "gateway_inbox_depth", "Inbound events waiting for the worker.", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,49 @@
+"""The outbox: every message to a user is a row first, then a provider send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db import Database
+from gateway.db.models import OutboundMessage
+from gateway.queue import QueueSpec
+
+OUTBOX = QueueSpec(model=OutboundMessage, ready="queued", active="sending")
+
+
+async def enqueue(
+    db: Database,
+    session: AsyncSession,
+    *,
+    project_id: int,
+    channel: str,
+    account: str,
+    chat: str,
+    parts: list[str],
+    dedupe_key: str,
+    inbox_event_id: int | None = None,
+    turn_id: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Queue `parts` in order. Re-running the same step enqueues nothing twice (`dedupe_key`)."""
+    for index, text in enumerate(parts):
+        await session.execute(
+            db.insert(OutboundMessage)
+            .values(
+                project_id=project_id,
+                channel=channel,
+                account=account,
+                chat=chat,
+                chat_key=f"{channel}:{account}:{chat}",
+                dedupe_key=f"{dedupe_key}:{index}",
+                inbox_event_id=inbox_event_id,
+                turn_id=turn_id,
+                text=text,
+                options=options or {},
+                status="queued",
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )

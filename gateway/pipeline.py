@@ -1,0 +1,408 @@
+"""The turn pipeline: one claimed inbox event -> (command | core call) -> outbox rows.
+
+Every effect of a turn (turn row, reply rows, conversation pointer, inbox status) is written in one
+transaction fenced on the claim, after the core call. A crash anywhere before that commit leaves
+the event claimable again; the retry reaches the core with the same idempotency key, so the core
+answers with the same response and the user sees one reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+
+from channels.base import ChannelAdapter
+from gateway import outbox
+from gateway.commands import CommandContext, commands
+from gateway.config import Settings
+from gateway.core_client import CoreClient, CoreRequest, CoreResult
+from gateway.db import Database
+from gateway.db.models import Conversation, InboxEvent, Turn, utcnow
+from gateway.inbox import INBOX, event_key
+from gateway.messages import InboundEvent, SendError
+from gateway.metrics import Metrics
+from gateway.projects import AccountDirectory, NotFound, ProjectInfo
+from gateway.queue import retry_later, settle
+from gateway.textsplit import split_text
+from identity import resolve
+
+log = structlog.get_logger("gateway.pipeline")
+
+TYPING_EVERY_SECONDS = 4.0  # Telegram shows "typing" for at most 5 s per call.
+
+NO_TEXT_REPLY = "I can only read text messages for now."
+BUSY_REPLY = "I'm getting a lot of messages right now. Please try again in {seconds} seconds."
+QUOTA_REPLY = "This assistant has reached its usage limit for now. Please try again later."
+UNAVAILABLE_REPLY = "This assistant isn't available right now. The team has been told."
+FAILED_REPLY = "Sorry, something went wrong and I couldn't answer that. (ref {ref})"
+
+
+@dataclass
+class Outcome:
+    """What a finished turn writes: inbox status, optional turn row and replies."""
+
+    status: str
+    replies: list[str]
+    purpose: str = "reply"
+    result: CoreResult | None = None
+    turn_status: str | None = None
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class LeaseLost(Exception):
+    """Another process took the event over; this one must write nothing."""
+
+
+class TurnPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        directory: AccountDirectory,
+        core: CoreClient,
+        metrics: Metrics,
+        wake_sender: Callable[[], None],
+    ) -> None:
+        self.settings, self.db, self.directory = settings, db, directory
+        self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
+        self._cooldown_until: dict[int, float] = {}
+
+    async def process(self, row_id: int, worker_id: str) -> None:
+        async with self.db.session() as session:
+            row = await session.get(InboxEvent, row_id)
+        if row is None:
+            return
+        event = InboundEvent.model_validate(row.payload)
+        structlog.contextvars.bind_contextvars(inbox_id=row_id, request_id=row.request_id)
+        try:
+            try:
+                project, adapter = await self.directory.get(event.channel, event.account)
+            except NotFound as exc:
+                await self._finish(
+                    row, worker_id, event, None, Outcome("failed", [], error=str(exc))
+                )
+                return
+            key = event_key(project.name, event)
+            structlog.contextvars.bind_contextvars(event_key=key)
+            outcome = await self._decide(row, event, project, adapter, key, worker_id)
+            if outcome is not None:
+                await self._finish(row, worker_id, event, project, outcome, adapter, key)
+        except LeaseLost:
+            log.warning("inbox.lease_lost")
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    async def _decide(
+        self,
+        row: InboxEvent,
+        event: InboundEvent,
+        project: ProjectInfo,
+        adapter: ChannelAdapter,
+        key: str,
+        worker_id: str,
+    ) -> Outcome | None:
+        """Returns None when the event was rescheduled instead of finished."""
+        try:
+            addressed = await adapter.is_addressed(event)
+        except SendError as exc:  # getMe failed: cannot tell yet, try again later
+            return await self._retry_or_fail(row, worker_id, f"bot identity: {exc.reason}")
+        if not addressed:
+            return Outcome("ignored", [])
+        if event.kind == "action":
+            with contextlib.suppress(SendError):
+                await adapter.acknowledge_action(event)
+            return Outcome("done", [])
+        if event.kind == "command":
+            ctx = CommandContext(event, project.name, lambda: self._reset(project, event))
+            return Outcome("done", [await commands.run(ctx)])
+        text = await adapter.prompt_text(event)
+        if not text:
+            return Outcome("done", [NO_TEXT_REPLY])
+        cooldown = self._cooldown_until.get(project.id, 0.0) - time.monotonic()
+        if cooldown > 0:
+            return Outcome("done", [BUSY_REPLY.format(seconds=max(1, round(cooldown)))])
+        identity = resolve(project.unlinked_policy, event)
+        conversation = await self._conversation(project, event)
+        request = CoreRequest(
+            base_url=project.core_base_url,
+            api_key=project.core_api_key,
+            idempotency_key=key,
+            model=project.model,
+            user=identity.user,
+            input=text,
+            previous_response_id=conversation.last_response_id,
+            metadata={
+                "feature": "channel_gateway",
+                "source": event.channel,
+                "channel_account": event.account,
+                "identity_linked": str(identity.linked).lower(),
+            },
+        )
+        result = await self._call_core(adapter, event, request)
+        if result.previous_response_missing and request.previous_response_id:
+            log.warning("core.previous_response_lost", previous=request.previous_response_id)
+            request.previous_response_id = None
+            result = await self._call_core(adapter, event, request)
+        return await self._classify(row, worker_id, project, result, request, identity.linked)
+
+    async def _classify(
+        self,
+        row: InboxEvent,
+        worker_id: str,
+        project: ProjectInfo,
+        result: CoreResult,
+        request: CoreRequest,
+        linked: bool,
+    ) -> Outcome | None:
+        structlog.contextvars.bind_contextvars(
+            response_id=result.response_id,
+            trace_id=result.trace_id,
+            core_request_id=result.request_id,
+        )
+        row_meta = {"user": request.user, "linked": linked, "request": request}
+        if result.ok:
+            text = result.text
+            return Outcome(
+                "done",
+                [text] if text else [],
+                result=result,
+                turn_status="completed",
+                error=None if text else "core answered no output_text",
+                meta=row_meta,
+            )
+        if result.status == 429:
+            seconds = min(result.retry_after or 30.0, 300.0)
+            self._cooldown_until[project.id] = time.monotonic() + seconds
+            reply = BUSY_REPLY.format(seconds=max(1, round(seconds)))
+            return Outcome(
+                "done", [reply], "notice", result, "rate_limited", result.error, meta=row_meta
+            )
+        if result.status == 402:
+            return Outcome(
+                "done",
+                [QUOTA_REPLY],
+                "notice",
+                result,
+                "payment_required",
+                result.error,
+                meta=row_meta,
+            )
+        if result.status in (401, 403):
+            log.error("core.unauthorized", status=result.status, error=result.error)
+            return Outcome(
+                "done",
+                [UNAVAILABLE_REPLY],
+                "notice",
+                result,
+                "unauthorized",
+                result.error,
+                meta=row_meta,
+            )
+        if result.status is None or result.status >= 500:
+            return await self._retry_or_fail(
+                row, worker_id, result.error or "core error", result=result, meta=row_meta
+            )
+        log.error("core.rejected", status=result.status, error=result.error)
+        return Outcome(
+            "failed",
+            [FAILED_REPLY.format(ref=row.id)],
+            "notice",
+            result,
+            "failed",
+            result.error,
+            meta=row_meta,
+        )
+
+    async def _retry_or_fail(
+        self,
+        row: InboxEvent,
+        worker_id: str,
+        error: str,
+        *,
+        result: CoreResult | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Outcome | None:
+        if row.attempts < self.settings.inbox_max_attempts:
+            base, cap = self.settings.retry_base_seconds, self.settings.retry_cap_seconds
+            delay = random.uniform(0.5, 1.0) * min(cap, base * 2 ** (row.attempts - 1))
+            log.warning("inbox.retry", attempt=row.attempts, delay=round(delay, 2), error=error)
+            if not await retry_later(self.db, INBOX, row.id, worker_id, delay, error):
+                raise LeaseLost
+            return None
+        log.error("inbox.failed", attempts=row.attempts, error=error)
+        return Outcome(
+            "failed",
+            [FAILED_REPLY.format(ref=row.id)],
+            "notice",
+            result,
+            "failed",
+            error,
+            meta=meta or {},
+        )
+
+    async def _call_core(
+        self, adapter: ChannelAdapter, event: InboundEvent, request: CoreRequest
+    ) -> CoreResult:
+        typing = asyncio.create_task(self._keep_typing(adapter, event))
+        try:
+            return await self.core.create_response(request)
+        finally:
+            typing.cancel()
+
+    async def _keep_typing(self, adapter: ChannelAdapter, event: InboundEvent) -> None:
+        while event.chat:
+            try:
+                await adapter.send_typing(event.chat)
+            except SendError as exc:
+                log.debug("typing.failed", reason=exc.reason)
+            await asyncio.sleep(TYPING_EVERY_SECONDS)
+
+    async def _conversation(self, project: ProjectInfo, event: InboundEvent) -> Conversation:
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                self.db.insert(Conversation)
+                .values(
+                    project_id=project.id,
+                    channel=event.channel,
+                    account=event.account,
+                    chat=event.chat or "-",
+                    turn_count=0,
+                    updated_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "chat"])
+            )
+            conversation = await session.scalar(
+                select(Conversation).where(
+                    Conversation.project_id == project.id,
+                    Conversation.channel == event.channel,
+                    Conversation.account == event.account,
+                    Conversation.chat == (event.chat or "-"),
+                )
+            )
+        assert conversation is not None
+        return conversation
+
+    async def _reset(self, project: ProjectInfo, event: InboundEvent) -> None:
+        conversation = await self._conversation(project, event)
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation.id)
+                .values(last_response_id=None)
+            )
+
+    async def _finish(
+        self,
+        row: InboxEvent,
+        worker_id: str,
+        event: InboundEvent,
+        project: ProjectInfo | None,
+        outcome: Outcome,
+        adapter: ChannelAdapter | None = None,
+        key: str | None = None,
+    ) -> None:
+        now = utcnow()
+        async with self.db.session() as session, session.begin():
+            if not await settle(
+                session,
+                INBOX,
+                row.id,
+                worker_id,
+                status=outcome.status,
+                processed_at=now,
+                last_error=outcome.error,
+            ):
+                raise LeaseLost
+            turn_id = None
+            if outcome.result is not None and project is not None:
+                turn_id = await self._record_turn(session, row, event, project, outcome, key or "")
+            if outcome.replies and project is not None and adapter is not None and event.chat:
+                parts = [
+                    part
+                    for reply in outcome.replies
+                    for part in split_text(reply, adapter.max_text_units, adapter.text_units)
+                ]
+                await outbox.enqueue(
+                    self.db,
+                    session,
+                    project_id=project.id,
+                    channel=event.channel,
+                    account=event.account,
+                    chat=event.chat,
+                    parts=parts,
+                    dedupe_key=f"{key}:{outcome.purpose}",
+                    inbox_event_id=row.id,
+                    turn_id=turn_id,
+                    options={"reply_to": event.message_id} if event.is_group else {},
+                )
+        if outcome.replies:
+            self.wake_sender()
+        if outcome.turn_status is not None:
+            self.metrics.turns.labels(event.channel, outcome.turn_status).inc()
+            elapsed = (now - row.received_at).total_seconds()
+            self.metrics.turn_seconds.labels(event.channel).observe(max(0.0, elapsed))
+        log.info(
+            "inbox.done",
+            status=outcome.status,
+            turn_status=outcome.turn_status,
+            replies=len(outcome.replies),
+        )
+
+    async def _record_turn(
+        self,
+        session: Any,
+        row: InboxEvent,
+        event: InboundEvent,
+        project: ProjectInfo,
+        outcome: Outcome,
+        key: str,
+    ) -> int:
+        result = outcome.result
+        assert result is not None
+        request: CoreRequest = outcome.meta["request"]
+        conversation = await session.scalar(
+            select(Conversation).where(
+                Conversation.project_id == project.id,
+                Conversation.channel == event.channel,
+                Conversation.account == event.account,
+                Conversation.chat == (event.chat or "-"),
+            )
+        )
+        turn = Turn(
+            project_id=project.id,
+            inbox_event_id=row.id,
+            conversation_id=conversation.id if conversation else None,
+            channel=event.channel,
+            account=event.account,
+            chat=event.chat or "-",
+            user_ref=outcome.meta["user"],
+            identity_linked=outcome.meta["linked"],
+            idempotency_key=key,
+            request_id=result.request_id,
+            response_id=result.response_id,
+            trace_id=result.trace_id,
+            previous_response_id=request.previous_response_id,
+            model=result.body.get("model") or request.model,
+            status=outcome.turn_status or "failed",
+            http_status=result.status,
+            usage=result.body.get("usage"),
+            cost=result.cost,
+            latency_ms=result.latency_ms,
+            error=outcome.error,
+            completed_at=utcnow(),
+        )
+        session.add(turn)
+        await session.flush()
+        if result.ok and conversation is not None and result.response_id:
+            conversation.last_response_id = result.response_id
+            conversation.turn_count += 1
+        return turn.id

@@ -1,0 +1,138 @@
+"""Database work queues (inbox and outbox share this one mechanism).
+
+A row is claimed with a lease: one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING id` statement, so any number of processes can claim side by side on PostgreSQL and a
+claim is atomic on SQLite too. Only the head of each chat's queue is claimable (no earlier row of
+the same chat is waiting or in flight), which gives one-at-a-time, in-order processing per chat and
+concurrency across chats. A lease that runs out (the holder died) makes the row claimable again;
+every later write is fenced on `claimed_by`, so a holder that lost its lease changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from gateway.db import Database
+from gateway.db.models import utcnow
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    model: Any
+    ready: str
+    active: str
+
+
+async def claim(
+    db: Database, spec: QueueSpec, worker_id: str, lease: float, limit: int
+) -> list[int]:
+    m = spec.model
+    now = utcnow()
+    earlier = aliased(m)
+    blocked = (
+        select(earlier.id)
+        .where(
+            earlier.chat_key == m.chat_key,
+            earlier.id < m.id,
+            earlier.status.in_((spec.ready, spec.active)),
+        )
+        .exists()
+    )
+    candidates = (
+        select(m.id)
+        .where(
+            or_(
+                and_(m.status == spec.ready, m.next_attempt_at <= now),
+                and_(m.status == spec.active, m.lease_until < now),
+            ),
+            ~blocked,
+        )
+        .order_by(m.id)
+        .limit(limit)
+    )
+    if not db.is_sqlite:
+        candidates = candidates.with_for_update(skip_locked=True, of=m)
+    stmt = (
+        update(m)
+        .where(m.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=spec.active,
+            lease_until=now + timedelta(seconds=lease),
+            claimed_by=worker_id,
+            attempts=m.attempts + 1,
+        )
+        .returning(m.id)
+        .execution_options(synchronize_session=False)
+    )
+    async with db.session() as session, session.begin():
+        return sorted((await session.scalars(stmt)).all())
+
+
+async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lease: float) -> bool:
+    """Renew a lease the caller still holds; False means it was lost (taken over)."""
+    m = spec.model
+    async with db.session() as session, session.begin():
+        result = await session.execute(
+            update(m)
+            .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
+            .values(lease_until=utcnow() + timedelta(seconds=lease))
+        )
+        return result.rowcount == 1
+
+
+async def settle(
+    session: AsyncSession, spec: QueueSpec, row_id: int, worker_id: str, **values: Any
+) -> bool:
+    """Fenced final write inside the caller's transaction: applies only while the lease is ours."""
+    m = spec.model
+    result = await session.execute(
+        update(m)
+        .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
+        .values(lease_until=None, **values)
+    )
+    return result.rowcount == 1
+
+
+async def retry_later(
+    db: Database, spec: QueueSpec, row_id: int, worker_id: str, delay: float, error: str
+) -> bool:
+    async with db.session() as session, session.begin():
+        return await settle(
+            session,
+            spec,
+            row_id,
+            worker_id,
+            status=spec.ready,
+            claimed_by=None,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            last_error=error[:2000],
+        )
+
+
+async def depth(db: Database, spec: QueueSpec) -> tuple[int, float]:
+    """Rows waiting or in flight, and the age in seconds of the oldest one."""
+    m = spec.model
+    async with db.session() as session:
+        count, oldest = (
+            await session.execute(
+                select(func.count(m.id), func.min(m.id)).where(
+                    m.status.in_((spec.ready, spec.active))
+                )
+            )
+        ).one()
+        age = 0.0
+        if oldest is not None:
+            created = await session.scalar(select(_created(m)).where(m.id == oldest))
+            if created is not None:
+                age = max(0.0, (utcnow() - created).total_seconds())
+        return int(count), age
+
+
+def _created(m: Any) -> Any:
+    return getattr(m, "created_at", None) or m.received_at

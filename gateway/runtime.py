@@ -1,0 +1,100 @@
+"""The process runtime: builds every long-lived part once and wires them (no globals)."""
+
+from __future__ import annotations
+
+import structlog
+
+from gateway.config import Settings
+from gateway.core_client import CoreClient
+from gateway.db import Database
+from gateway.db.schema import ensure_current
+from gateway.inbox import INBOX
+from gateway.metrics import Metrics
+from gateway.outbox import OUTBOX
+from gateway.pacing import Pacer, PacingPolicy
+from gateway.pipeline import TurnPipeline
+from gateway.projects import AccountDirectory, ProjectStore
+from gateway.queue import depth
+from gateway.secrets import load_secret_box
+from gateway.sender import OutboxSender
+from gateway.worker import ClaimLoop, new_worker_id
+
+log = structlog.get_logger("gateway.runtime")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.box = load_secret_box(settings)
+        self.metrics = Metrics()
+        self.store = ProjectStore(self.db, self.box, settings)
+        self.directory = AccountDirectory(self.store)
+        self.core = CoreClient(
+            self.metrics, timeout=settings.core_timeout_seconds, attempts=settings.core_attempts
+        )
+        self.worker_id = new_worker_id()
+        pacers = {
+            "telegram": Pacer(
+                PacingPolicy(
+                    per_account_per_second=settings.telegram_rate_per_bot,
+                    per_chat_per_second=settings.telegram_rate_per_chat,
+                    chat_burst=settings.telegram_chat_burst,
+                    group_per_minute=settings.telegram_group_per_minute,
+                )
+            )
+        }
+        self.sender = OutboxSender(settings, self.db, self.directory, pacers, self.metrics)
+        self.outbox_loop = self._loop(
+            "outbox", OUTBOX, self.sender.send, settings.sender_concurrency
+        )
+        self.pipeline = TurnPipeline(
+            settings, self.db, self.directory, self.core, self.metrics, self.outbox_loop.wake
+        )
+        self.inbox_loop = self._loop(
+            "inbox", INBOX, self.pipeline.process, settings.worker_concurrency
+        )
+        self.loops_running = False
+
+    def _loop(self, name: str, spec: object, handler: object, concurrency: int) -> ClaimLoop:
+        return ClaimLoop(
+            name,
+            self.db,
+            spec,  # type: ignore[arg-type]
+            handler,  # type: ignore[arg-type]
+            worker_id=self.worker_id,
+            concurrency=concurrency,
+            lease_seconds=self.settings.lease_seconds,
+            poll_interval=self.settings.poll_interval_seconds,
+        )
+
+    async def prepare(self) -> None:
+        """Check the schema (refuse to run on an old one) and apply the environment's project."""
+        await ensure_current(self.db)
+        await self.store.apply_environment()
+
+    def start_loops(self) -> None:
+        self.inbox_loop.start()
+        self.outbox_loop.start()
+        self.loops_running = True
+        log.info("worker.started", worker_id=self.worker_id)
+
+    def wake_worker(self) -> None:
+        if self.loops_running:
+            self.inbox_loop.wake()
+
+    async def refresh_gauges(self) -> None:
+        inbox_count, _ = await depth(self.db, INBOX)
+        outbox_count, outbox_age = await depth(self.db, OUTBOX)
+        self.metrics.inbox_depth.set(inbox_count)
+        self.metrics.outbox_depth.set(outbox_count)
+        self.metrics.outbox_oldest_age.set(outbox_age)
+
+    async def close(self, grace: float = 10.0) -> None:
+        if self.loops_running:
+            await self.inbox_loop.stop(grace)
+            await self.outbox_loop.stop(grace)
+            self.loops_running = False
+        await self.directory.close()
+        await self.core.close()
+        await self.db.close()

@@ -1,0 +1,133 @@
+"""The outbox sender: one claimed outbound row -> one paced provider send -> recorded result.
+
+The row is marked `sent` in its own short transaction right after the provider answers: that is
+the only window in which a crash can repeat a send (see README, "Delivery guarantees").
+"""
+
+from __future__ import annotations
+
+import random
+
+import structlog
+from sqlalchemy import update
+
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.db.models import OutboundMessage as OutboundRow
+from gateway.db.models import utcnow
+from gateway.messages import OutboundMessage, SendError
+from gateway.metrics import Metrics
+from gateway.outbox import OUTBOX
+from gateway.pacing import Pacer
+from gateway.projects import AccountDirectory, NotFound
+from gateway.queue import retry_later, settle
+
+log = structlog.get_logger("gateway.sender")
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        directory: AccountDirectory,
+        pacers: dict[str, Pacer],
+        metrics: Metrics,
+    ) -> None:
+        self.settings, self.db, self.directory = settings, db, directory
+        self.pacers, self.metrics = pacers, metrics
+
+    async def send(self, row_id: int, worker_id: str) -> None:
+        async with self.db.session() as session:
+            row = await session.get(OutboundRow, row_id)
+        if row is None:
+            return
+        bound = log.bind(outbox_id=row.id, channel=row.channel, account=row.account)
+        try:
+            _, adapter = await self.directory.get(row.channel, row.account)
+        except NotFound as exc:
+            await self._settle(row, worker_id, status="failed", last_error=str(exc))
+            self.metrics.sends.labels(row.channel, "failed").inc()
+            bound.error("outbox.failed", reason=str(exc))
+            return
+        pacer = self.pacers.get(row.channel)
+        if pacer is not None:
+            await pacer.wait(row.account, row.chat, is_group=adapter.is_group_chat(row.chat))
+        message = OutboundMessage(
+            channel=row.channel,
+            account=row.account,
+            chat=row.chat,
+            text=row.text,
+            reply_to=(row.options or {}).get("reply_to"),
+            options=dict(row.options or {}),
+        )
+        try:
+            result = await adapter.send(message)
+        except SendError as exc:
+            await self._failed(row, worker_id, exc, pacer)
+            return
+        await self._settle(
+            row,
+            worker_id,
+            status="sent",
+            provider_message_id=result.provider_message_id,
+            sent_at=utcnow(),
+            last_error=None,
+        )
+        self.metrics.sends.labels(row.channel, "sent").inc()
+        bound.info("outbox.sent", provider_message_id=result.provider_message_id)
+
+    async def _failed(
+        self, row: OutboundRow, worker_id: str, exc: SendError, pacer: Pacer | None
+    ) -> None:
+        logger = log.bind(outbox_id=row.id, channel=row.channel, attempt=row.attempts)
+        if exc.new_chat:
+            await self._move_chat(row, exc.new_chat)
+            await retry_later(self.db, OUTBOX, row.id, worker_id, 0.0, exc.reason)
+            logger.info("outbox.chat_migrated", new_chat=exc.new_chat)
+            return
+        if exc.retry_after is not None:
+            if pacer is not None:
+                pacer.pause(row.account, row.chat, exc.retry_after)
+            await retry_later(self.db, OUTBOX, row.id, worker_id, exc.retry_after, exc.reason)
+            self.metrics.sends.labels(row.channel, "rate_limited").inc()
+            logger.warning("outbox.rate_limited", retry_after=exc.retry_after)
+            return
+        if exc.permanent:
+            await self._settle(row, worker_id, status="failed", last_error=exc.reason)
+            self.metrics.sends.labels(row.channel, "failed").inc()
+            logger.error("outbox.failed", reason=exc.reason)
+            return
+        if row.attempts >= self.settings.outbox_max_attempts:
+            await self._settle(
+                row,
+                worker_id,
+                status="dead",
+                last_error=f"gave up after {row.attempts} attempts: {exc.reason}",
+            )
+            self.metrics.sends.labels(row.channel, "dead").inc()
+            logger.error("outbox.dead", reason=exc.reason)
+            return
+        base, cap = self.settings.retry_base_seconds, self.settings.retry_cap_seconds * 5
+        delay = random.uniform(0.5, 1.0) * min(cap, base * 2 ** (row.attempts - 1))
+        await retry_later(self.db, OUTBOX, row.id, worker_id, delay, exc.reason)
+        self.metrics.sends.labels(row.channel, "retry").inc()
+        logger.warning("outbox.retry", delay=round(delay, 2), reason=exc.reason)
+
+    async def _settle(self, row: OutboundRow, worker_id: str, **values: object) -> None:
+        async with self.db.session() as session, session.begin():
+            if not await settle(session, OUTBOX, row.id, worker_id, **values):
+                log.warning("outbox.lease_lost", outbox_id=row.id)
+
+    async def _move_chat(self, row: OutboundRow, new_chat: str) -> None:
+        """A Telegram group became a supergroup: this and every later row go to the new id."""
+        old_key = row.chat_key
+        new_key = f"{row.channel}:{row.account}:{new_chat}"
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(OutboundRow)
+                .where(
+                    OutboundRow.chat_key == old_key, OutboundRow.status.in_(("queued", "sending"))
+                )
+                .values(chat=new_chat, chat_key=new_key)
+            )

@@ -1,0 +1,1 @@
+"""Test doubles (fake Telegram Bot API) shared by tests and demos."""

@@ -1,0 +1,306 @@
+"""Admin API (`/api/v1/admin/...`, `X-Admin-Key`) and its OpenAPI document.
+
+Every route is declared once with its models; the same declaration drives request validation and
+`GET /api/v1/openapi.json`. Checks run in a fixed order: key (401), project (404), body (400 for
+malformed JSON, 422 for a well-formed but invalid one).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from gateway.projects import Conflict, NotFound
+from gateway.runtime import Runtime
+from gateway.schemas import (
+    AccountCreate,
+    AccountOut,
+    AccountPatch,
+    ErrorOut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectPatch,
+)
+from gateway.web.errors import error_response
+
+PREFIX = "/api/v1/admin"
+ADMIN_KEY_HEADER = "X-Admin-Key"
+
+
+@dataclass
+class Call:
+    """One admin request after the checks: path parameters and the validated body."""
+
+    params: dict[str, str]
+    body: Any
+    query: dict[str, str]
+
+
+Handler = Callable[[Runtime, Call], Awaitable[tuple[int, Any]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    handler: Handler
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    list_key: str | None = None
+
+
+ROUTES: list[Route] = []
+
+
+def route(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    list_key: str | None = None,
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ROUTES.append(
+            Route(method, PREFIX + path, summary, handler, body, response, status, list_key)
+        )
+        return handler
+
+    return register
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+# --- routes -----------------------------------------------------------------------------------
+@route("GET", "/projects", "List projects", response=ProjectOut, list_key="projects")
+async def list_projects(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 200, {"projects": await rt.store.list_projects()}
+
+
+@route("POST", "/projects", "Create a project", body=ProjectCreate, response=ProjectOut, status=201)
+async def create_project(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 201, await rt.store.create_project(call.body, actor="admin-api")
+
+
+@route("GET", "/projects/{project}", "Show a project", response=ProjectOut)
+async def show_project(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 200, await rt.store.get_project(call.params["project"])
+
+
+@route(
+    "PATCH",
+    "/projects/{project}",
+    "Change a project's settings",
+    body=ProjectPatch,
+    response=ProjectOut,
+)
+async def patch_project(rt: Runtime, call: Call) -> tuple[int, Any]:
+    result = await rt.store.update_project(call.params["project"], call.body, actor="admin-api")
+    rt.directory.invalidate()
+    return 200, result
+
+
+@route(
+    "GET",
+    "/projects/{project}/accounts",
+    "List channel accounts",
+    response=AccountOut,
+    list_key="accounts",
+)
+async def list_accounts(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 200, {"accounts": await rt.store.list_accounts(call.params["project"])}
+
+
+@route(
+    "POST",
+    "/projects/{project}/accounts",
+    "Add a channel account (secrets write-only)",
+    body=AccountCreate,
+    response=AccountOut,
+    status=201,
+)
+async def add_account(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 201, await rt.store.add_account(call.params["project"], call.body, actor="admin-api")
+
+
+@route(
+    "GET",
+    "/projects/{project}/accounts/{channel}/{account}",
+    "Show a channel account",
+    response=AccountOut,
+)
+async def show_account(rt: Runtime, call: Call) -> tuple[int, Any]:
+    p = call.params
+    return 200, await rt.store.get_account(p["project"], p["channel"], p["account"])
+
+
+@route(
+    "PATCH",
+    "/projects/{project}/accounts/{channel}/{account}",
+    "Change a channel account (rotate its token or secret, enable or disable it)",
+    body=AccountPatch,
+    response=AccountOut,
+)
+async def patch_account(rt: Runtime, call: Call) -> tuple[int, Any]:
+    p = call.params
+    result = await rt.store.update_account(
+        p["project"], p["channel"], p["account"], call.body, actor="admin-api"
+    )
+    rt.directory.invalidate()
+    return 200, result
+
+
+@route(
+    "DELETE",
+    "/projects/{project}/accounts/{channel}/{account}",
+    "Remove a channel account",
+    status=204,
+)
+async def remove_account(rt: Runtime, call: Call) -> tuple[int, Any]:
+    p = call.params
+    await rt.store.remove_account(p["project"], p["channel"], p["account"], actor="admin-api")
+    rt.directory.invalidate()
+    return 204, None
+
+
+# --- wiring -----------------------------------------------------------------------------------
+def _authorized(runtime: Runtime, request: web.Request) -> bool:
+    expected = runtime.settings.admin_key
+    given = request.headers.get(ADMIN_KEY_HEADER, "")
+    if expected is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
+
+
+def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if not _authorized(runtime, request):
+            return error_response(401, "unauthorized", f"missing or wrong {ADMIN_KEY_HEADER}")
+        params = dict(request.match_info)
+        if "project" in params:
+            try:
+                await runtime.store.project_info(params["project"])
+            except NotFound as exc:
+                return error_response(404, "project_not_found", str(exc))
+        body: Any = None
+        if spec.body is not None:
+            raw = await request.read()
+            try:
+                data = json.loads(raw or b"null")
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                return error_response(400, "malformed_json", f"body is not JSON: {exc}")
+            try:
+                body = spec.body.model_validate(data)
+            except ValidationError as exc:
+                details = [
+                    {"loc": list(e["loc"]), "message": e["msg"]}
+                    for e in exc.errors(include_url=False, include_input=False)
+                ]
+                return error_response(422, "invalid_body", "the body is not valid", details)
+        try:
+            status, payload = await spec.handler(runtime, Call(params, body, dict(request.query)))
+        except NotFound as exc:
+            return error_response(404, "not_found", str(exc))
+        except Conflict as exc:
+            return error_response(409, "conflict", str(exc))
+        if status == 204:
+            return web.Response(status=204)
+        return web.json_response(_dump(payload), status=status)
+
+    return handle
+
+
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    for spec in ROUTES:
+        app.router.add_route(spec.method, spec.path, _wrap(runtime, spec))
+    document = openapi_document()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+
+
+def openapi_document() -> dict[str, Any]:
+    models = {m for r in ROUTES for m in (r.body, r.response) if m is not None} | {ErrorOut}
+    _, schemas = models_json_schema(
+        [
+            (m, "validation" if m in {r.body for r in ROUTES} else "serialization")
+            for m in sorted(models, key=lambda m: m.__name__)
+        ],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, Any] = {}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    for r in ROUTES:
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "security": [{"adminKey": []}],
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _path_params(r.path)
+            ],
+            "responses": {
+                "401": {"description": "Missing or wrong X-Admin-Key", "content": error},
+                "404": {"description": "Unknown project or resource", "content": error},
+            },
+        }
+        if r.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(r.body)}},
+            }
+            op["responses"]["400"] = {"description": "Malformed JSON", "content": error}
+            op["responses"]["422"] = {"description": "Invalid body", "content": error}
+        if r.response is None:
+            op["responses"][str(r.status)] = {"description": "Done"}
+        else:
+            schema = _ref(r.response)
+            if r.list_key:
+                schema = {
+                    "type": "object",
+                    "properties": {r.list_key: {"type": "array", "items": schema}},
+                }
+            op["responses"][str(r.status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": schema}},
+            }
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Channel gateway admin API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "adminKey": {"type": "apiKey", "in": "header", "name": ADMIN_KEY_HEADER}
+            },
+        },
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]

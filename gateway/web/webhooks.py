@@ -1,0 +1,77 @@
+"""`POST /webhooks/{channel}/{account}`: verify, normalize, store, answer. Never waits on the core.
+
+Order matters: unknown account (404) and bad signatures (401/403) are answered before anything is
+parsed or written; the provider is acknowledged only after the inbox insert has committed.
+"""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from channels import ADAPTERS
+from gateway import inbox
+from gateway.messages import InboundRequest, WebhookRejected
+from gateway.projects import NotFound
+from gateway.runtime import Runtime
+from gateway.web.errors import REQUEST_ID_KEY, error_response
+
+log = structlog.get_logger("gateway.webhooks")
+
+
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    async def receive(request: web.Request) -> web.StreamResponse:
+        channel = request.match_info["channel"]
+        account = request.match_info["account"]
+        metrics = runtime.metrics.webhooks
+        if channel not in ADAPTERS:
+            return error_response(404, "unknown_channel", f"no channel named {channel!r}")
+        limit = runtime.settings.max_body_bytes
+        if (request.content_length or 0) > limit:
+            metrics.labels(channel, "too_large").inc()
+            return error_response(413, "payload_too_large", f"body exceeds {limit} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body = b"x" * (limit + 1)
+        if len(body) > limit:
+            metrics.labels(channel, "too_large").inc()
+            return error_response(413, "payload_too_large", f"body exceeds {limit} bytes")
+        try:
+            project, adapter = await runtime.directory.get(channel, account)
+        except NotFound as exc:
+            metrics.labels(channel, "unknown_account").inc()
+            return error_response(404, "unknown_account", str(exc))
+        inbound = InboundRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=request.headers,
+            query=request.query,
+            body=body,
+        )
+        try:
+            adapter.verify(inbound)
+        except WebhookRejected as exc:
+            metrics.labels(channel, "rejected_signature").inc()
+            log.warning("webhook.rejected", channel=channel, account=account, code=exc.code)
+            return error_response(exc.status, exc.code, exc.message)
+        try:
+            events = adapter.parse(inbound)
+        except WebhookRejected as exc:
+            metrics.labels(channel, "malformed").inc()
+            return error_response(exc.status, exc.code, exc.message)
+        stored = await inbox.store(runtime.db, project.id, events, request[REQUEST_ID_KEY])
+        for item in stored:
+            outcome = "accepted" if item.inserted else "duplicate"
+            metrics.labels(channel, outcome).inc()
+            log.info(
+                f"inbox.{outcome}",
+                event_key=inbox.event_key(project.name, item.event),
+                kind=item.event.kind,
+            )
+        if any(item.inserted for item in stored):
+            runtime.wake_worker()
+        reply = adapter.webhook_reply()
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+
+    app.router.add_post("/webhooks/{channel}/{account}", receive)

@@ -1,0 +1,142 @@
+"""Background loops: claim work from a database queue and run it with bounded concurrency.
+
+One `ClaimLoop` serves the inbox (turns) and one the outbox (sends). A loop claims only as many
+rows as it has free slots, renews the leases of what it holds, and on shutdown stops claiming,
+lets in-flight work finish for a grace period, then releases whatever is left so another process
+takes it up at once instead of after the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import update
+
+from gateway.db import Database
+from gateway.db.models import utcnow
+from gateway.queue import QueueSpec, claim
+
+log = structlog.get_logger("gateway.worker")
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ClaimLoop:
+    def __init__(
+        self,
+        name: str,
+        db: Database,
+        spec: QueueSpec,
+        handler: Callable[[int, str], Awaitable[None]],
+        *,
+        worker_id: str,
+        concurrency: int,
+        lease_seconds: float,
+        poll_interval: float,
+    ) -> None:
+        self.name, self.db, self.spec, self.handler = name, db, spec, handler
+        self.worker_id = worker_id
+        self.concurrency, self.lease, self.poll = concurrency, lease_seconds, poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_forever(), name=f"{self.name}-claim"),
+            asyncio.create_task(self._heartbeat_forever(), name=f"{self.name}-heartbeat"),
+        ]
+
+    async def _claim_forever(self) -> None:
+        while not self._stopping:
+            free = self.concurrency - len(self._inflight)
+            claimed: list[int] = []
+            if free > 0:
+                try:
+                    claimed = await claim(self.db, self.spec, self.worker_id, self.lease, free)
+                except Exception:  # database hiccup: log, wait, keep the loop alive
+                    log.exception(f"{self.name}.claim_failed")
+            for row_id in claimed:
+                task = asyncio.create_task(self._run(row_id), name=f"{self.name}-{row_id}")
+                self._inflight[row_id] = task
+            if claimed and len(claimed) == free:
+                continue  # more may be waiting
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    async def _run(self, row_id: int) -> None:
+        try:
+            await self.handler(row_id, self.worker_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The row stays claimed; its lease runs out and it is retried. Never lost.
+            log.exception(f"{self.name}.handler_crashed", row_id=row_id)
+        finally:
+            self._inflight.pop(row_id, None)
+            self._wake.set()  # the chat's next row may now be claimable
+
+    async def _heartbeat_forever(self) -> None:
+        m = self.spec.model
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            held = list(self._inflight)
+            if not held:
+                continue
+            try:
+                async with self.db.session() as session, session.begin():
+                    await session.execute(
+                        update(m)
+                        .where(
+                            m.id.in_(held),
+                            m.claimed_by == self.worker_id,
+                            m.status == self.spec.active,
+                        )
+                        .values(lease_until=utcnow() + timedelta(seconds=self.lease))
+                    )
+            except Exception:
+                log.exception(f"{self.name}.heartbeat_failed")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Drain: no new claims, wait up to `grace` for in-flight work, release the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.wait([self._tasks[0]], timeout=grace)
+        pending = list(self._inflight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        leftover = list(self._inflight)
+        for task in [*self._inflight.values(), *self._tasks]:
+            task.cancel()
+        for task in [*self._inflight.values(), *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if leftover:
+            await self._release(leftover)
+
+    async def _release(self, row_ids: list[int]) -> None:
+        m = self.spec.model
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(m)
+                .where(
+                    m.id.in_(row_ids), m.claimed_by == self.worker_id, m.status == self.spec.active
+                )
+                .values(status=self.spec.ready, claimed_by=None, lease_until=None)
+            )
+        log.info(f"{self.name}.released", count=len(row_ids))

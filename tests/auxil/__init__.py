@@ -1,0 +1,1 @@
+"""Shared test helpers: databases, the running gateway harness, recorded update builders."""

@@ -1,0 +1,162 @@
+"""A running gateway on loopback with a fake Telegram Bot API and the mock core behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import func, select
+
+from gateway.config import Settings
+from gateway.db.models import InboxEvent, OutboundMessage, Turn
+from gateway.mock_core import MockCore
+from gateway.runtime import Runtime
+from gateway.testing.fake_telegram import FakeTelegram
+from gateway.web.app import create_app
+
+BOT_TOKEN = "123456:TEST-bot-token-abcdefghijklmnopqrstuvwxyz"
+WEBHOOK_SECRET = "tg-webhook-secret_42"
+ADMIN_KEY = "admin-key-for-tests"
+CORE_KEY = "core-project-key-for-tests"
+SECRET_KEY = "gateway-secret-key-for-tests"
+
+
+def settings_for(db_url: str, telegram_url: str, core_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "secret_key": SECRET_KEY,
+        "admin_key": ADMIN_KEY,
+        "core_base_url": core_url,
+        "core_api_key": CORE_KEY,
+        "telegram_bot_token": BOT_TOKEN,
+        "telegram_webhook_secret": WEBHOOK_SECRET,
+        "telegram_api_base_url": telegram_url,
+        "lease_seconds": 5.0,
+        "poll_interval_seconds": 0.05,
+        "retry_base_seconds": 0.05,
+        "retry_cap_seconds": 0.5,
+        "core_attempts": 2,
+        "telegram_rate_per_bot": 1000.0,
+        "telegram_rate_per_chat": 1000.0,
+        "telegram_chat_burst": 100,
+        "telegram_group_per_minute": 6000.0,
+        "log_format": "console",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class Harness:
+    def __init__(self, db_url: str, telegram: FakeTelegram, core: MockCore) -> None:
+        self.db_url, self.telegram, self.core = db_url, telegram, core
+        self.runtime: Runtime | None = None
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self.http: aiohttp.ClientSession | None = None
+
+    async def start(self, *, run_worker: bool = True, **overrides: Any) -> Harness:
+        tg_url = await self.telegram.start() if not self.telegram_url else self.telegram_url
+        core_url = await self.core.start() if not self.core_url else self.core_url
+        self.telegram_url, self.core_url = tg_url, core_url
+        self.settings = settings_for(self.db_url, tg_url, core_url, **overrides)
+        self.runtime = Runtime(self.settings)
+        await self.runtime.prepare()
+        app = create_app(self.runtime, run_worker=run_worker)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.http = aiohttp.ClientSession()
+        return self
+
+    telegram_url: str = ""
+    core_url: str = ""
+
+    async def stop_gateway(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def stop(self) -> None:
+        await self.stop_gateway()
+        await self.telegram.stop()
+        await self.core.stop()
+
+    async def post_update(
+        self,
+        update: dict[str, Any] | bytes,
+        *,
+        secret: str | None = WEBHOOK_SECRET,
+        account: str = "default",
+    ) -> aiohttp.ClientResponse:
+        assert self.http is not None
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        body = update if isinstance(update, bytes) else __import__("json").dumps(update).encode()
+        async with self.http.post(
+            f"{self.base_url}/webhooks/telegram/{account}", data=body, headers=headers
+        ) as resp:
+            await resp.read()
+            return resp
+
+    async def admin(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        key: str | None = ADMIN_KEY,
+        data: bytes | None = None,
+    ) -> tuple[int, Any]:
+        assert self.http is not None
+        headers = {"X-Admin-Key": key} if key is not None else {}
+        async with self.http.request(
+            method, f"{self.base_url}{path}", json=json, data=data, headers=headers
+        ) as resp:
+            body = await resp.json(content_type=None) if resp.status != 204 else None
+            return resp.status, body
+
+    async def count(self, model: Any, *where: Any) -> int:
+        assert self.runtime is not None
+        async with self.runtime.db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+
+    async def inbox_rows(self) -> int:
+        return await self.count(InboxEvent)
+
+    async def turns(self) -> list[Turn]:
+        assert self.runtime is not None
+        async with self.runtime.db.session() as session:
+            return list((await session.scalars(select(Turn).order_by(Turn.id))).all())
+
+    async def outbox(self) -> list[OutboundMessage]:
+        assert self.runtime is not None
+        async with self.runtime.db.session() as session:
+            rows = await session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))
+            return list(rows.all())
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, message: str = ""
+) -> Any:
+    """Poll an (async) predicate until it is truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value: Any = None
+    while time.monotonic() < deadline:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {message} (last: {value!r})")
