@@ -208,7 +208,7 @@ class FakeTelegram:
         self,
         method: str,
         count: int,
-        timeout: float = 10.0,  # noqa: ASYNC109 - part of the public test API
+        timeout: float = 10.0,
     ) -> list[RecordedCall]:
         """Wait until ``count`` calls to ``method`` arrived; fails loudly with what was seen."""
         loop = asyncio.get_running_loop()

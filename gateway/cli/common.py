@@ -1,0 +1,129 @@
+"""Helpers every CLI command shares: settings, a prepared store, output as table or JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.db.schema import SchemaOutOfDate, ensure_current
+from gateway.logs import configure_logging
+from gateway.projects import Conflict, NotFound, ProjectStore
+from gateway.secrets import SecretKeyError, load_secret_box
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid configuration: {problems}")
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine, turning expected failures into one clear line and exit 1."""
+    try:
+        return asyncio.run(coro)
+    except (NotFound, Conflict, SchemaOutOfDate, SecretKeyError) as exc:
+        fail(str(exc))
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[ProjectStore]:
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        await ensure_current(db)
+        store = ProjectStore(db, load_secret_box(settings), settings)
+        await store.apply_environment()
+        yield store
+    finally:
+        await db.close()
+
+
+def read_secret(value: str | None, prompt: str) -> str:
+    """Secrets come from a hidden prompt or stdin (`-` or a pipe), so they stay out of history."""
+    if value == "-" or (value is None and not sys.stdin.isatty()):
+        secret = sys.stdin.readline().strip()
+    elif value is None:
+        secret = typer.prompt(prompt, hide_input=True).strip()
+    else:
+        err.print(
+            "[yellow]warning:[/] a secret on the command line is visible to other users "
+            "of this machine; prefer the prompt or `-` for stdin"
+        )
+        secret = value
+    if not secret:
+        fail(f"{prompt} is empty")
+    return secret
+
+
+def emit(data: Any, as_json: bool, columns: Sequence[str] = (), title: str | None = None) -> None:
+    """Print a model / list of models as JSON or as a rich table (lists) / key-value table."""
+    plain = _plain(data)
+    if as_json:
+        sys.stdout.write(json.dumps(plain, indent=2, default=str) + "\n")
+        return
+    rows = plain if isinstance(plain, list) else [plain]
+    if isinstance(plain, list):
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[_cell(row.get(c)) for c in columns])
+    else:
+        table = Table(title=title, show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in plain.items():
+            table.add_row(key, _cell(value))
+    console.print(table)
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_plain(d) for d in data]
+    return data
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) if not isinstance(v, dict) else _brief(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return _brief(value)
+    return str(value)
+
+
+def _brief(value: dict[str, Any]) -> str:
+    if "channel" in value and "account" in value:
+        return f"{value['channel']}:{value['account']}"
+    return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"

@@ -1,0 +1,361 @@
+"""`gateway`: run the service and operate it (projects, accounts, Telegram webhooks)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+from aiohttp import web
+
+from gateway.cli.common import (
+    console,
+    emit,
+    err,
+    fail,
+    load_settings,
+    opened_store,
+    read_secret,
+    run,
+)
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.db.schema import SchemaOutOfDate, current_revision, head_revision, upgrade
+from gateway.projects import DEFAULT
+from gateway.runtime import Runtime
+from gateway.schemas import AccountCreate, ProjectCreate, ProjectPatch
+from gateway.secrets import SecretKeyError
+
+app = typer.Typer(
+    help="Messaging channel gateway: bridges Telegram (and later SMS, WhatsApp) to your app's "
+    "AI agent. Configuration comes from the environment (see README).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+projects_app = typer.Typer(
+    help="Projects: one app (core URL, key, model) each.", no_args_is_help=True
+)
+accounts_app = typer.Typer(help="Channel accounts (bots) of a project.", no_args_is_help=True)
+telegram_app = typer.Typer(
+    help="Register the webhook with the Telegram Bot API.", no_args_is_help=True
+)
+secrets_app = typer.Typer(help="Secrets at rest.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(telegram_app, name="telegram")
+app.add_typer(secrets_app, name="secrets")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id (in the URL).")]
+
+
+# --- running ----------------------------------------------------------------------------------
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT or 8080).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 0.0.0.0).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve HTTP only; run `gateway worker` apart.")
+    ] = False,
+) -> None:
+    """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
+    from gateway.web.app import create_app
+
+    settings = load_settings()
+
+    async def make_app() -> web.Application:
+        runtime = Runtime(settings)
+        try:
+            await runtime.prepare()
+        except BaseException:
+            await runtime.close()
+            raise
+        return create_app(runtime, run_worker=not no_worker)
+
+    bind_host, bind_port = host or settings.host, port or settings.port
+    err.print(
+        f"gateway serving on http://{bind_host}:{bind_port} "
+        f"({'web only' if no_worker else 'web + worker'})"
+    )
+    try:
+        web.run_app(
+            make_app(),
+            host=bind_host,
+            port=bind_port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=15,
+        )
+    except (SchemaOutOfDate, SecretKeyError) as exc:
+        fail(str(exc), 2)
+
+
+@app.command()
+def worker() -> None:
+    """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
+    settings = load_settings()
+
+    async def main() -> None:
+        runtime = Runtime(settings)
+        try:
+            await runtime.prepare()
+            runtime.start_loops()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            err.print("worker draining...")
+        finally:
+            await runtime.close(grace=15)
+
+    try:
+        asyncio.run(main())
+    except (SchemaOutOfDate, SecretKeyError) as exc:
+        fail(str(exc), 2)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (safe to run on every release)."""
+    settings = load_settings()
+
+    async def main() -> tuple[str | None, str]:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            before = await current_revision(db)
+            await upgrade(db)
+            return before, head_revision()
+        finally:
+            await db.close()
+
+    before, after = run(main())
+    console.print(
+        f"schema {before or 'empty'} -> {after}"
+        if before != after
+        else f"schema already current ({after})"
+    )
+
+
+@app.command("mock-core")
+def mock_core(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port (the gateway's default core URL uses 8787).")
+    ] = 8787,
+    quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
+    delay: Annotated[float, typer.Option(help="Seconds to wait before every answer.")] = 0.0,
+    fail_status: Annotated[
+        int | None, typer.Option(help="Answer every request with this HTTP status.")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="Require this bearer key.")] = None,
+) -> None:
+    """Run the deterministic mock responses core (POST /v1/responses) for local and contract
+    tests. Directives in the user text steer one answer: #status=429, #slow=2, #long=5000,
+    #approval=tool_name."""
+    from gateway.mock_core import run_mock_core
+
+    run_mock_core(host, port, quiet=quiet, delay=delay, fail_status=fail_status, api_key=api_key)
+
+
+@app.command()
+def demo() -> None:
+    """Play a scripted Telegram conversation through a real gateway, fully offline."""
+    from gateway.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo()))
+
+
+# --- projects ---------------------------------------------------------------------------------
+PROJECT_COLUMNS = (
+    "name",
+    "core_base_url",
+    "core_api_key_set",
+    "model",
+    "unlinked_policy",
+    "accounts",
+)
+
+
+@projects_app.command("list")
+def projects_list(as_json: JsonOpt = False) -> None:
+    """List projects."""
+    settings = load_settings()
+
+    async def main() -> list:
+        async with opened_store(settings) as store:
+            return await store.list_projects()
+
+    emit(run(main()), as_json, PROJECT_COLUMNS, title="projects")
+
+
+@projects_app.command("show")
+def projects_show(name: str, as_json: JsonOpt = False) -> None:
+    """Show one project and its accounts."""
+    settings = load_settings()
+
+    async def main():
+        async with opened_store(settings) as store:
+            return await store.get_project(name)
+
+    emit(run(main()), as_json)
+
+
+@projects_app.command("add")
+def projects_add(
+    name: str,
+    core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name sent to the core.")] = None,
+    core_key: Annotated[
+        bool, typer.Option("--core-key", help="Prompt for the project's core key (or read stdin).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a project."""
+    settings = load_settings()
+    key = read_secret(None, "core API key") if core_key else None
+    data = ProjectCreate(name=name, core_base_url=core_url, model=model, core_api_key=key)
+
+    async def main():
+        async with opened_store(settings) as store:
+            return await store.create_project(data, actor="cli")
+
+    emit(run(main()), as_json)
+
+
+@projects_app.command("set")
+def projects_set(
+    name: str,
+    core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name sent to the core.")] = None,
+    unlinked_policy: Annotated[
+        str | None, typer.Option(help="What to do with unlinked senders (channel_user).")
+    ] = None,
+    core_key: Annotated[
+        bool, typer.Option("--core-key", help="Prompt for a new core key (or read stdin).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a project's settings (only the options given)."""
+    settings = load_settings()
+    values: dict[str, object] = {}
+    if core_url is not None:
+        values["core_base_url"] = core_url
+    if model is not None:
+        values["model"] = model
+    if unlinked_policy is not None:
+        values["unlinked_policy"] = unlinked_policy
+    if core_key:
+        values["core_api_key"] = read_secret(None, "core API key")
+    if not values:
+        fail("nothing to change: give at least one option (see --help)")
+
+    async def main():
+        async with opened_store(settings) as store:
+            return await store.update_project(name, ProjectPatch(**values), actor="cli")
+
+    emit(run(main()), as_json)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+ACCOUNT_COLUMNS = ("project", "channel", "account", "enabled", "secrets_set", "webhook_path")
+
+
+@accounts_app.command("add")
+def accounts_add(
+    channel: Annotated[str, typer.Argument(help="Channel: telegram.")],
+    project: ProjectOpt = DEFAULT,
+    account: AccountOpt = DEFAULT,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Bot token; omit to be prompted, or `-` to read it from stdin."),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None, typer.Option(help="Telegram secret_token; derived from the token if omitted.")
+    ] = None,
+    api_base_url: Annotated[
+        str | None, typer.Option(help="Bot API base URL (a local Bot API server, tests).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a bot to a project. The token is stored encrypted and never printed."""
+    settings = load_settings()
+    secret = read_secret(token, "bot token")
+    data = AccountCreate(
+        channel=channel,
+        account=account,
+        token=secret,  # type: ignore[arg-type]
+        webhook_secret=webhook_secret,
+        api_base_url=api_base_url,
+    )
+
+    async def main():
+        async with opened_store(settings) as store:
+            return await store.add_account(project, data, actor="cli")
+
+    result = run(main())
+    emit(result, as_json)
+    if not as_json:
+        err.print(
+            f"next: gateway telegram set-webhook --project {project} --account {account} "
+            f"--url https://<public host>{result.webhook_path}"
+        )
+
+
+@accounts_app.command("list")
+def accounts_list(project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> None:
+    """List a project's channel accounts (secrets are never shown, only which are set)."""
+    settings = load_settings()
+
+    async def main() -> list:
+        async with opened_store(settings) as store:
+            return await store.list_accounts(project)
+
+    emit(run(main()), as_json, ACCOUNT_COLUMNS, title=f"accounts of {project}")
+
+
+@accounts_app.command("remove")
+def accounts_remove(
+    channel: Annotated[str, typer.Argument(help="Channel: telegram.")],
+    project: ProjectOpt = DEFAULT,
+    account: AccountOpt = DEFAULT,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a channel account (its webhook then answers 404)."""
+    settings = load_settings()
+    if not yes:
+        typer.confirm(f"remove {channel} account {account!r} of project {project!r}?", abort=True)
+
+    async def main() -> None:
+        async with opened_store(settings) as store:
+            await store.remove_account(project, channel, account, actor="cli")
+
+    run(main())
+    console.print(f"removed {channel}:{account} from {project}")
+
+
+# --- secrets ----------------------------------------------------------------------------------
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of GATEWAY_SECRET_KEY."""
+    from gateway.rotation import rotate_all
+
+    settings = load_settings()
+    count = run(rotate_all(settings))
+    console.print(f"re-encrypted {count} stored secret(s) under the newest key")
+
+
+# --- telegram webhook -------------------------------------------------------------------------
+from gateway.cli import telegram_cmds  # noqa: E402  (registers the telegram subcommands)
+
+telegram_cmds.register(telegram_app)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["Settings", "app", "main"]

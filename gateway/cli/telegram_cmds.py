@@ -1,0 +1,112 @@
+"""`gateway telegram set-webhook | delete-webhook | webhook-info`: no curl needed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from channels.telegram import ALLOWED_UPDATES, TelegramAdapter
+from gateway.cli.common import emit, err, fail, load_settings, opened_store, run
+from gateway.messages import SendError
+from gateway.projects import DEFAULT, AccountDirectory, NotFound
+
+T = TypeVar("T")
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id.")]
+
+
+def _with_adapter(
+    project: str, account: str, action: Callable[[TelegramAdapter], Awaitable[T]]
+) -> T:
+    settings = load_settings()
+
+    async def main() -> T:
+        async with opened_store(settings) as store:
+            directory = AccountDirectory(store)
+            try:
+                owner, adapter = await directory.get("telegram", account)
+                if owner.name != project:
+                    raise NotFound(
+                        f"telegram account {account!r} belongs to project {owner.name!r}"
+                    )
+                assert isinstance(adapter, TelegramAdapter)
+                return await action(adapter)
+            finally:
+                await directory.close()
+
+    try:
+        return run(main())
+    except Exception as exc:  # telegram errors: one clear line, never a traceback
+        from telegram.error import TelegramError
+
+        if isinstance(exc, TelegramError | SendError):
+            fail(f"Telegram refused: {getattr(exc, 'message', None) or exc}")
+        raise
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("set-webhook")
+    def set_webhook(
+        url: Annotated[
+            str, typer.Option(help="Public HTTPS URL ending in /webhooks/telegram/<account>.")
+        ],
+        project: ProjectOpt = DEFAULT,
+        account: AccountOpt = DEFAULT,
+        drop_pending_updates: Annotated[
+            bool, typer.Option(help="Discard updates Telegram is holding (default: keep them).")
+        ] = False,
+        max_connections: Annotated[int, typer.Option(min=1, max=100)] = 40,
+    ) -> None:
+        """Point the bot at this gateway, with the account's secret token and allowed updates."""
+        expected = f"/webhooks/telegram/{account}"
+        if not url.rstrip("/").endswith(expected):
+            err.print(f"[yellow]warning:[/] the URL does not end with {expected}")
+        run_result = _with_adapter(
+            project,
+            account,
+            lambda a: a.set_webhook(
+                url, drop_pending_updates=drop_pending_updates, max_connections=max_connections
+            ),
+        )
+        if not run_result:
+            fail("Telegram did not accept the webhook")
+        typer.echo(
+            f"webhook set: {url} (allowed updates: {', '.join(ALLOWED_UPDATES)}; "
+            f"pending updates {'dropped' if drop_pending_updates else 'kept'})"
+        )
+
+    @app.command("delete-webhook")
+    def delete_webhook(
+        project: ProjectOpt = DEFAULT,
+        account: AccountOpt = DEFAULT,
+        drop_pending_updates: Annotated[
+            bool, typer.Option(help="Also discard updates Telegram is holding.")
+        ] = False,
+    ) -> None:
+        """Remove the bot's webhook."""
+        _with_adapter(
+            project, account, lambda a: a.delete_webhook(drop_pending_updates=drop_pending_updates)
+        )
+        typer.echo(
+            "webhook deleted" + (" (pending updates dropped)" if drop_pending_updates else "")
+        )
+
+    @app.command("webhook-info")
+    def webhook_info(
+        project: ProjectOpt = DEFAULT,
+        account: AccountOpt = DEFAULT,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Show what Telegram has registered: URL, pending updates, last error."""
+        info = _with_adapter(project, account, lambda a: a.webhook_info())
+        data: dict[str, Any] = {
+            "url": info.url,
+            "pending_update_count": info.pending_update_count,
+            "max_connections": info.max_connections,
+            "allowed_updates": list(info.allowed_updates or []),
+            "last_error_message": info.last_error_message,
+            "last_error_date": info.last_error_date.isoformat() if info.last_error_date else None,
+        }
+        emit(data, as_json)
