@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -29,6 +30,9 @@ from gateway.messages import (
     SendResult,
     WebhookRejected,
 )
+
+# RetryAfter.retry_after as a timedelta (PTB 23's behaviour) instead of a deprecated int.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")

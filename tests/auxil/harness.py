@@ -160,3 +160,11 @@ async def eventually(
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s: {message} (last: {value!r})")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
