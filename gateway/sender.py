@@ -42,7 +42,7 @@ class OutboxSender:
             row = await session.get(OutboundRow, row_id)
         if row is None:
             return
-        bound = log.bind(outbox_id=row.id, channel=row.channel, account=row.account)
+        bound = log.bind(outbox_id=row.id, outbox_key=row.dedupe_key, channel=row.channel)
         try:
             _, adapter = await self.directory.get(row.channel, row.account)
         except NotFound as exc:

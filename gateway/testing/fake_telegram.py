@@ -200,6 +200,10 @@ class FakeTelegram:
             _Failure(status, description, retry_after, migrate_to_chat_id, times)
         )
 
+    def clear_failures(self) -> None:
+        """The Bot API recovers: forget every failure still queued by `fail_next`."""
+        self._failures.clear()
+
     def block_chat(self, chat_id: int) -> None:
         """Simulate the user having blocked the bot: sendMessage answers 403."""
         self.blocked_chats.add(chat_id)
