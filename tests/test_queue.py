@@ -1,0 +1,128 @@
+"""The work queue: several workers on one database never share a row and keep per-chat order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gateway.db import Database
+from gateway.db.models import InboxEvent
+from gateway.db.schema import SchemaOutOfDate, ensure_current, is_empty
+from gateway.inbox import INBOX, chat_key
+from gateway.messages import InboundEvent
+from gateway.queue import claim, extend
+from gateway.runtime import Runtime
+from tests.auxil import updates
+from tests.auxil.harness import Harness, eventually, settings_for
+
+
+async def test_two_workers_share_the_load_without_overlap(harness: Harness) -> None:
+    """A second worker (its own runtime and connection pool, same database) claims beside the
+    first: SKIP LOCKED on PostgreSQL, the single-statement claim under SQLite's write lock."""
+    second = Runtime(harness.settings)
+    await second.prepare()
+    second.start_loops()
+    try:
+        chats = [1001, 1002, 1003, 1004]
+        for i in range(10):
+            for chat in chats:
+                user = {"id": chat, "is_bot": False, "first_name": f"U{chat}"}
+                await harness.post_update(
+                    updates.message(f"#slow=0.05 m{i}", chat_id=chat, user=user)
+                )
+                second.wake_worker()
+        await harness.telegram.wait_for("sendMessage", 40, timeout=30)
+        await asyncio.sleep(0.5)
+        for chat in chats:
+            got = [t.split(" (turn")[0] for t in harness.telegram.sent_texts(chat)]
+            assert got == [f"Echo: m{i}" for i in range(10)], chat
+        assert len(harness.core.requests) == 40
+        keys = [r["headers"]["x-idempotency-key"] for r in harness.core.requests]
+        assert len(set(keys)) == 40  # no event was processed twice
+        turns = await harness.turns()
+        assert len(turns) == 40
+    finally:
+        await second.close()
+
+
+async def _insert(db: Database, project_id: int, chat: str, n: int) -> None:
+    async with db.session() as session, session.begin():
+        for i in range(n):
+            event = InboundEvent(
+                channel="telegram",
+                account="default",
+                event_id=f"{chat}-{i}",
+                kind="message",
+                chat=chat,
+                sender=chat,
+                text=str(i),
+            )
+            session.add(
+                InboxEvent(
+                    project_id=project_id,
+                    channel="telegram",
+                    account="default",
+                    event_id=event.event_id,
+                    chat_key=chat_key(event),
+                    kind="message",
+                    payload=event.model_dump(mode="json"),
+                    status="pending",
+                    attempts=0,
+                )
+            )
+
+
+async def test_claim_takes_only_the_head_of_each_chat_and_leases_expire(db_url: str) -> None:
+    runtime_db = Database(db_url)
+    try:
+        settings = settings_for(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9")
+        rt = Runtime(settings)
+        await rt.prepare()
+        project = await rt.store.project_info("default")
+        await rt.close()
+        await _insert(runtime_db, project.id, "a", 3)
+        await _insert(runtime_db, project.id, "b", 2)
+
+        first = await claim(runtime_db, INBOX, "w1", lease=0.5, limit=10)
+        assert len(first) == 2  # one per chat: the heads
+        assert await claim(runtime_db, INBOX, "w2", lease=0.5, limit=10) == []
+        assert await extend(runtime_db, INBOX, first[0], "w1", 0.5)
+        assert not await extend(runtime_db, INBOX, first[0], "w2", 0.5)  # not w2's lease
+
+        # w1 dies: after the lease, w2 takes over the very same heads.
+        taken = await eventually(
+            lambda: claim(runtime_db, INBOX, "w2", lease=5, limit=10), timeout=5
+        )
+        assert sorted(taken) == sorted(first)
+        assert not await extend(runtime_db, INBOX, first[0], "w1", 0.5)  # fenced out
+    finally:
+        await runtime_db.close()
+
+
+async def test_schema_checks(db_url: str, tmp_path: Path) -> None:
+    # A migrated database passes.
+    db = Database(db_url)
+    try:
+        await ensure_current(db)
+    finally:
+        await db.close()
+    # A brand-new SQLite file is created in place (zero set-up).
+    fresh = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert await is_empty(fresh)
+        await ensure_current(fresh)
+        assert not await is_empty(fresh)
+    finally:
+        await fresh.close()
+    # Anything else that is not at head is refused with the command to run.
+    behind = Database(f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}")
+    try:
+        async with behind.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE unrelated (id INTEGER)"))
+        with pytest.raises(SchemaOutOfDate, match="gateway migrate"):
+            await ensure_current(behind)
+    finally:
+        await behind.close()
