@@ -92,8 +92,9 @@ class Runtime:
 
     async def close(self, grace: float = 10.0) -> None:
         if self.loops_running:
+            # Turns first (they may queue replies), then flush the outbox they fed.
             await self.inbox_loop.stop(grace)
-            await self.outbox_loop.stop(grace)
+            await self.outbox_loop.stop(grace, drain_queue=True)
             self.loops_running = False
         await self.directory.close()
         await self.core.close()

@@ -17,7 +17,9 @@ def _http_url(value: str | None) -> str | None:
     return value.rstrip("/") if value else value
 
 
-CoreUrl = Annotated[str | None, AfterValidator(_http_url)]
+CoreUrl = Annotated[str | None, Field(max_length=512), AfterValidator(_http_url)]
+# Column sizes: longer values would be a database error (500) on PostgreSQL, not a 422.
+Model = Annotated[str | None, Field(min_length=1, max_length=128)]
 
 
 class _Strict(BaseModel):
@@ -28,14 +30,14 @@ class ProjectCreate(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Lower-case slug used in URLs and CLI.")
     core_base_url: CoreUrl = Field(None, description="Responses core; default: the gateway's.")
     core_api_key: str | None = Field(None, description="Project key for the core (write-only).")
-    model: str | None = Field(None, description="Model sent to the core; default: `balanced`.")
+    model: Model = Field(None, description="Model sent to the core; default: `balanced`.")
     unlinked_policy: Literal["channel_user"] | None = None
 
 
 class ProjectPatch(_Strict):
     core_base_url: CoreUrl = None
     core_api_key: str | None = None
-    model: str | None = None
+    model: Model = None
     unlinked_policy: Literal["channel_user"] | None = None
 
 

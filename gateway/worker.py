@@ -48,6 +48,7 @@ class ClaimLoop:
         self.concurrency, self.lease, self.poll = concurrency, lease_seconds, poll_interval
         self._wake = asyncio.Event()
         self._stopping = False
+        self._draining = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -74,6 +75,8 @@ class ClaimLoop:
                 self._inflight[row_id] = task
             if claimed and len(claimed) == free:
                 continue  # more may be waiting
+            if self._draining and not claimed and not self._inflight:
+                return  # drained: nothing ready is left
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
@@ -111,8 +114,13 @@ class ClaimLoop:
             except Exception:
                 log.exception(f"{self.name}.heartbeat_failed")
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Drain: no new claims, wait up to `grace` for in-flight work, release the rest."""
+    async def stop(self, grace: float = 10.0, *, drain_queue: bool = False) -> None:
+        """Stop within `grace`: finish in-flight work (and, with `drain_queue`, whatever becomes
+        ready meanwhile, such as replies of the turns that just finished), release the rest."""
+        if drain_queue and self._tasks:
+            self._draining = True
+            self._wake.set()
+            await asyncio.wait([self._tasks[0]], timeout=grace)
         self._stopping = True
         self._wake.set()
         if self._tasks:

@@ -102,3 +102,23 @@ async def test_sigkill_while_bot_api_is_down_then_restart_delivers_once(
         first.close()
         if second is not None:
             second.close()
+
+
+async def test_sigterm_drains_in_flight_turn_before_exit(
+    db_url: str, fakes: tuple[FakeTelegram, str, MockCore, str], tmp_path: Path
+) -> None:
+    telegram, tg_url, core, core_url = fakes
+    port = free_port()
+    proc = GatewayProcess(
+        ["serve"], gateway_env(db_url, tg_url, core_url, PORT=port), tmp_path / "serve.log"
+    )
+    try:
+        await asyncio.to_thread(proc.wait_ready, port)
+        assert await _post(port, updates.message("#slow=1.5 finish me")) == 200
+        await eventually(lambda: core.requests, message="core call started")
+        code = await asyncio.to_thread(proc.terminate, 30.0)
+        assert code == 0, proc.output()
+        # The turn in flight finished and its reply went out before the process exited.
+        assert telegram.sent_texts() == ["Echo: finish me"]
+    finally:
+        proc.close()

@@ -43,6 +43,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     raise typer.Exit(code)
 
 
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine, turning expected failures into one clear line and exit 1."""
     try:
@@ -50,7 +54,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except (NotFound, Conflict, SchemaOutOfDate, SecretKeyError) as exc:
         fail(str(exc))
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail(_problems(exc))
+    raise AssertionError("unreachable")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], **values: Any) -> M:
+    """Build a request model from options; invalid input is one clear line, not a traceback."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        fail(_problems(exc))
     raise AssertionError("unreachable")
 
 

@@ -18,6 +18,7 @@ from gateway.cli.common import (
     opened_store,
     read_secret,
     run,
+    validated,
 )
 from gateway.config import Settings
 from gateway.db import Database
@@ -217,7 +218,9 @@ def projects_add(
     """Create a project."""
     settings = load_settings()
     key = read_secret(None, "core API key") if core_key else None
-    data = ProjectCreate(name=name, core_base_url=core_url, model=model, core_api_key=key)
+    data = validated(
+        ProjectCreate, name=name, core_base_url=core_url, model=model, core_api_key=key
+    )
 
     async def main():
         async with opened_store(settings) as store:
@@ -252,10 +255,11 @@ def projects_set(
         values["core_api_key"] = read_secret(None, "core API key")
     if not values:
         fail("nothing to change: give at least one option (see --help)")
+    patch = validated(ProjectPatch, **values)
 
     async def main():
         async with opened_store(settings) as store:
-            return await store.update_project(name, ProjectPatch(**values), actor="cli")
+            return await store.update_project(name, patch, actor="cli")
 
     emit(run(main()), as_json)
 
@@ -284,10 +288,11 @@ def accounts_add(
     """Add a bot to a project. The token is stored encrypted and never printed."""
     settings = load_settings()
     secret = read_secret(token, "bot token")
-    data = AccountCreate(
+    data = validated(
+        AccountCreate,
         channel=channel,
         account=account,
-        token=secret,  # type: ignore[arg-type]
+        token=secret,
         webhook_secret=webhook_secret,
         api_base_url=api_base_url,
     )
