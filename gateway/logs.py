@@ -44,16 +44,9 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
-class _ScrubFilter(logging.Filter):
-    """Applies the same scrubbing to third-party (stdlib) log records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage())
-        record.args = None
-        return True
-
-
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """One pipeline for our events and third-party (stdlib) records alike: same redaction, same
+    renderer, one JSON object per line on stderr."""
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -62,31 +55,31 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         _redact,
     ]
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
-        processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_ScrubFilter())
     handler.setFormatter(
-        logging.Formatter(
-            '{"level": "%(levelname)s", "logger": "%(name)s", "event": "%(message)s"}'
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
-    for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root.setLevel(numeric)
+    # httpx logs every request URL at INFO, and Bot API URLs carry the bot token; alembic narrates.
+    for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access", "alembic"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
 
 
 log = structlog.get_logger("gateway")
