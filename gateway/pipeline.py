@@ -93,6 +93,16 @@ class TurnPipeline:
                 return
             key = event_key(project.name, event)
             structlog.contextvars.bind_contextvars(event_key=key)
+            if row.attempts > self.settings.inbox_max_attempts + 2:
+                # Claimed again and again without ever finishing: processing itself crashes.
+                # Stop with an apology instead of looping forever.
+                log.error("inbox.poisoned", attempts=row.attempts, last_error=row.last_error)
+                error = f"gave up after {row.attempts} claims: {row.last_error}"
+                outcome = Outcome(
+                    "failed", [FAILED_REPLY.format(ref=row.id)], "notice", error=error
+                )
+                await self._finish(row, worker_id, event, project, outcome, adapter, key)
+                return
             outcome = await self._decide(row, event, project, adapter, key, worker_id)
             if outcome is not None:
                 await self._finish(row, worker_id, event, project, outcome, adapter, key)

@@ -24,6 +24,9 @@ from gateway.queue import retry_later, settle
 
 log = structlog.get_logger("gateway.sender")
 
+POISON_ATTEMPTS = 100
+"""Claims (429 waits included) after which a row that never settles is dead-lettered."""
+
 
 class OutboxSender:
     def __init__(
@@ -49,6 +52,16 @@ class OutboxSender:
             await self._settle(row, worker_id, status="failed", last_error=str(exc))
             self.metrics.sends.labels(row.channel, "failed").inc()
             bound.error("outbox.failed", reason=str(exc))
+            return
+        if row.attempts > POISON_ATTEMPTS:
+            await self._settle(
+                row,
+                worker_id,
+                status="dead",
+                last_error=f"gave up after {row.attempts} claims: {row.last_error}",
+            )
+            self.metrics.sends.labels(row.channel, "dead").inc()
+            bound.error("outbox.dead", reason="claimed too often without finishing")
             return
         pacer = self.pacers.get(row.channel)
         if pacer is not None:
