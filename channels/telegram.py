@@ -51,19 +51,26 @@ class TelegramAdapter(ChannelAdapter):
     def __init__(self, account: AccountInfo) -> None:
         super().__init__(account)
         self._secret = account.secrets["webhook_secret"].encode()
-        base = str(account.config.get("api_base_url") or API_DEFAULT).rstrip("/")
-        self.bot = Bot(
-            account.secrets["token"],
-            base_url=f"{base}/bot",
-            request=HTTPXRequest(
-                connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=10
-            ),
-        )
+        self._bot: Bot | None = None
         self._me: User | None = None
 
     @staticmethod
     def text_units(text: str) -> int:
         return len(text.encode("utf-16-le")) // 2
+
+    @property
+    def bot(self) -> Bot:
+        """Built on first use: verifying webhooks needs only the secret, not an HTTP client."""
+        if self._bot is None:
+            base = str(self.account.config.get("api_base_url") or API_DEFAULT).rstrip("/")
+            self._bot = Bot(
+                self.account.secrets["token"],
+                base_url=f"{base}/bot",
+                request=HTTPXRequest(
+                    connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=10
+                ),
+            )
+        return self._bot
 
     # --- inbound -----------------------------------------------------------------------------
     def verify(self, request: InboundRequest) -> None:
@@ -235,7 +242,8 @@ class TelegramAdapter(ChannelAdapter):
         return await self.bot.get_webhook_info()
 
     async def close(self) -> None:
-        await self.bot.shutdown()
+        if self._bot is not None:
+            await self._bot.shutdown()
 
 
 def _command(message: Message) -> tuple[str, str | None, list[str]] | None:
