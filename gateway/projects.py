@@ -6,11 +6,13 @@ an `AccountInfo` handed to an adapter.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import ADAPTERS, ChannelAdapter
@@ -87,9 +89,17 @@ class ProjectStore:
             return await self._project_out(session, await self._project(session, name))
 
     async def create_project(self, data: ProjectCreate, *, actor: str) -> ProjectOut:
+        conflict = Conflict(f"project {data.name!r} already exists")
+        try:
+            await self._create_project(data, actor, conflict)
+        except IntegrityError:  # a concurrent create won the race past the check below
+            raise conflict from None
+        return await self.get_project(data.name)
+
+    async def _create_project(self, data: ProjectCreate, actor: str, conflict: Conflict) -> None:
         async with self.db.session() as session, session.begin():
             if await session.scalar(select(Project.id).where(Project.name == data.name)):
-                raise Conflict(f"project {data.name!r} already exists")
+                raise conflict
             project = Project(
                 name=data.name,
                 core_base_url=data.core_base_url,
@@ -100,7 +110,6 @@ class ProjectStore:
             session.add(project)
             await session.flush()
             self._audit(session, project.id, actor, "project.create", data.name)
-        return await self.get_project(data.name)
 
     async def update_project(self, name: str, patch: ProjectPatch, *, actor: str) -> ProjectOut:
         changes = patch.model_dump(exclude_unset=True)
@@ -147,6 +156,19 @@ class ProjectStore:
             return self._account_out(project, row)
 
     async def add_account(self, project: str, data: AccountCreate, *, actor: str) -> AccountOut:
+        conflict = Conflict(
+            f"{data.channel} account {data.account!r} exists (account ids are unique per "
+            "channel because the webhook URL names only the account)"
+        )
+        try:
+            await self._add_account(project, data, actor, conflict)
+        except IntegrityError:  # a concurrent add won the race past the check below
+            raise conflict from None
+        return await self.get_account(project, data.channel, data.account)
+
+    async def _add_account(
+        self, project: str, data: AccountCreate, actor: str, conflict: Conflict
+    ) -> None:
         async with self.db.session() as session, session.begin():
             owner = await self._project(session, project)
             taken = await session.scalar(
@@ -155,10 +177,7 @@ class ProjectStore:
                 )
             )
             if taken:
-                raise Conflict(
-                    f"{data.channel} account {data.account!r} exists (account ids are unique per "
-                    "channel because the webhook URL names only the account)"
-                )
+                raise conflict
             secrets = {"token": data.token}
             secrets["webhook_secret"] = data.webhook_secret or self._derived_secret(data.token)
             row = ChannelAccount(
@@ -171,7 +190,6 @@ class ProjectStore:
             )
             session.add(row)
             self._audit(session, owner.id, actor, "account.add", f"{data.channel}:{data.account}")
-        return await self.get_account(project, data.channel, data.account)
 
     async def update_account(
         self, project: str, channel: str, account: str, patch: AccountPatch, *, actor: str
@@ -271,8 +289,10 @@ class ProjectStore:
                 self._audit(session, None, "environment", "project.create", DEFAULT)
             if "core_base_url" in given:
                 project.core_base_url = s.core_base_url
-            if s.core_api_key is not None:
-                project.core_key_encrypted = self._core_key(s.core_api_key.get_secret_value())
+            key = s.core_api_key.get_secret_value() if s.core_api_key is not None else None
+            stored = self.box.decrypt(project.core_key_encrypted).get("core_api_key")
+            if key is not None and key != stored:  # untouched row: the account cache stays warm
+                project.core_key_encrypted = self._core_key(key)
             if "core_model" in given:
                 project.model = s.core_model
             if "unlinked_policy" in given:
@@ -283,14 +303,15 @@ class ProjectStore:
                 secret = (
                     s.telegram_webhook_secret.get_secret_value()
                     if s.telegram_webhook_secret
-                    else self._derived_secret(token)
+                    else None
                 )
                 await self._upsert_env_account(
                     session,
                     project,
                     "telegram",
-                    {"token": token, "webhook_secret": secret},
-                    _config(s.telegram_api_base_url),
+                    token,
+                    secret,
+                    _config(s.telegram_api_base_url) if "telegram_api_base_url" in given else None,
                 )
 
     async def _upsert_env_account(
@@ -298,24 +319,45 @@ class ProjectStore:
         session: AsyncSession,
         project: Project,
         channel: str,
-        secrets: dict[str, str],
-        config: dict[str, Any],
+        token: str,
+        webhook_secret: str | None,
+        config: dict[str, Any] | None,
     ) -> None:
+        """`webhook_secret` None: keep the stored one while the token is unchanged, else derive.
+
+        A derived secret depends on the newest GATEWAY_SECRET_KEY; deriving it again on every
+        start would change it after a key rotation and Telegram (which still sends the secret
+        registered with set-webhook) would be refused. `config` None keeps the stored config, and
+        an account an operator disabled stays disabled: the environment does not speak to either.
+        """
         row = await session.scalar(
             select(ChannelAccount).where(
                 ChannelAccount.channel == channel, ChannelAccount.account == DEFAULT
             )
         )
+        stored: dict[str, str] = {}
         if row is None:
-            row = ChannelAccount(project_id=project.id, channel=channel, account=DEFAULT)
+            row = ChannelAccount(
+                project_id=project.id, channel=channel, account=DEFAULT, enabled=True
+            )
             session.add(row)
             self._audit(session, project.id, "environment", "account.add", f"{channel}:default")
+            config = config or _config(None)
         elif row.project_id != project.id:
             raise Conflict(f"{channel} account 'default' belongs to another project")
-        if row.secrets_encrypted is None or self.box.decrypt(row.secrets_encrypted) != secrets:
+        else:
+            stored = self.box.decrypt(row.secrets_encrypted)
+        if webhook_secret is None:
+            webhook_secret = (
+                stored["webhook_secret"]
+                if stored.get("token") == token and stored.get("webhook_secret")
+                else self._derived_secret(token)
+            )
+        secrets = {"token": token, "webhook_secret": webhook_secret}
+        if row.secrets_encrypted is None or stored != secrets:
             row.secrets_encrypted = self.box.encrypt(secrets)
-        row.config = config
-        row.enabled = True
+        if config is not None:
+            row.config = config
 
 
 def _config(api_base_url: str | None) -> dict[str, Any]:
@@ -340,12 +382,25 @@ class AccountDirectory:
     def __init__(self, store: ProjectStore, ttl: float = 5.0) -> None:
         self.store, self.ttl = store, ttl
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def get(self, channel: str, account: str) -> tuple[ProjectInfo, ChannelAdapter]:
         key = (channel, account)
         entry = self._entries.get(key)
         if entry is not None and time.monotonic() - entry.loaded_at < self.ttl:
             return entry.project, entry.adapter
+        # Single flight: a burst of webhooks after expiry triggers one lookup, not hundreds.
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            entry = self._entries.get(key)
+            if entry is not None and time.monotonic() - entry.loaded_at < self.ttl:
+                return entry.project, entry.adapter
+            return await self._load(key, entry)
+
+    async def _load(
+        self, key: tuple[str, str], entry: _Entry | None
+    ) -> tuple[ProjectInfo, ChannelAdapter]:
+        channel, account = key
         async with self.store.db.session() as session:
             row = await session.scalar(
                 select(ChannelAccount).where(
@@ -373,9 +428,16 @@ class AccountDirectory:
             adapter = ADAPTERS[channel](info)
             project_info = self.store.info(project)
         if entry is not None:
-            await entry.adapter.close()
+            # Sends may still be using the old adapter: close it once they are surely done.
+            old = entry.adapter
+            asyncio.get_running_loop().call_later(60, self._close_later, old)
         self._entries[key] = _Entry(project_info, adapter, time.monotonic(), version)
         return project_info, adapter
+
+    def _close_later(self, adapter: ChannelAdapter) -> None:
+        future = asyncio.ensure_future(adapter.close())
+        self._closing.add(future)
+        future.add_done_callback(self._closing.discard)
 
     def invalidate(self) -> None:
         for entry in self._entries.values():

@@ -7,21 +7,43 @@ from sqlalchemy import select
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import ChannelAccount, Project
-from gateway.secrets import load_secret_box
+from gateway.db.schema import ensure_current
+from gateway.secrets import SecretBox, SecretKeyError, load_secret_box
+
+
+def _rotate(box: SecretBox, token: str, what: str) -> str:
+    try:
+        return box.rotate(token)
+    except SecretKeyError:
+        raise SecretKeyError(
+            f"the secrets of {what} do not decrypt with any key in GATEWAY_SECRET_KEY; keep the "
+            "key they were written with in the list (after the new one) and run rotate again; "
+            "nothing was changed"
+        ) from None
 
 
 async def rotate_all(settings: Settings) -> int:
+    """All or nothing: one transaction, so a key missing from the list changes no row."""
     box = load_secret_box(settings)
     db = Database(settings.database_url, pool_size=1)
     count = 0
     try:
+        await ensure_current(db)
         async with db.session() as session, session.begin():
+            projects = {p.id: p for p in (await session.scalars(select(Project))).all()}
             for account in (await session.scalars(select(ChannelAccount))).all():
-                account.secrets_encrypted = box.rotate(account.secrets_encrypted)
+                owner = projects[account.project_id].name if account.project_id in projects else "?"
+                account.secrets_encrypted = _rotate(
+                    box,
+                    account.secrets_encrypted,
+                    f"{account.channel} account {account.account!r} (project {owner!r})",
+                )
                 count += 1
-            for project in (await session.scalars(select(Project))).all():
+            for project in projects.values():
                 if project.core_key_encrypted:
-                    project.core_key_encrypted = box.rotate(project.core_key_encrypted)
+                    project.core_key_encrypted = _rotate(
+                        box, project.core_key_encrypted, f"project {project.name!r} (core key)"
+                    )
                     count += 1
     finally:
         await db.close()

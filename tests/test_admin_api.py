@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -87,7 +88,13 @@ async def test_project_then_body_checks_in_order(harness: Harness) -> None:
         ("POST", f"{API}/projects/default/accounts"),
         ("PATCH", f"{API}/projects/default/accounts/telegram/default"),
     ]:
-        for raw in (b"{not json", b'{"name": "acme"', b"\xff\xfe\x00"):
+        for raw in (
+            b"{not json",
+            b'{"name": "acme"',
+            b"\xff\xfe\x00",
+            b"[" * 100_000,  # nesting deeper than the parser's recursion limit
+            b'{"model": ' + b"7" * 5000 + b"}",  # an integer literal past Python's digit limit
+        ):
             status, body = await harness.admin(method, path, data=raw)
             assert_error(status, body, 400)
 
@@ -273,7 +280,7 @@ async def test_accounts_lifecycle(harness: Harness) -> None:
     assert resp.status == 200
 
     # Rotating the webhook secret through PATCH takes effect at once.
-    status, rotated = await admin(
+    status, _ = await admin(
         "PATCH",
         f"{API}/projects/acme/accounts/telegram/acme-bot",
         json={"webhook_secret": "rotated-secret"},
@@ -470,3 +477,59 @@ async def test_second_project_account_works_end_to_end(harness: Harness) -> None
     sends = await harness.telegram.wait_for("sendMessage", 3)
     assert sends[2].token == BOT_TOKEN
     assert harness.core.requests[2]["headers"]["authorization"] == f"Bearer {CORE_KEY}"
+
+
+async def test_operator_changes_survive_a_restart(harness: Harness) -> None:
+    """The environment re-applies only what it sets: a disabled default bot stays disabled."""
+    status, _ = await harness.admin("PATCH", f"{API}/projects/default", json={"model": "smart"})
+    assert status == 200
+    status, body = await harness.admin(
+        "PATCH", f"{API}/projects/default/accounts/telegram/default", json={"enabled": False}
+    )
+    assert (status, body["enabled"]) == (200, False)
+
+    await harness.stop_gateway()
+    await harness.start()
+
+    status, project = await harness.admin("GET", f"{API}/projects/default")
+    assert status == 200
+    assert project["model"] == "smart"
+    assert project["core_api_key_set"] is True
+    assert [(a["account"], a["enabled"]) for a in project["accounts"]] == [("default", False)]
+    resp = await harness.post_update(updates.message("still off"))
+    assert resp.status == 404
+
+    status, _ = await harness.admin(
+        "PATCH", f"{API}/projects/default/accounts/telegram/default", json={"enabled": True}
+    )
+    assert status == 200
+    resp = await harness.post_update(updates.message("on again"))
+    assert resp.status == 200
+    await harness.telegram.wait_for("sendMessage", 1)
+    assert harness.core.requests[0]["body"]["model"] == "smart"
+
+
+async def test_concurrent_duplicates_are_conflicts_not_errors(harness: Harness) -> None:
+    """Two operators creating the same thing at once: one 201, the others 409, never a 500."""
+    for i in range(3):
+        results = await asyncio.gather(
+            *[harness.admin("POST", f"{API}/projects", json={"name": f"race{i}"}) for _ in range(6)]
+        )
+        assert sorted(status for status, _ in results) == [201] + [409] * 5, results
+        for status, body in results:
+            if status == 409:
+                assert_error(status, body, 409, "conflict")
+        results = await asyncio.gather(
+            *[
+                harness.admin(
+                    "POST",
+                    f"{API}/projects/race{i}/accounts",
+                    json=telegram_account(f"race-bot{i}", f"{i}:race-token", harness),
+                )
+                for _ in range(6)
+            ]
+        )
+        assert sorted(status for status, _ in results) == [201] + [409] * 5, results
+    status, body = await harness.admin("GET", f"{API}/projects")
+    assert [p["name"] for p in body["projects"]] == ["default", "race0", "race1", "race2"]
+    assert all(len(p["accounts"]) == 1 for p in body["projects"])

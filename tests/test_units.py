@@ -22,7 +22,7 @@ units = TelegramAdapter.text_units
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.text(
-        alphabet=st.sampled_from(list("ab ...\n\n!?") + ["é", "😀", "中"]), min_size=0, max_size=600
+        alphabet=st.sampled_from([*"ab ...\n\n!?", "é", "😀", "中"]), min_size=0, max_size=600
     ),
     limit=st.integers(min_value=2, max_value=80),
 )

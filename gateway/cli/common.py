@@ -7,19 +7,23 @@ import json
 import sys
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gateway.config import Settings
-from gateway.db import Database
-from gateway.db.schema import SchemaOutOfDate, ensure_current
 from gateway.logs import configure_logging
-from gateway.projects import Conflict, NotFound, ProjectStore
-from gateway.secrets import SecretKeyError, load_secret_box
+
+if TYPE_CHECKING:
+    from gateway.projects import ProjectStore
+
+# The database layer, Alembic and the channel adapters are imported by the functions that use
+# them, so `gateway --help` does not pay for them.
 
 console = Console()
 err = Console(stderr=True)
@@ -39,7 +43,9 @@ def load_settings() -> Settings:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: one line however narrow the terminal (or 80 columns when piped to a log).
+    # escape: messages quote user input and patterns like `[a-z0-9]`, which are not markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -49,6 +55,10 @@ def _problems(exc: ValidationError) -> str:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine, turning expected failures into one clear line and exit 1."""
+    from gateway.db.schema import SchemaOutOfDate
+    from gateway.projects import Conflict, NotFound
+    from gateway.secrets import SecretKeyError
+
     try:
         return asyncio.run(coro)
     except (NotFound, Conflict, SchemaOutOfDate, SecretKeyError) as exc:
@@ -61,10 +71,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 M = TypeVar("M", bound=BaseModel)
 
 
-def validated(model: type[M], **values: Any) -> M:
+def validated(schema: type[M], /, **values: Any) -> M:
     """Build a request model from options; invalid input is one clear line, not a traceback."""
     try:
-        return model(**values)
+        return schema(**values)
     except ValidationError as exc:
         fail(_problems(exc))
     raise AssertionError("unreachable")
@@ -72,6 +82,11 @@ def validated(model: type[M], **values: Any) -> M:
 
 @asynccontextmanager
 async def opened_store(settings: Settings) -> AsyncIterator[ProjectStore]:
+    from gateway.db import Database
+    from gateway.db.schema import ensure_current
+    from gateway.projects import ProjectStore
+    from gateway.secrets import load_secret_box
+
     db = Database(settings.database_url, pool_size=2)
     try:
         await ensure_current(db)
@@ -111,13 +126,13 @@ def emit(data: Any, as_json: bool, columns: Sequence[str] = (), title: str | Non
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*[_cell(row.get(c)) for c in columns])
+            table.add_row(*[Text(_cell(row.get(c))) for c in columns])
     else:
         table = Table(title=title, show_header=False)
         table.add_column("field", style="bold")
         table.add_column("value")
         for key, value in plain.items():
-            table.add_row(key, _cell(value))
+            table.add_row(key, Text(_cell(value)))
     console.print(table)
 
 

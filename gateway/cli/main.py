@@ -1,13 +1,16 @@
-"""`gateway`: run the service and operate it (projects, accounts, Telegram webhooks)."""
+"""`gateway`: run the service and operate it (projects, accounts, Telegram webhooks).
+
+The service stack (aiohttp, the runtime, the Telegram client, Alembic) is imported inside the
+commands that use it, so `--help` and the operator commands start quickly.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from aiohttp import web
 
 from gateway.cli.common import (
     console,
@@ -21,12 +24,12 @@ from gateway.cli.common import (
     validated,
 )
 from gateway.config import Settings
-from gateway.db import Database
-from gateway.db.schema import SchemaOutOfDate, current_revision, head_revision, upgrade
-from gateway.projects import DEFAULT
-from gateway.runtime import Runtime
 from gateway.schemas import AccountCreate, ProjectCreate, ProjectPatch
-from gateway.secrets import SecretKeyError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+DEFAULT = "default"  # gateway.projects.DEFAULT, without importing the database layer for --help
 
 app = typer.Typer(
     help="Messaging channel gateway: bridges Telegram (and later SMS, WhatsApp) to your app's "
@@ -63,6 +66,11 @@ def serve(
     ] = False,
 ) -> None:
     """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
+    from aiohttp import web
+
+    from gateway.db.schema import SchemaOutOfDate
+    from gateway.runtime import Runtime
+    from gateway.secrets import SecretKeyError
     from gateway.web.app import create_app
 
     settings = load_settings()
@@ -97,6 +105,10 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
+    from gateway.db.schema import SchemaOutOfDate
+    from gateway.runtime import Runtime
+    from gateway.secrets import SecretKeyError
+
     settings = load_settings()
 
     async def main() -> None:
@@ -122,6 +134,9 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations (safe to run on every release)."""
+    from gateway.db import Database
+    from gateway.db.schema import current_revision, head_revision, upgrade
+
     settings = load_settings()
 
     async def main() -> tuple[str | None, str]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from channels.telegram import ALLOWED_UPDATES, TelegramAdapter
 from gateway.cli.common import emit, err, fail, load_settings, opened_store, run
-from gateway.messages import SendError
-from gateway.projects import DEFAULT, AccountDirectory, NotFound
+
+if TYPE_CHECKING:  # the Telegram client is imported when a command runs, not for --help
+    from channels.telegram import TelegramAdapter
+
+DEFAULT = "default"
 
 T = TypeVar("T")
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
@@ -20,6 +22,10 @@ AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id.")]
 def _with_adapter(
     project: str, account: str, action: Callable[[TelegramAdapter], Awaitable[T]]
 ) -> T:
+    from channels.telegram import TelegramAdapter
+    from gateway.messages import SendError
+    from gateway.projects import AccountDirectory, NotFound
+
     settings = load_settings()
 
     async def main() -> T:
@@ -39,10 +45,16 @@ def _with_adapter(
     try:
         return run(main())
     except Exception as exc:  # telegram errors: one clear line, never a traceback
-        from telegram.error import TelegramError
+        from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
+        detail = getattr(exc, "message", None) or str(exc)
+        where = f"telegram account {account!r} of project {project!r}"
+        if isinstance(exc, InvalidToken):
+            fail(f"Telegram rejected the bot token of {where} ({detail}); check the token")
+        if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
+            fail(f"could not reach the Telegram Bot API for {where}: {detail}")
         if isinstance(exc, TelegramError | SendError):
-            fail(f"Telegram refused: {getattr(exc, 'message', None) or exc}")
+            fail(f"Telegram refused the request for {where}: {detail}")
         raise
 
 
@@ -60,6 +72,8 @@ def register(app: typer.Typer) -> None:
         max_connections: Annotated[int, typer.Option(min=1, max=100)] = 40,
     ) -> None:
         """Point the bot at this gateway, with the account's secret token and allowed updates."""
+        from channels.telegram import ALLOWED_UPDATES
+
         expected = f"/webhooks/telegram/{account}"
         if not url.rstrip("/").endswith(expected):
             err.print(f"[yellow]warning:[/] the URL does not end with {expected}")

@@ -206,7 +206,9 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
             raw = await request.read()
             try:
                 data = json.loads(raw or b"null")
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:
+                # ValueError covers JSONDecodeError, bad UTF-8 and over-long integer literals;
+                # RecursionError absurdly deep nesting. All are the client's body, never a 500.
                 return error_response(400, "malformed_json", f"body is not JSON: {exc}")
             try:
                 body = spec.body.model_validate(data)
