@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import Database
-from gateway.db.models import OutboundMessage
+from gateway.db.models import OutboundMessage, utcnow
 from gateway.queue import QueueSpec
 
 OUTBOX = QueueSpec(model=OutboundMessage, ready="queued", active="sending")
@@ -15,7 +15,7 @@ OUTBOX = QueueSpec(model=OutboundMessage, ready="queued", active="sending")
 
 async def enqueue(
     db: Database,
-    session: AsyncSession,
+    conn: AsyncConnection,
     *,
     project_id: int,
     channel: str,
@@ -28,22 +28,25 @@ async def enqueue(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Queue `parts` in order. Re-running the same step enqueues nothing twice (`dedupe_key`)."""
-    for index, text in enumerate(parts):
-        await session.execute(
-            db.insert(OutboundMessage)
-            .values(
-                project_id=project_id,
-                channel=channel,
-                account=account,
-                chat=chat,
-                chat_key=f"{channel}:{account}:{chat}",
-                dedupe_key=f"{dedupe_key}:{index}",
-                inbox_event_id=inbox_event_id,
-                turn_id=turn_id,
-                text=text,
-                options=options or {},
-                status="queued",
-                attempts=0,
-            )
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
+    rows = [
+        {
+            "project_id": project_id,
+            "channel": channel,
+            "account": account,
+            "chat": chat,
+            "chat_key": f"{channel}:{account}:{chat}",
+            "dedupe_key": f"{dedupe_key}:{index}",
+            "inbox_event_id": inbox_event_id,
+            "turn_id": turn_id,
+            "text": text,
+            "options": options or {},
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": utcnow(),
+            "created_at": utcnow(),
+        }
+        for index, text in enumerate(parts)
+    ]
+    if rows:
+        stmt = db.insert(OutboundMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        await conn.execute(stmt, rows)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import ChannelAdapter
 from gateway import outbox
@@ -37,6 +38,8 @@ from identity import resolve
 log = structlog.get_logger("gateway.pipeline")
 
 TYPING_EVERY_SECONDS = 4.0  # Telegram shows "typing" for at most 5 s per call.
+TYPING_AFTER_SECONDS = 0.5
+"""Fast answers need no indicator: it would cost a Bot API call per turn for nothing visible."""
 
 NO_TEXT_REPLY = "I can only read text messages for now."
 BUSY_REPLY = "I'm getting a lot of messages right now. Please try again in {seconds} seconds."
@@ -76,13 +79,10 @@ class TurnPipeline:
         self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
         self._cooldown_until: dict[int, float] = {}
 
-    async def process(self, row_id: int, worker_id: str) -> None:
-        async with self.db.session() as session:
-            row = await session.get(InboxEvent, row_id)
-        if row is None:
-            return
+    async def process(self, row: InboxEvent, worker_id: str) -> None:
+        """Handle one claimed inbox row (as returned by the claim)."""
         event = InboundEvent.model_validate(row.payload)
-        structlog.contextvars.bind_contextvars(inbox_id=row_id, request_id=row.request_id)
+        structlog.contextvars.bind_contextvars(inbox_id=row.id, request_id=row.request_id)
         try:
             try:
                 project, adapter = await self.directory.get(event.channel, event.account)
@@ -162,7 +162,13 @@ class TurnPipeline:
             log.warning("core.previous_response_lost", previous=request.previous_response_id)
             request.previous_response_id = None
             result = await self._call_core(adapter, event, request)
-        return await self._classify(row, worker_id, project, result, request, identity.linked)
+        meta = {
+            "user": identity.user,
+            "linked": identity.linked,
+            "request": request,
+            "conversation_id": conversation.id,
+        }
+        return await self._classify(row, worker_id, project, result, meta)
 
     async def _classify(
         self,
@@ -170,15 +176,13 @@ class TurnPipeline:
         worker_id: str,
         project: ProjectInfo,
         result: CoreResult,
-        request: CoreRequest,
-        linked: bool,
+        row_meta: dict[str, Any],
     ) -> Outcome | None:
         structlog.contextvars.bind_contextvars(
             response_id=result.response_id,
             trace_id=result.trace_id,
             core_request_id=result.request_id,
         )
-        row_meta = {"user": request.user, "linked": linked, "request": request}
         if result.ok:
             text = result.text
             return Outcome(
@@ -269,6 +273,7 @@ class TurnPipeline:
             typing.cancel()
 
     async def _keep_typing(self, adapter: ChannelAdapter, event: InboundEvent) -> None:
+        await asyncio.sleep(TYPING_AFTER_SECONDS)
         while event.chat:
             try:
                 await adapter.send_typing(event.chat)
@@ -276,34 +281,26 @@ class TurnPipeline:
                 log.debug("typing.failed", reason=exc.reason)
             await asyncio.sleep(TYPING_EVERY_SECONDS)
 
-    async def _conversation(self, project: ProjectInfo, event: InboundEvent) -> Conversation:
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                self.db.insert(Conversation)
-                .values(
-                    project_id=project.id,
-                    channel=event.channel,
-                    account=event.account,
-                    chat=event.chat or "-",
-                    turn_count=0,
-                    updated_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "chat"])
-            )
-            conversation = await session.scalar(
-                select(Conversation).where(
-                    Conversation.project_id == project.id,
-                    Conversation.channel == event.channel,
-                    Conversation.account == event.account,
-                    Conversation.chat == (event.chat or "-"),
-                )
-            )
-        assert conversation is not None
-        return conversation
+    async def _conversation(self, project: ProjectInfo, event: InboundEvent) -> Any:
+        """Get or create the chat's conversation in one statement: (id, last_response_id)."""
+        stmt = self.db.insert(Conversation).values(
+            project_id=project.id,
+            channel=event.channel,
+            account=event.account,
+            chat=event.chat or "-",
+            turn_count=0,
+            updated_at=utcnow(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["project_id", "channel", "account", "chat"],
+            set_={"updated_at": stmt.excluded.updated_at},
+        ).returning(Conversation.id, Conversation.last_response_id)
+        async with self.db.engine.begin() as conn:
+            return (await conn.execute(stmt)).one()
 
     async def _reset(self, project: ProjectInfo, event: InboundEvent) -> None:
         conversation = await self._conversation(project, event)
-        async with self.db.session() as session, session.begin():
+        async with self.db.engine.begin() as session:
             await session.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation.id)
@@ -321,9 +318,9 @@ class TurnPipeline:
         key: str | None = None,
     ) -> None:
         now = utcnow()
-        async with self.db.session() as session, session.begin():
+        async with self.db.engine.begin() as conn:
             if not await settle(
-                session,
+                conn,
                 INBOX,
                 row.id,
                 worker_id,
@@ -334,7 +331,7 @@ class TurnPipeline:
                 raise LeaseLost
             turn_id = None
             if outcome.result is not None and project is not None:
-                turn_id = await self._record_turn(session, row, event, project, outcome, key or "")
+                turn_id = await self._record_turn(conn, row, event, project, outcome, key or "")
             if outcome.replies and project is not None and adapter is not None and event.chat:
                 parts = [
                     part
@@ -343,7 +340,7 @@ class TurnPipeline:
                 ]
                 await outbox.enqueue(
                     self.db,
-                    session,
+                    conn,
                     project_id=project.id,
                     channel=event.channel,
                     account=event.account,
@@ -369,7 +366,7 @@ class TurnPipeline:
 
     async def _record_turn(
         self,
-        session: Any,
+        conn: AsyncConnection,
         row: InboxEvent,
         event: InboundEvent,
         project: ProjectInfo,
@@ -379,18 +376,11 @@ class TurnPipeline:
         result = outcome.result
         assert result is not None
         request: CoreRequest = outcome.meta["request"]
-        conversation = await session.scalar(
-            select(Conversation).where(
-                Conversation.project_id == project.id,
-                Conversation.channel == event.channel,
-                Conversation.account == event.account,
-                Conversation.chat == (event.chat or "-"),
-            )
-        )
-        turn = Turn(
+        conversation_id: int = outcome.meta["conversation_id"]
+        values = dict(
             project_id=project.id,
             inbox_event_id=row.id,
-            conversation_id=conversation.id if conversation else None,
+            conversation_id=conversation_id,
             channel=event.channel,
             account=event.account,
             chat=event.chat or "-",
@@ -410,9 +400,15 @@ class TurnPipeline:
             error=outcome.error,
             completed_at=utcnow(),
         )
-        session.add(turn)
-        await session.flush()
-        if result.ok and conversation is not None and result.response_id:
-            conversation.last_response_id = result.response_id
-            conversation.turn_count += 1
-        return turn.id
+        turn_id = (await conn.execute(insert(Turn).values(**values).returning(Turn.id))).scalar()
+        if result.ok and result.response_id:
+            await conn.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(
+                    last_response_id=result.response_id,
+                    turn_count=Conversation.turn_count + 1,
+                    updated_at=utcnow(),
+                )
+            )
+        return int(turn_id)

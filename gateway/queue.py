@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from gateway.db import Database
@@ -67,18 +67,18 @@ async def claim(
             claimed_by=worker_id,
             attempts=m.attempts + 1,
         )
-        .returning(m.id)
-        .execution_options(synchronize_session=False)
+        .returning(*m.__table__.c)
     )
-    async with db.session() as session, session.begin():
-        return sorted((await session.scalars(stmt)).all())
+    # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
+    async with db.engine.begin() as conn:
+        return sorted((await conn.execute(stmt)).all(), key=lambda row: row.id)
 
 
 async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lease: float) -> bool:
     """Renew a lease the caller still holds; False means it was lost (taken over)."""
     m = spec.model
-    async with db.session() as session, session.begin():
-        result = await session.execute(
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
             update(m)
             .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
             .values(lease_until=utcnow() + timedelta(seconds=lease))
@@ -87,11 +87,11 @@ async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lea
 
 
 async def settle(
-    session: AsyncSession, spec: QueueSpec, row_id: int, worker_id: str, **values: Any
+    conn: AsyncConnection, spec: QueueSpec, row_id: int, worker_id: str, **values: Any
 ) -> bool:
     """Fenced final write inside the caller's transaction: applies only while the lease is ours."""
     m = spec.model
-    result = await session.execute(
+    result = await conn.execute(
         update(m)
         .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
         .values(lease_until=None, **values)
@@ -102,9 +102,9 @@ async def settle(
 async def retry_later(
     db: Database, spec: QueueSpec, row_id: int, worker_id: str, delay: float, error: str
 ) -> bool:
-    async with db.session() as session, session.begin():
+    async with db.engine.begin() as conn:
         return await settle(
-            session,
+            conn,
             spec,
             row_id,
             worker_id,

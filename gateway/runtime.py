@@ -8,7 +8,7 @@ from gateway.config import Settings
 from gateway.core_client import CoreClient
 from gateway.db import Database
 from gateway.db.schema import ensure_current
-from gateway.inbox import INBOX
+from gateway.inbox import INBOX, InboxWriter
 from gateway.metrics import Metrics
 from gateway.outbox import OUTBOX
 from gateway.pacing import Pacer, PacingPolicy
@@ -29,6 +29,7 @@ class Runtime:
         self.box = load_secret_box(settings)
         self.metrics = Metrics()
         self.store = ProjectStore(self.db, self.box, settings)
+        self.inbox_writer = InboxWriter(self.db)
         self.directory = AccountDirectory(self.store)
         self.core = CoreClient(
             self.metrics, timeout=settings.core_timeout_seconds, attempts=settings.core_attempts
@@ -96,6 +97,7 @@ class Runtime:
             await self.inbox_loop.stop(grace)
             await self.outbox_loop.stop(grace, drain_queue=True)
             self.loops_running = False
+        await self.inbox_writer.close()
         await self.directory.close()
         await self.core.close()
         await self.db.close()

@@ -40,11 +40,8 @@ class OutboxSender:
         self.settings, self.db, self.directory = settings, db, directory
         self.pacers, self.metrics = pacers, metrics
 
-    async def send(self, row_id: int, worker_id: str) -> None:
-        async with self.db.session() as session:
-            row = await session.get(OutboundRow, row_id)
-        if row is None:
-            return
+    async def send(self, row: OutboundRow, worker_id: str) -> None:
+        """Send one claimed outbox row (as returned by the claim)."""
         bound = log.bind(outbox_id=row.id, outbox_key=row.dedupe_key, channel=row.channel)
         try:
             _, adapter = await self.directory.get(row.channel, row.account)
@@ -128,16 +125,16 @@ class OutboxSender:
         logger.warning("outbox.retry", delay=round(delay, 2), reason=exc.reason)
 
     async def _settle(self, row: OutboundRow, worker_id: str, **values: object) -> None:
-        async with self.db.session() as session, session.begin():
-            if not await settle(session, OUTBOX, row.id, worker_id, **values):
+        async with self.db.engine.begin() as conn:
+            if not await settle(conn, OUTBOX, row.id, worker_id, **values):
                 log.warning("outbox.lease_lost", outbox_id=row.id)
 
     async def _move_chat(self, row: OutboundRow, new_chat: str) -> None:
         """A Telegram group became a supergroup: this and every later row go to the new id."""
         old_key = row.chat_key
         new_key = f"{row.channel}:{row.account}:{new_chat}"
-        async with self.db.session() as session, session.begin():
-            await session.execute(
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
                 update(OutboundRow)
                 .where(
                     OutboundRow.chat_key == old_key, OutboundRow.status.in_(("queued", "sending"))

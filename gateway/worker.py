@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import update
@@ -36,7 +37,7 @@ class ClaimLoop:
         name: str,
         db: Database,
         spec: QueueSpec,
-        handler: Callable[[int, str], Awaitable[None]],
+        handler: Callable[[Any, str], Awaitable[None]],
         *,
         worker_id: str,
         concurrency: int,
@@ -64,15 +65,15 @@ class ClaimLoop:
     async def _claim_forever(self) -> None:
         while not self._stopping:
             free = self.concurrency - len(self._inflight)
-            claimed: list[int] = []
+            claimed: list[Any] = []
             if free > 0:
                 try:
                     claimed = await claim(self.db, self.spec, self.worker_id, self.lease, free)
                 except Exception:  # database hiccup: log, wait, keep the loop alive
                     log.exception(f"{self.name}.claim_failed")
-            for row_id in claimed:
-                task = asyncio.create_task(self._run(row_id), name=f"{self.name}-{row_id}")
-                self._inflight[row_id] = task
+            for row in claimed:
+                task = asyncio.create_task(self._run(row), name=f"{self.name}-{row.id}")
+                self._inflight[row.id] = task
             if claimed and len(claimed) == free:
                 continue  # more may be waiting
             if self._draining and not claimed and not self._inflight:
@@ -81,9 +82,10 @@ class ClaimLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
 
-    async def _run(self, row_id: int) -> None:
+    async def _run(self, row: Any) -> None:
+        row_id = row.id
         try:
-            await self.handler(row_id, self.worker_id)
+            await self.handler(row, self.worker_id)
         except asyncio.CancelledError:
             raise
         except Exception:

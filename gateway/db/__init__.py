@@ -21,7 +21,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if not self.is_sqlite:
-            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            # No pre-ping: it costs a round trip per checkout. A connection broken by a server
+            # restart fails its statement, SQLAlchemy then invalidates the whole pool, and the
+            # caller answers 503 (providers redeliver).
+            kwargs = {"pool_size": pool_size, "max_overflow": pool_size}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -6,8 +6,11 @@ parsed or written; the provider is acknowledged only after the inbox insert has 
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from channels import ADAPTERS
 from gateway import inbox
@@ -42,6 +45,8 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         except NotFound as exc:
             metrics.labels(channel, "unknown_account").inc()
             return error_response(404, "unknown_account", str(exc))
+        except (SQLAlchemyError, OSError) as exc:
+            return _storage_unavailable(channel, metrics, exc)
         inbound = InboundRequest(
             method=request.method,
             url=str(request.url),
@@ -60,7 +65,10 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         except WebhookRejected as exc:
             metrics.labels(channel, "malformed").inc()
             return error_response(exc.status, exc.code, exc.message)
-        stored = await inbox.store(runtime.db, project.id, events, request[REQUEST_ID_KEY])
+        try:
+            stored = await runtime.inbox_writer.store(project.id, events, request[REQUEST_ID_KEY])
+        except (SQLAlchemyError, OSError) as exc:
+            return _storage_unavailable(channel, metrics, exc)
         for item in stored:
             outcome = "accepted" if item.inserted else "duplicate"
             metrics.labels(channel, outcome).inc()
@@ -75,3 +83,15 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
 
     app.router.add_post("/webhooks/{channel}/{account}", receive)
+
+
+def _storage_unavailable(channel: str, metrics: Any, exc: BaseException) -> web.Response:
+    """Nothing was stored, so nothing is acknowledged: the provider redelivers later."""
+    metrics.labels(channel, "unavailable").inc()
+    log.error("webhook.storage_unavailable", channel=channel, error=type(exc).__name__)
+    return error_response(
+        503,
+        "storage_unavailable",
+        "the gateway cannot store events right now; retry later",
+        headers={"Retry-After": "5"},
+    )
