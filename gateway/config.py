@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         description="Telegram updates are a few KiB; 1 MiB leaves room and bounds memory.",
     )
 
+    db_pool_size: int = Field(
+        10,
+        validation_alias=_env("GATEWAY_DB_POOL_SIZE"),
+        description="Connections kept per process (as many again may open under bursts). "
+        "Statements are short and never span a network call, so 10 serve 64 concurrent turns; "
+        "keep processes x 2 x this under PostgreSQL's max_connections (100 by default).",
+    )
+
     # --- work queues -----------------------------------------------------------------------
     lease_seconds: float = Field(
         60.0,

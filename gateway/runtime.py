@@ -25,7 +25,7 @@ log = structlog.get_logger("gateway.runtime")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.box = load_secret_box(settings)
         self.metrics = Metrics()
         self.store = ProjectStore(self.db, self.box, settings)
