@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from gateway.db import Database
 from gateway.db.models import InboxEvent
-from gateway.db.schema import SchemaOutOfDate, ensure_current, is_empty
+from gateway.db.schema import SCHEMA_HEAD, SchemaOutOfDate, alembic_head, ensure_current, is_empty
 from gateway.inbox import INBOX, chat_key
 from gateway.messages import InboundEvent
 from gateway.queue import claim, extend
@@ -125,3 +125,7 @@ async def test_schema_checks(db_url: str, tmp_path: Path) -> None:
             await ensure_current(behind)
     finally:
         await behind.close()
+
+
+def test_schema_head_constant_matches_alembic() -> None:
+    assert alembic_head() == SCHEMA_HEAD
