@@ -295,7 +295,7 @@ class TurnPipeline:
             index_elements=["project_id", "channel", "account", "chat"],
             set_={"updated_at": stmt.excluded.updated_at},
         ).returning(Conversation.id, Conversation.last_response_id)
-        async with self.db.engine.begin() as conn:
+        async with self.db.single_statement() as conn:
             return (await conn.execute(stmt)).one()
 
     async def _reset(self, project: ProjectInfo, event: InboundEvent) -> None:

@@ -70,14 +70,14 @@ async def claim(
         .returning(*m.__table__.c)
     )
     # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
-    async with db.engine.begin() as conn:
+    async with db.single_statement() as conn:
         return sorted((await conn.execute(stmt)).all(), key=lambda row: row.id)
 
 
 async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lease: float) -> bool:
     """Renew a lease the caller still holds; False means it was lost (taken over)."""
     m = spec.model
-    async with db.engine.begin() as conn:
+    async with db.single_statement() as conn:
         result = await conn.execute(
             update(m)
             .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
@@ -102,7 +102,7 @@ async def settle(
 async def retry_later(
     db: Database, spec: QueueSpec, row_id: int, worker_id: str, delay: float, error: str
 ) -> bool:
-    async with db.engine.begin() as conn:
+    async with db.single_statement() as conn:
         return await settle(
             conn,
             spec,

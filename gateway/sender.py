@@ -125,7 +125,7 @@ class OutboxSender:
         logger.warning("outbox.retry", delay=round(delay, 2), reason=exc.reason)
 
     async def _settle(self, row: OutboundRow, worker_id: str, **values: object) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.single_statement() as conn:
             if not await settle(conn, OUTBOX, row.id, worker_id, **values):
                 log.warning("outbox.lease_lost", outbox_id=row.id)
 

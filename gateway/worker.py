@@ -26,6 +26,8 @@ from gateway.queue import QueueSpec, claim
 
 log = structlog.get_logger("gateway.worker")
 
+CLAIM_DEBOUNCE_SECONDS = 0.005
+
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -81,6 +83,9 @@ class ClaimLoop:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
+            if self._inflight and not self._stopping:
+                # Busy: let a few more slots free up so one claim query serves several of them.
+                await asyncio.sleep(CLAIM_DEBOUNCE_SECONDS)
 
     async def _run(self, row: Any) -> None:
         row_id = row.id

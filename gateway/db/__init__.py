@@ -30,6 +30,17 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def single_statement(self) -> Any:
+        """A connection for one self-contained write statement.
+
+        On PostgreSQL it runs in autocommit: one round trip instead of BEGIN, statement, COMMIT.
+        SQLite keeps its explicit (immediate) transaction, which takes the write lock up front.
+        """
+        if self.is_sqlite:
+            return self.engine.begin()
+        return self._autocommit.connect()
 
     def session(self) -> AsyncSession:
         return self.sessions()
