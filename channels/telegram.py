@@ -77,21 +77,31 @@ class TelegramAdapter(ChannelAdapter):
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             raise WebhookRejected(401, "missing_signature", f"{SECRET_HEADER} header is missing")
-        if not hmac.compare_digest(given.encode(), self._secret):
+        # aiohttp decodes undecodable header bytes as surrogates: compare the original bytes.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._secret):
             raise WebhookRejected(403, "bad_signature", f"{SECRET_HEADER} does not match")
 
     def parse(self, request: InboundRequest) -> list[InboundEvent]:
         try:
             data = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # incl. JSON/Unicode errors, huge ints
             raise WebhookRejected(400, "malformed_json", f"body is not JSON: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int) or not 0 <= update_id < 2**63:
             raise WebhookRejected(400, "malformed_update", "an Update object with update_id")
         try:
             update = Update.de_json(data, bot=None)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return [self._normalize(update, data)]
+        except (
+            KeyError,
+            TypeError,
+            ValueError,  # pydantic's ValidationError included
+            AttributeError,
+            OverflowError,
+            OSError,
+            RecursionError,
+        ) as exc:
             raise WebhookRejected(400, "malformed_update", f"not a valid Update: {exc}") from None
-        return [self._normalize(update, data)]
 
     def _normalize(self, update: Update, raw: dict[str, Any]) -> InboundEvent:
         base: dict[str, Any] = {

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DataError
 
 from gateway.db import Database
 from gateway.db.models import InboxEvent, utcnow
@@ -108,21 +109,14 @@ class InboxWriter:
             first: dict[_Key, dict[str, Any]] = {}
             for values, _ in batch:
                 first.setdefault(_key(values), values)
-            stmt = (
-                self.db.insert(InboxEvent)
-                .on_conflict_do_nothing(
-                    index_elements=["project_id", "channel", "account", "event_id"]
-                )
-                .returning(
-                    InboxEvent.project_id,
-                    InboxEvent.channel,
-                    InboxEvent.account,
-                    InboxEvent.event_id,
-                )
-            )
-            async with self.db.engine.begin() as conn:
-                result = await conn.execute(stmt, list(first.values()))
-                inserted = {tuple(row) for row in result}
+            try:
+                inserted = await self._insert(list(first.values()))
+            except DataError:
+                # One row the database refuses must not fail its neighbours: go row by row.
+                inserted, failed = await self._insert_each(list(first.values()))
+                for values, future in batch:
+                    if _key(values) in failed and not future.done():
+                        future.set_exception(failed[_key(values)])
         except Exception as exc:  # every waiter learns the batch failed; none is acknowledged
             for _, future in batch:
                 if not future.done():
@@ -137,6 +131,30 @@ class InboxWriter:
             claimed.add(key)
             if not future.done():
                 future.set_result(new)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> set[_Key]:
+        stmt = (
+            self.db.insert(InboxEvent)
+            .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "event_id"])
+            .returning(
+                InboxEvent.project_id, InboxEvent.channel, InboxEvent.account, InboxEvent.event_id
+            )
+        )
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(stmt, rows)
+            return {tuple(row) for row in result}  # type: ignore[misc]
+
+    async def _insert_each(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[set[_Key], dict[_Key, DataError]]:
+        inserted: set[_Key] = set()
+        failed: dict[_Key, DataError] = {}
+        for row in rows:
+            try:
+                inserted |= await self._insert([row])
+            except DataError as exc:
+                failed[_key(row)] = exc
+        return inserted, failed
 
     async def close(self) -> None:
         if self._task is not None:

@@ -26,12 +26,12 @@ class Attachment(BaseModel):
 class InboundEvent(BaseModel):
     """A provider event normalized to one shape (see docs/design.md)."""
 
-    channel: str
-    account: str
-    event_id: str
+    channel: str = Field(max_length=16)
+    account: str = Field(max_length=64)
+    event_id: str = Field(min_length=1, max_length=128)
     kind: EventKind
-    sender: str | None = None
-    chat: str | None = None
+    sender: str | None = Field(None, max_length=128)
+    chat: str | None = Field(None, max_length=128)
     text: str | None = None
     command: str | None = None
     args: list[str] = Field(default_factory=list)
@@ -47,9 +47,30 @@ class InboundEvent(BaseModel):
     )
     raw: dict[str, Any] = Field(default_factory=dict)
 
+    def storable(self) -> bool:
+        """Whether every string can be stored as JSON text anywhere: no NUL characters
+        (PostgreSQL's JSONB refuses them) and no lone surrogates (not encodable as UTF-8)."""
+        return _storable(self.model_dump(mode="json"))
+
     @property
     def forwardable(self) -> bool:
         return self.kind in ("message", "command", "action")
+
+
+def _storable(value: Any) -> bool:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 @dataclass(frozen=True)

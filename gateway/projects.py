@@ -382,7 +382,7 @@ class AccountDirectory:
     def __init__(self, store: ProjectStore, ttl: float = 5.0) -> None:
         self.store, self.ttl = store, ttl
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._loading = asyncio.Lock()
         self._closing: set[asyncio.Future[None]] = set()
 
     async def get(self, channel: str, account: str) -> tuple[ProjectInfo, ChannelAdapter]:
@@ -391,7 +391,9 @@ class AccountDirectory:
         if entry is not None and time.monotonic() - entry.loaded_at < self.ttl:
             return entry.project, entry.adapter
         # Single flight: a burst of webhooks after expiry triggers one lookup, not hundreds.
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        # One lock for all accounts: loads are rare, and a per-name lock table would grow with
+        # every name an unauthenticated client invents.
+        async with self._loading:
             entry = self._entries.get(key)
             if entry is not None and time.monotonic() - entry.loaded_at < self.ttl:
                 return entry.project, entry.adapter

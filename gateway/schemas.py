@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+NO_NUL = r"^[^\x00]*$"
 Channel = Literal["telegram"]
 
 
@@ -17,9 +18,13 @@ def _http_url(value: str | None) -> str | None:
     return value.rstrip("/") if value else value
 
 
-CoreUrl = Annotated[str | None, Field(max_length=512), AfterValidator(_http_url)]
+CoreUrl = Annotated[
+    str | None, Field(max_length=512, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
+]
 # Column sizes: longer values would be a database error (500) on PostgreSQL, not a 422.
-Model = Annotated[str | None, Field(min_length=1, max_length=128)]
+Model = Annotated[str | None, Field(min_length=1, max_length=128, pattern=NO_NUL)]
+# NUL cannot be stored in PostgreSQL text; saying so in the schema makes it a documented 422.
+Secret = Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
 
 
 class _Strict(BaseModel):
@@ -29,14 +34,14 @@ class _Strict(BaseModel):
 class ProjectCreate(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Lower-case slug used in URLs and CLI.")
     core_base_url: CoreUrl = Field(None, description="Responses core; default: the gateway's.")
-    core_api_key: str | None = Field(None, description="Project key for the core (write-only).")
+    core_api_key: Secret | None = Field(None, description="Project key for the core (write-only).")
     model: Model = Field(None, description="Model sent to the core; default: `balanced`.")
     unlinked_policy: Literal["channel_user"] | None = None
 
 
 class ProjectPatch(_Strict):
     core_base_url: CoreUrl = None
-    core_api_key: str | None = None
+    core_api_key: Secret | None = None
     model: Model = None
     unlinked_policy: Literal["channel_user"] | None = None
 
@@ -55,7 +60,7 @@ class ProjectOut(BaseModel):
 class AccountCreate(_Strict):
     channel: Channel
     account: str = Field(pattern=NAME_PATTERN)
-    token: str = Field(min_length=1, description="Bot token (write-only).")
+    token: Secret = Field(description="Bot token (write-only).")
     webhook_secret: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_-]{1,256}$",
@@ -65,7 +70,7 @@ class AccountCreate(_Strict):
 
 
 class AccountPatch(_Strict):
-    token: str | None = Field(None, min_length=1)
+    token: Secret | None = None
     webhook_secret: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     api_base_url: CoreUrl = None
     enabled: bool | None = None

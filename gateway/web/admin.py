@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 from gateway.projects import Conflict, NotFound
 from gateway.runtime import Runtime
 from gateway.schemas import (
+    NAME_PATTERN,
     AccountCreate,
     AccountOut,
     AccountPatch,
@@ -31,6 +33,7 @@ from gateway.schemas import (
 from gateway.web.errors import error_response
 
 PREFIX = "/api/v1/admin"
+_NAME = re.compile(NAME_PATTERN)
 ADMIN_KEY_HEADER = "X-Admin-Key"
 
 
@@ -188,7 +191,9 @@ def _authorized(runtime: Runtime, request: web.Request) -> bool:
     given = request.headers.get(ADMIN_KEY_HEADER, "")
     if expected is None:
         return False
-    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode()
+    )
 
 
 def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -196,6 +201,9 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
         if not _authorized(runtime, request):
             return error_response(401, "unauthorized", f"missing or wrong {ADMIN_KEY_HEADER}")
         params = dict(request.match_info)
+        if not all(_NAME.fullmatch(value) for value in params.values()):
+            # Names are slugs; anything else cannot exist (and must not reach the database).
+            return error_response(404, "not_found", "no such resource")
         if "project" in params:
             try:
                 await runtime.store.project_info(params["project"])
@@ -272,6 +280,8 @@ def openapi_document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(r.body)}},
             }
             op["responses"]["400"] = {"description": "Malformed JSON", "content": error}
+            if r.method == "POST":
+                op["responses"]["409"] = {"description": "Already exists", "content": error}
             op["responses"]["422"] = {"description": "Invalid body", "content": error}
         if r.response is None:
             op["responses"][str(r.status)] = {"description": "Done"}

@@ -6,20 +6,23 @@ parsed or written; the provider is acknowledged only after the inbox insert has 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from channels import ADAPTERS
 from gateway import inbox
 from gateway.messages import InboundRequest, WebhookRejected
 from gateway.projects import NotFound
 from gateway.runtime import Runtime
+from gateway.schemas import NAME_PATTERN
 from gateway.web.errors import REQUEST_ID_KEY, error_response
 
 log = structlog.get_logger("gateway.webhooks")
+ACCOUNT_NAME = re.compile(NAME_PATTERN)
 
 
 def add_routes(app: web.Application, runtime: Runtime) -> None:
@@ -28,7 +31,10 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         account = request.match_info["account"]
         metrics = runtime.metrics.webhooks
         if channel not in ADAPTERS:
-            return error_response(404, "unknown_channel", f"no channel named {channel!r}")
+            return error_response(404, "unknown_channel", "no such channel")
+        if not ACCOUNT_NAME.fullmatch(account):
+            metrics.labels(channel, "unknown_account").inc()
+            return error_response(404, "unknown_account", "no such account")
         limit = runtime.settings.max_body_bytes
         if (request.content_length or 0) > limit:
             metrics.labels(channel, "too_large").inc()
@@ -65,8 +71,16 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         except WebhookRejected as exc:
             metrics.labels(channel, "malformed").inc()
             return error_response(exc.status, exc.code, exc.message)
+        if not all(event.storable() for event in events):
+            metrics.labels(channel, "malformed").inc()
+            return error_response(
+                400, "unstorable_text", "the payload has NUL characters or invalid Unicode"
+            )
         try:
             stored = await runtime.inbox_writer.store(project.id, events, request[REQUEST_ID_KEY])
+        except DataError:  # the database refuses this event's values: the sender's fault
+            metrics.labels(channel, "malformed").inc()
+            return error_response(400, "unstorable_event", "the event's values cannot be stored")
         except (SQLAlchemyError, OSError) as exc:
             return _storage_unavailable(channel, metrics, exc)
         for item in stored:
