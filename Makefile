@@ -28,7 +28,26 @@ format: install
 # The whole suite, every database test on SQLite and PostgreSQL (fails, not skips, under CI=1
 # when PostgreSQL is missing).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
+
+# Long fault tests (minutes): kills, restarts, outages. CI runs them after `make test`.
+test-faults: install
+	$(BIN)/pytest -m faults tests/faults
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Load benchmark against a bare baseline and the python-telegram-bot / aiogram peers
+# (bench/README.md). Its own venv (bench/.venv), fresh PostgreSQL databases; ~6-10 minutes.
+BENCH_STAMP := bench/.venv/.installed
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PYTHON) -m venv bench/.venv
+	bench/.venv/bin/python -m pip install -q --upgrade pip
+	bench/.venv/bin/python -m pip install -q -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+.PHONY: bench
+bench: install $(BENCH_STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	bench/.venv/bin/python -m bench.run

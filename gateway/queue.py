@@ -11,7 +11,7 @@ every later write is fenced on `claimed_by`, so a holder that lost its lease cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -31,9 +31,20 @@ class QueueSpec:
 
 async def claim(
     db: Database, spec: QueueSpec, worker_id: str, lease: float, limit: int
-) -> list[int]:
+) -> list[Any]:
+    """Claim up to `limit` rows; returns them (as claimed), oldest first."""
+    async with db.single_statement() as conn:
+        # Timestamps are taken once the connection is ours: a wait for the pool must not eat
+        # into the lease being granted.
+        stmt = _claim_statement(db, spec, worker_id, lease, limit, utcnow())
+        # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
+        return sorted((await conn.execute(stmt)).all(), key=lambda row: row.id)
+
+
+def _claim_statement(
+    db: Database, spec: QueueSpec, worker_id: str, lease: float, limit: int, now: datetime
+) -> Any:
     m = spec.model
-    now = utcnow()
     earlier = aliased(m)
     blocked = (
         select(earlier.id)
@@ -58,7 +69,7 @@ async def claim(
     )
     if not db.is_sqlite:
         candidates = candidates.with_for_update(skip_locked=True, of=m)
-    stmt = (
+    return (
         update(m)
         .where(m.id.in_(candidates.scalar_subquery()))
         .values(
@@ -69,9 +80,6 @@ async def claim(
         )
         .returning(*m.__table__.c)
     )
-    # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
-    async with db.single_statement() as conn:
-        return sorted((await conn.execute(stmt)).all(), key=lambda row: row.id)
 
 
 async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lease: float) -> bool:

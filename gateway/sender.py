@@ -6,10 +6,13 @@ the only window in which a crash can repeat a send (see README, "Delivery guaran
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
 import structlog
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import Settings
 from gateway.db import Database
@@ -20,7 +23,7 @@ from gateway.metrics import Metrics
 from gateway.outbox import OUTBOX
 from gateway.pacing import Pacer
 from gateway.projects import AccountDirectory, NotFound
-from gateway.queue import retry_later, settle
+from gateway.queue import extend, retry_later, settle
 
 log = structlog.get_logger("gateway.sender")
 
@@ -71,19 +74,17 @@ class OutboxSender:
             reply_to=(row.options or {}).get("reply_to"),
             options=dict(row.options or {}),
         )
+        # Renew-before-send: a holder whose lease ran out (it stalled, another process took the
+        # row over) must not send; a fresh lease covers the send and the mark that follows.
+        if not await extend(self.db, OUTBOX, row.id, worker_id, self.settings.lease_seconds):
+            bound.warning("outbox.lease_lost_before_send")
+            return
         try:
             result = await adapter.send(message)
         except SendError as exc:
             await self._failed(row, worker_id, exc, pacer)
             return
-        await self._settle(
-            row,
-            worker_id,
-            status="sent",
-            provider_message_id=result.provider_message_id,
-            sent_at=utcnow(),
-            last_error=None,
-        )
+        await self._mark_sent(row, worker_id, result.provider_message_id)
         self.metrics.sends.labels(row.channel, "sent").inc()
         bound.info("outbox.sent", provider_message_id=result.provider_message_id)
 
@@ -124,8 +125,31 @@ class OutboxSender:
         self.metrics.sends.labels(row.channel, "retry").inc()
         logger.warning("outbox.retry", delay=round(delay, 2), reason=exc.reason)
 
+    async def _mark_sent(self, row: OutboundRow, worker_id: str, message_id: str | None) -> None:
+        """The provider has the message: record that, retrying through database trouble while
+        the lease is still ours (heartbeats keep it), because giving up would resend it."""
+        delay = 0.05
+        deadline = time.monotonic() + max(300.0, self.settings.lease_seconds)
+        while True:
+            try:
+                await self._settle(
+                    row,
+                    worker_id,
+                    status="sent",
+                    provider_message_id=message_id,
+                    sent_at=utcnow(),
+                    last_error=None,
+                )
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("outbox.mark_sent_retry", outbox_id=row.id, error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     async def _settle(self, row: OutboundRow, worker_id: str, **values: object) -> None:
-        async with self.db.single_statement() as conn:
+        async with self.db.control_statement() as conn:
             if not await settle(conn, OUTBOX, row.id, worker_id, **values):
                 log.warning("outbox.lease_lost", outbox_id=row.id)
 

@@ -74,6 +74,10 @@ class ClaimLoop:
                 except Exception:  # database hiccup: log, wait, keep the loop alive
                     log.exception(f"{self.name}.claim_failed")
             for row in claimed:
+                if row.id in self._inflight:
+                    # Our own lease ran out while we still work on it (e.g. the database was
+                    # away and heartbeats failed): the task in flight carries on, never twice.
+                    continue
                 task = asyncio.create_task(self._run(row), name=f"{self.name}-{row.id}")
                 self._inflight[row.id] = task
             if claimed and len(claimed) == free:
@@ -108,8 +112,8 @@ class ClaimLoop:
             if not held:
                 continue
             try:
-                async with self.db.session() as session, session.begin():
-                    await session.execute(
+                async with self.db.control_statement() as conn:
+                    await conn.execute(
                         update(m)
                         .where(
                             m.id.in_(held),

@@ -16,6 +16,7 @@ from aiohttp import web
 
 SECRET = os.environ.get("BENCH_SECRET", "bench-secret").encode()
 DSN = os.environ.get("BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+POOL_MAX = int(os.environ.get("BENCH_POOL_MAX", "64"))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bare_inbox (
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS bare_inbox (
 
 
 async def init(app: web.Application) -> None:
-    pool = await asyncpg.create_pool(DSN, min_size=16, max_size=64)
+    pool = await asyncpg.create_pool(DSN, min_size=16, max_size=POOL_MAX)
     async with pool.acquire() as conn:
         await conn.execute(SCHEMA)
     app["pool"] = pool

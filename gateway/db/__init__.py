@@ -30,6 +30,15 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Lease renewals and "sent" marks must not queue behind a busy pool: a late renewal lets
+        # another process take over work in progress, a late mark widens the resend window.
+        self.control = (
+            self.engine
+            if self.is_sqlite
+            else create_async_engine(url, pool_size=2, max_overflow=2).execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        )
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def single_statement(self) -> Any:
@@ -53,8 +62,16 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    def control_statement(self) -> Any:
+        """Like `single_statement`, on the small pool reserved for lease and settle writes."""
+        if self.is_sqlite:
+            return self.engine.begin()
+        return self.control.connect()
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.control is not self.engine:
+            await self.control.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

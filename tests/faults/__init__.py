@@ -1,0 +1,1 @@
+"""Long fault tests (minutes): kills, restarts, outages. `make test-faults` runs them."""
