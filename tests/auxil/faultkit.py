@@ -242,6 +242,38 @@ def doubled_before_kills(
     return "first copy accepted this long before the next kill: " + ", ".join(gaps)
 
 
+KILL_WINDOW_SECONDS = 2.0
+"""How long before a SIGKILL a provider-accepted send may still be unrecorded (the row is marked
+`sent` right after the provider answers; under test load that mark has taken up to ~0.9 s)."""
+
+
+def unexplained_doubles(
+    telegram: FakeTelegram, verdict: Verdict, kills: list[tuple[float, str]]
+) -> dict[int, int]:
+    """Doubled replies NOT explained by a kill. Explained means: the Bot API accepted the first
+    copy within KILL_WINDOW_SECONDS before a SIGKILL, and there were exactly two copies. The Bot
+    API has no
+    idempotency key, so a send accepted in that window cannot be told apart from one that never
+    left; resending it is the gateway's documented choice (at-least-once, never lost). Everything
+    else - a third copy, or a double without a kill right after its first copy - is a bug."""
+    firsts: dict[int, float] = {}
+    for call in telegram.calls_to("sendMessage"):
+        seq = seq_of(str(call.params.get("text", "")))
+        if call.status == 200 and seq in verdict.doubled and seq not in firsts:
+            firsts[seq] = call.at
+    unexplained = {}
+    for seq, count in verdict.doubled.items():
+        at = firsts.get(seq)
+        explained = (
+            count == 2
+            and at is not None
+            and any(0 <= k - at <= KILL_WINDOW_SECONDS for k, _ in kills)
+        )
+        if not explained:
+            unexplained[seq] = count
+    return unexplained
+
+
 def judge(telegram: FakeTelegram, plan: list[Planned], *, order: bool = True) -> Verdict:
     planned = {item.seq: item for item in plan}
     counts: Counter[int] = Counter()

@@ -16,6 +16,7 @@ from tests.auxil.faultkit import (
     fault_env,
     plan_turns,
     stored_event_ids,
+    unexplained_doubles,
     wait_for_replies,
 )
 from tests.auxil.harness import eventually, free_port
@@ -58,7 +59,11 @@ async def test_serve_killed_under_load_answers_every_acknowledged_update_once(
         verdict = await wait_for_replies(telegram, plan, timeout=120)
         stored = await stored_event_ids(pg_url)
         assert stored == {str(item.update_id) for item in plan}, "one inbox row per update"
-        assert verdict.ok, (
+        # None lost, none out of order; the only doubles allowed are sends the Bot API accepted
+        # in the instant before a SIGKILL (see faultkit.unexplained_doubles and the README).
+        unexplained = unexplained_doubles(telegram, verdict, fleet.kills)
+        assert not (verdict.missing or verdict.out_of_order or verdict.unexpected or unexplained), (
+            f"doubles not explained by a kill: {unexplained}\n"
             f"{verdict.describe()}\nposting outcomes: {outcomes}\n"
             f"acknowledged at each kill: {[len(a) for a in acked_before_kill]}\n"
             f"{doubled_before_kills(telegram, verdict, fleet.kills)}\n"

@@ -15,6 +15,7 @@ from tests.auxil.faultkit import (
     explain,
     fault_env,
     plan_turns,
+    unexplained_doubles,
     wait_for_replies,
 )
 from tests.auxil.harness import eventually, free_port
@@ -53,7 +54,11 @@ async def test_worker_killed_three_times_during_a_burst_answers_every_turn_once(
         assert set(poster.outcomes()) == {200}, poster.outcomes()
         verdict = await wait_for_replies(telegram, plan, timeout=120)
         assert all(p < len(plan) for p in progress_at_kill), progress_at_kill
-        assert verdict.ok, (
+        # None lost, none out of order; the only doubles allowed are sends the Bot API accepted
+        # in the instant before a SIGKILL (see faultkit.unexplained_doubles and the README).
+        unexplained = unexplained_doubles(telegram, verdict, fleet.kills)
+        assert not (verdict.missing or verdict.out_of_order or verdict.unexpected or unexplained), (
+            f"doubles not explained by a kill: {unexplained}\n"
             f"{verdict.describe()}\nreplies at each kill: {progress_at_kill}\n"
             f"{doubled_before_kills(telegram, verdict, fleet.kills)}\n"
             f"{await explain(pg_url, plan, verdict, telegram, fleet.logs())}\n{fleet.tail()}"
