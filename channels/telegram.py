@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -52,6 +53,7 @@ class TelegramAdapter(ChannelAdapter):
         super().__init__(account)
         self._secret = account.secrets["webhook_secret"].encode()
         self._bot: Bot | None = None
+        self._identity_lock = asyncio.Lock()
         self._me: User | None = None
 
     @staticmethod
@@ -153,8 +155,10 @@ class TelegramAdapter(ChannelAdapter):
         """The bot's own user (from getMe), fetched once: needed to know when a group addresses
         it. Never called while verifying a webhook."""
         if self._me is None:
-            await self._call(self.bot.initialize)
-            self._me = self.bot.bot
+            async with self._identity_lock:  # concurrent first sends: one getMe, not dozens
+                if self._me is None:
+                    await self._call(self.bot.initialize)
+                    self._me = self.bot.bot
         return self._me
 
     async def is_addressed(self, event: InboundEvent) -> bool:
