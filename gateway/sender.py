@@ -49,19 +49,11 @@ class OutboxSender:
         try:
             _, adapter = await self.directory.get(row.channel, row.account)
         except NotFound as exc:
-            await self._settle(row, worker_id, status="failed", last_error=str(exc))
-            self.metrics.sends.labels(row.channel, "failed").inc()
-            bound.error("outbox.failed", reason=str(exc))
+            await self._give_up(row, worker_id, "failed", str(exc))
             return
         if row.attempts > POISON_ATTEMPTS:
-            await self._settle(
-                row,
-                worker_id,
-                status="dead",
-                last_error=f"gave up after {row.attempts} claims: {row.last_error}",
-            )
-            self.metrics.sends.labels(row.channel, "dead").inc()
-            bound.error("outbox.dead", reason="claimed too often without finishing")
+            reason = f"gave up after {row.attempts} claims: {row.last_error}"
+            await self._give_up(row, worker_id, "dead", reason)
             return
         pacer = self.pacers.get(row.channel)
         if pacer is not None:
@@ -105,19 +97,11 @@ class OutboxSender:
             logger.warning("outbox.rate_limited", retry_after=exc.retry_after)
             return
         if exc.permanent:
-            await self._settle(row, worker_id, status="failed", last_error=exc.reason)
-            self.metrics.sends.labels(row.channel, "failed").inc()
-            logger.error("outbox.failed", reason=exc.reason)
+            await self._give_up(row, worker_id, "failed", exc.reason)
             return
         if row.attempts >= self.settings.outbox_max_attempts:
-            await self._settle(
-                row,
-                worker_id,
-                status="dead",
-                last_error=f"gave up after {row.attempts} attempts: {exc.reason}",
-            )
-            self.metrics.sends.labels(row.channel, "dead").inc()
-            logger.error("outbox.dead", reason=exc.reason)
+            reason = f"gave up after {row.attempts} attempts: {exc.reason}"
+            await self._give_up(row, worker_id, "dead", reason)
             return
         base, cap = self.settings.retry_base_seconds, self.settings.retry_cap_seconds * 5
         delay = random.uniform(0.5, 1.0) * min(cap, base * 2 ** (row.attempts - 1))
@@ -147,6 +131,12 @@ class OutboxSender:
                 log.warning("outbox.mark_sent_retry", outbox_id=row.id, error=type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    async def _give_up(self, row: OutboundRow, worker_id: str, status: str, reason: str) -> None:
+        """Final failure: `failed` (the provider refused for good) or `dead` (retries spent)."""
+        await self._settle(row, worker_id, status=status, last_error=reason)
+        self.metrics.sends.labels(row.channel, status).inc()
+        log.error(f"outbox.{status}", outbox_id=row.id, channel=row.channel, reason=reason)
 
     async def _settle(self, row: OutboundRow, worker_id: str, **values: object) -> None:
         async with self.db.control_statement() as conn:
