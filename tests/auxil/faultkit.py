@@ -250,27 +250,30 @@ KILL_WINDOW_SECONDS = 2.0
 def unexplained_doubles(
     telegram: FakeTelegram, verdict: Verdict, kills: list[tuple[float, str]]
 ) -> dict[int, int]:
-    """Doubled replies NOT explained by a kill. Explained means: the Bot API accepted the first
-    copy within KILL_WINDOW_SECONDS before a SIGKILL, and there were exactly two copies. The Bot
-    API has no
-    idempotency key, so a send accepted in that window cannot be told apart from one that never
-    left; resending it is the gateway's documented choice (at-least-once, never lost). Everything
-    else - a third copy, or a double without a kill right after its first copy - is a bug."""
-    firsts: dict[int, float] = {}
+    """Doubled replies NOT explained by kills. Explained means: every copy but the last was
+    accepted by the Bot API within KILL_WINDOW_SECONDS before a distinct SIGKILL (a row can be
+    caught by two kills in a row). The Bot API has no idempotency key, so a send accepted in that
+    window cannot be told apart from one that never left; resending it is the gateway's documented
+    choice (at-least-once, never lost). Any other extra copy is a bug."""
+    accepted: dict[int, list[float]] = {}
     for call in telegram.calls_to("sendMessage"):
         seq = seq_of(str(call.params.get("text", "")))
-        if call.status == 200 and seq in verdict.doubled and seq not in firsts:
-            firsts[seq] = call.at
+        if call.status == 200 and seq in verdict.doubled:
+            accepted.setdefault(seq, []).append(call.at)
+    kill_times = sorted(k for k, _ in kills)
     unexplained = {}
     for seq, count in verdict.doubled.items():
-        at = firsts.get(seq)
-        explained = (
-            count == 2
-            and at is not None
-            and any(0 <= k - at <= KILL_WINDOW_SECONDS for k, _ in kills)
-        )
-        if not explained:
-            unexplained[seq] = count
+        copies = sorted(accepted.get(seq, []))
+        used: set[float] = set()
+        for at in copies[:-1]:
+            kill = next(
+                (k for k in kill_times if k not in used and 0 <= k - at <= KILL_WINDOW_SECONDS),
+                None,
+            )
+            if kill is None:
+                unexplained[seq] = count
+                break
+            used.add(kill)
     return unexplained
 
 
