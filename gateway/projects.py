@@ -446,7 +446,10 @@ class AccountDirectory:
             entry.loaded_at = 0.0
 
     def _drop(self, key: tuple[str, str]) -> None:
-        self._entries.pop(key, None)
+        """The account is gone or disabled: forget it and close its adapter like a replaced one."""
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            asyncio.get_running_loop().call_later(60, self._close_later, entry.adapter)
 
     async def close(self) -> None:
         for entry in self._entries.values():

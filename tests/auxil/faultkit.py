@@ -226,15 +226,21 @@ def answered_seqs(telegram: FakeTelegram) -> set[int]:
     return {seq for _, text in replies(telegram) if (seq := seq_of(text)) is not None}
 
 
+def _accepted_copies(telegram: FakeTelegram, verdict: Verdict) -> dict[int, list[float]]:
+    """When the Bot API accepted each copy of every doubled reply, in arrival order."""
+    accepted: dict[int, list[float]] = {}
+    for call in telegram.calls_to("sendMessage"):
+        seq = seq_of(str(call.params.get("text", "")))
+        if call.status == 200 and seq in verdict.doubled:
+            accepted.setdefault(seq, []).append(call.at)
+    return accepted
+
+
 def doubled_before_kills(
     telegram: FakeTelegram, verdict: Verdict, kills: list[tuple[float, str]]
 ) -> str:
     """For each doubled reply: how long before the next kill its first copy was accepted."""
-    firsts: dict[int, float] = {}
-    for call in telegram.calls_to("sendMessage"):
-        seq = seq_of(str(call.params.get("text", "")))
-        if call.status == 200 and seq in verdict.doubled and seq not in firsts:
-            firsts[seq] = call.at
+    firsts = {seq: times[0] for seq, times in _accepted_copies(telegram, verdict).items()}
     gaps = []
     for seq, at in sorted(firsts.items()):
         later = [k for k, _ in kills if k >= at]
@@ -255,15 +261,11 @@ def unexplained_doubles(
     caught by two kills in a row). The Bot API has no idempotency key, so a send accepted in that
     window cannot be told apart from one that never left; resending it is the gateway's documented
     choice (at-least-once, never lost). Any other extra copy is a bug."""
-    accepted: dict[int, list[float]] = {}
-    for call in telegram.calls_to("sendMessage"):
-        seq = seq_of(str(call.params.get("text", "")))
-        if call.status == 200 and seq in verdict.doubled:
-            accepted.setdefault(seq, []).append(call.at)
+    accepted = _accepted_copies(telegram, verdict)
     kill_times = sorted(k for k, _ in kills)
     unexplained = {}
     for seq, count in verdict.doubled.items():
-        copies = sorted(accepted.get(seq, []))
+        copies = accepted.get(seq, [])
         used: set[float] = set()
         for at in copies[:-1]:
             kill = next(
