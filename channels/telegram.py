@@ -18,9 +18,9 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 
 from channels.base import ChannelAdapter
+from channels.ptb_aiohttp import AiohttpRequest
 from gateway.messages import (
     AccountInfo,
     Attachment,
@@ -68,9 +68,10 @@ class TelegramAdapter(ChannelAdapter):
             self._bot = Bot(
                 self.account.secrets["token"],
                 base_url=f"{base}/bot",
-                request=HTTPXRequest(
+                request=AiohttpRequest(
                     connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=10
                 ),
+                get_updates_request=AiohttpRequest(connection_pool_size=1),
             )
         return self._bot
 

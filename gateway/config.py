@@ -92,9 +92,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         10,
         validation_alias=_env("GATEWAY_DB_POOL_SIZE"),
-        description="Connections kept per process (as many again may open under bursts). "
+        description="Connections per process (a fixed pool, plus 3 reserved for lease renewals). "
         "Statements are short and never span a network call, so 10 serve 64 concurrent turns; "
-        "keep processes x 2 x this under PostgreSQL's max_connections (100 by default).",
+        "keep processes x (this + 3) under PostgreSQL's max_connections (100 by default).",
     )
 
     # --- work queues -----------------------------------------------------------------------

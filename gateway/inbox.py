@@ -75,6 +75,13 @@ class InboxWriter:
         self._slots = asyncio.Semaphore(MAX_FLUSHES_IN_FLIGHT)
         self._task: asyncio.Task[None] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._insert_sql = (
+            db.insert(InboxEvent)
+            .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "event_id"])
+            .returning(
+                InboxEvent.project_id, InboxEvent.channel, InboxEvent.account, InboxEvent.event_id
+            )
+        )
 
     async def store(
         self, project_id: int, events: Sequence[InboundEvent], request_id: str | None
@@ -133,15 +140,8 @@ class InboxWriter:
                 future.set_result(new)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[_Key]:
-        stmt = (
-            self.db.insert(InboxEvent)
-            .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "event_id"])
-            .returning(
-                InboxEvent.project_id, InboxEvent.channel, InboxEvent.account, InboxEvent.event_id
-            )
-        )
         async with self.db.engine.begin() as conn:
-            result = await conn.execute(stmt, rows)
+            result = await conn.execute(self._insert_sql, rows)
             return {tuple(row) for row in result}  # type: ignore[misc]
 
     async def _insert_each(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import Database
@@ -48,5 +51,11 @@ async def enqueue(
         for index, text in enumerate(parts)
     ]
     if rows:
-        stmt = db.insert(OutboundMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        await conn.execute(stmt, rows)
+        await conn.execute(_insert_sql(db.is_sqlite), rows)
+
+
+@cache
+def _insert_sql(sqlite: bool) -> Any:
+    table = OutboundMessage.__table__
+    insert = sqlite_insert(table) if sqlite else pg_insert(table)
+    return insert.on_conflict_do_nothing(index_elements=["dedupe_key"])

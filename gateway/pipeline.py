@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import Integer, String, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import ChannelAdapter
@@ -26,7 +26,7 @@ from gateway.commands import CommandContext, commands
 from gateway.config import Settings
 from gateway.core_client import CoreClient, CoreRequest, CoreResult
 from gateway.db import Database
-from gateway.db.models import Conversation, InboxEvent, Turn, utcnow
+from gateway.db.models import Conversation, InboxEvent, Turn, UTCDateTime, utcnow
 from gateway.inbox import INBOX, event_key
 from gateway.messages import InboundEvent, SendError
 from gateway.metrics import Metrics
@@ -78,6 +78,12 @@ class TurnPipeline:
         self.settings, self.db, self.directory = settings, db, directory
         self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
         self._cooldown_until: dict[int, float] = {}
+        # Built once: constructing a statement per turn cost more CPU than running it.
+        upsert = db.insert(Conversation)
+        self._upsert_conversation = upsert.on_conflict_do_update(
+            index_elements=["project_id", "channel", "account", "chat"],
+            set_={"updated_at": upsert.excluded.updated_at},
+        ).returning(Conversation.id, Conversation.last_response_id)
 
     async def process(self, row: InboxEvent, worker_id: str) -> None:
         """Handle one claimed inbox row (as returned by the claim)."""
@@ -283,20 +289,16 @@ class TurnPipeline:
 
     async def _conversation(self, project: ProjectInfo, event: InboundEvent) -> Any:
         """Get or create the chat's conversation in one statement: (id, last_response_id)."""
-        stmt = self.db.insert(Conversation).values(
-            project_id=project.id,
-            channel=event.channel,
-            account=event.account,
-            chat=event.chat or "-",
-            turn_count=0,
-            updated_at=utcnow(),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["project_id", "channel", "account", "chat"],
-            set_={"updated_at": stmt.excluded.updated_at},
-        ).returning(Conversation.id, Conversation.last_response_id)
+        values = {
+            "project_id": project.id,
+            "channel": event.channel,
+            "account": event.account,
+            "chat": event.chat or "-",
+            "turn_count": 0,
+            "updated_at": utcnow(),
+        }
         async with self.db.single_statement() as conn:
-            return (await conn.execute(stmt)).one()
+            return (await conn.execute(self._upsert_conversation, values)).one()
 
     async def _reset(self, project: ProjectInfo, event: InboundEvent) -> None:
         conversation = await self._conversation(project, event)
@@ -400,15 +402,22 @@ class TurnPipeline:
             error=outcome.error,
             completed_at=utcnow(),
         )
-        turn_id = (await conn.execute(insert(Turn).values(**values).returning(Turn.id))).scalar()
+        turn_id = (await conn.execute(_INSERT_TURN, values)).scalar()
         if result.ok and result.response_id:
             await conn.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(
-                    last_response_id=result.response_id,
-                    turn_count=Conversation.turn_count + 1,
-                    updated_at=utcnow(),
-                )
+                _ADVANCE_CONVERSATION,
+                {"p_id": conversation_id, "p_response": result.response_id, "p_now": utcnow()},
             )
         return int(turn_id)
+
+
+_INSERT_TURN = insert(Turn).returning(Turn.id)
+_ADVANCE_CONVERSATION = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("p_id", type_=Integer()))
+    .values(
+        last_response_id=bindparam("p_response", type_=String()),
+        turn_count=Conversation.turn_count + 1,
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)

@@ -11,15 +11,16 @@ every later write is fenced on `claimed_by`, so a holder that lost its lease cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, String, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from gateway.db import Database
-from gateway.db.models import utcnow
+from gateway.db.models import UTCDateTime, utcnow
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,26 @@ async def claim(
     async with db.single_statement() as conn:
         # Timestamps are taken once the connection is ours: a wait for the pool must not eat
         # into the lease being granted.
-        stmt = _claim_statement(db, spec, worker_id, lease, limit, utcnow())
+        now = utcnow()
+        params = {
+            "p_now": now,
+            "p_lease_until": now + timedelta(seconds=lease),
+            "p_worker": worker_id,
+            "p_limit": limit,
+        }
         # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
-        return sorted((await conn.execute(stmt)).all(), key=lambda row: row.id)
+        rows = (await conn.execute(_claim_sql(spec, not db.is_sqlite), params)).all()
+        return sorted(rows, key=lambda row: row.id)
 
 
-def _claim_statement(
-    db: Database, spec: QueueSpec, worker_id: str, lease: float, limit: int, now: datetime
-) -> Any:
+# Hot statements are built once with bound parameters: building one per call (and computing its
+# cache key) cost more CPU than running it.
+
+
+@cache
+def _claim_sql(spec: QueueSpec, lock_rows: bool) -> Any:
     m = spec.model
+    now = bindparam("p_now", type_=UTCDateTime())
     earlier = aliased(m)
     blocked = (
         select(earlier.id)
@@ -65,45 +77,58 @@ def _claim_statement(
             ~blocked,
         )
         .order_by(m.id)
-        .limit(limit)
+        .limit(bindparam("p_limit", type_=Integer()))
     )
-    if not db.is_sqlite:
+    if lock_rows:
         candidates = candidates.with_for_update(skip_locked=True, of=m)
     return (
         update(m)
         .where(m.id.in_(candidates.scalar_subquery()))
         .values(
             status=spec.active,
-            lease_until=now + timedelta(seconds=lease),
-            claimed_by=worker_id,
+            lease_until=bindparam("p_lease_until", type_=UTCDateTime()),
+            claimed_by=bindparam("p_worker", type_=String()),
             attempts=m.attempts + 1,
         )
         .returning(*m.__table__.c)
     )
 
 
+@cache
+def _settle_sql(spec: QueueSpec, columns: tuple[str, ...]) -> Any:
+    m = spec.model
+    table = m.__table__
+    return (
+        update(m)
+        .where(
+            m.id == bindparam("p_id", type_=Integer()),
+            m.claimed_by == bindparam("p_worker", type_=String()),
+            m.status == spec.active,
+        )
+        .values(
+            {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in columns},
+        )
+    )
+
+
 async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lease: float) -> bool:
     """Renew a lease the caller still holds; False means it was lost (taken over)."""
-    m = spec.model
     async with db.single_statement() as conn:
-        result = await conn.execute(
-            update(m)
-            .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
-            .values(lease_until=utcnow() + timedelta(seconds=lease))
-        )
-        return result.rowcount == 1
+        until = utcnow() + timedelta(seconds=lease)
+        return await settle(conn, spec, row_id, worker_id, lease_until=until)
 
 
 async def settle(
     conn: AsyncConnection, spec: QueueSpec, row_id: int, worker_id: str, **values: Any
 ) -> bool:
-    """Fenced final write inside the caller's transaction: applies only while the lease is ours."""
-    m = spec.model
-    result = await conn.execute(
-        update(m)
-        .where(m.id == row_id, m.claimed_by == worker_id, m.status == spec.active)
-        .values(lease_until=None, **values)
-    )
+    """Fenced write inside the caller's transaction: applies only while the lease is ours.
+
+    Final writes clear the lease; a renewal (`extend`) passes a new `lease_until` instead."""
+    values.setdefault("lease_until", None)
+    columns = tuple(sorted(values))
+    params = {f"p_{name}": value for name, value in values.items()}
+    params["p_id"], params["p_worker"] = row_id, worker_id
+    result = await conn.execute(_settle_sql(spec, columns), params)
     return result.rowcount == 1
 
 
