@@ -15,6 +15,7 @@ from gateway.messages import (
     InboundRequest,
     OutboundMessage,
     SendResult,
+    WebhookRejected,
     WebhookReply,
 )
 
@@ -43,6 +44,13 @@ class ChannelAdapter(ABC):
     def webhook_reply(self) -> WebhookReply:
         return WebhookReply()
 
+    def handshake(self, request: InboundRequest) -> WebhookReply:
+        """Answer a provider's subscription check (a GET on the webhook URL; WhatsApp:
+        `hub.challenge`). Raise `WebhookRejected` to refuse. Pure: no I/O."""
+        raise WebhookRejected(
+            405, "method_not_allowed", f"{self.channel} webhooks accept POST only"
+        )
+
     async def is_addressed(self, event: InboundEvent) -> bool:
         """Whether the gateway should answer (group chats: only when spoken to)."""
         return True
@@ -60,6 +68,9 @@ class ChannelAdapter(ABC):
 
     async def send_typing(self, chat: str) -> None:
         """Best effort: show that a reply is being prepared."""
+
+    async def mark_received(self, event: InboundEvent) -> None:
+        """Best effort, once the event is being handled (WhatsApp: mark as read)."""
 
     async def acknowledge_action(self, event: InboundEvent, text: str | None = None) -> None:
         """Best effort: tell the provider an action (button press) was received."""

@@ -58,7 +58,8 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        await self.initialize()
+        if self._session is None or self._session.closed:
+            await self.initialize()
         assert self._session is not None
         connect = self._pick(connect_timeout, "connect")
         read = self._pick(read_timeout, "read")

@@ -1,15 +1,14 @@
 """The inbox: verified, normalized provider events, stored before the provider is answered.
 
 Webhook requests hand their events to one `InboxWriter` per process, which writes whatever has
-accumulated in one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING` (group commit): under
+accumulated in one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING` (group commit, see
+`gateway.batching`): under
 load one commit acknowledges hundreds of requests, and each request still gets its answer only
 after its own row is durable.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DataError
 
+from gateway.batching import GroupCommit
 from gateway.db import Database
 from gateway.db.models import InboxEvent, utcnow
 from gateway.messages import InboundEvent
@@ -70,11 +70,6 @@ _Key = tuple[int, str, str, str]
 class InboxWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(MAX_FLUSHES_IN_FLIGHT)
-        self._task: asyncio.Task[None] | None = None
-        self._flushes: set[asyncio.Task[None]] = set()
         self._insert_sql = (
             db.insert(InboxEvent)
             .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "event_id"])
@@ -82,62 +77,39 @@ class InboxWriter:
                 InboxEvent.project_id, InboxEvent.channel, InboxEvent.account, InboxEvent.event_id
             )
         )
+        self._commits: GroupCommit[dict[str, Any], bool] = GroupCommit(
+            "inbox", self._flush, max_batch=MAX_BATCH, max_in_flight=MAX_FLUSHES_IN_FLIGHT
+        )
 
     async def store(
         self, project_id: int, events: Sequence[InboundEvent], request_id: str | None
     ) -> list[Stored]:
         """Durably record `events`; `inserted` is False for a redelivery (already stored).
         Raises the database's error if the batch could not be committed."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="inbox-writer")
-        loop = asyncio.get_running_loop()
-        futures = []
-        for event in events:
-            future: asyncio.Future[bool] = loop.create_future()
-            self._queue.append((_row(project_id, event, request_id), future))
-            futures.append(future)
-        self._wake.set()
-        results = await asyncio.gather(*futures)
+        rows = [_row(project_id, event, request_id) for event in events]
+        results = await self._commits.submit_many(rows)
         return [Stored(event, inserted) for event, inserted in zip(events, results, strict=True)]
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                await self._slots.acquire()
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                task = asyncio.create_task(self._flush(batch))
-                self._flushes.add(task)
-                task.add_done_callback(self._flushes.discard)
-
-    async def _flush(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
+    async def _flush(self, batch: list[dict[str, Any]]) -> list[bool | BaseException]:
+        first: dict[_Key, dict[str, Any]] = {}
+        for values in batch:
+            first.setdefault(_key(values), values)
+        failed: dict[_Key, DataError] = {}
         try:
-            first: dict[_Key, dict[str, Any]] = {}
-            for values, _ in batch:
-                first.setdefault(_key(values), values)
-            try:
-                inserted = await self._insert(list(first.values()))
-            except DataError:
-                # One row the database refuses must not fail its neighbours: go row by row.
-                inserted, failed = await self._insert_each(list(first.values()))
-                for values, future in batch:
-                    if _key(values) in failed and not future.done():
-                        future.set_exception(failed[_key(values)])
-        except Exception as exc:  # every waiter learns the batch failed; none is acknowledged
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        finally:
-            self._slots.release()
+            inserted = await self._insert(list(first.values()))
+        except DataError:
+            # One row the database refuses must not fail its neighbours: go row by row.
+            inserted, failed = await self._insert_each(list(first.values()))
+        results: list[bool | BaseException] = []
         claimed: set[_Key] = set()
-        for values, future in batch:
+        for values in batch:
             key = _key(values)
-            new = key in inserted and key not in claimed
+            if key in failed:
+                results.append(failed[key])
+                continue
+            results.append(key in inserted and key not in claimed)  # a repeat in one batch: old
             claimed.add(key)
-            if not future.done():
-                future.set_result(new)
+        return results
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[_Key]:
         async with self.db.engine.begin() as conn:
@@ -157,12 +129,7 @@ class InboxWriter:
         return inserted, failed
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
+        await self._commits.close()
 
 
 def _key(values: dict[str, Any]) -> _Key:

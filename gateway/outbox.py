@@ -16,9 +16,7 @@ from gateway.queue import QueueSpec
 OUTBOX = QueueSpec(model=OutboundMessage, ready="queued", active="sending")
 
 
-async def enqueue(
-    db: Database,
-    conn: AsyncConnection,
+def rows(
     *,
     project_id: int,
     channel: str,
@@ -29,9 +27,10 @@ async def enqueue(
     inbox_event_id: int | None = None,
     turn_id: int | None = None,
     options: dict[str, Any] | None = None,
-) -> None:
-    """Queue `parts` in order. Re-running the same step enqueues nothing twice (`dedupe_key`)."""
-    rows = [
+) -> list[dict[str, Any]]:
+    """The rows that queue `parts` in order; `dedupe_key` makes re-queuing them a no-op."""
+    now = utcnow()
+    return [
         {
             "project_id": project_id,
             "channel": channel,
@@ -45,13 +44,17 @@ async def enqueue(
             "options": options or {},
             "status": "queued",
             "attempts": 0,
-            "next_attempt_at": utcnow(),
-            "created_at": utcnow(),
+            "next_attempt_at": now,
+            "created_at": now,
         }
         for index, text in enumerate(parts)
     ]
-    if rows:
-        await conn.execute(_insert_sql(db.is_sqlite), rows)
+
+
+async def insert(db: Database, conn: AsyncConnection, queued: list[dict[str, Any]]) -> None:
+    """Queue `rows(...)` inside the caller's transaction: one statement for all of them."""
+    if queued:
+        await conn.execute(_insert_sql(db.is_sqlite), queued)
 
 
 @cache

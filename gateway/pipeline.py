@@ -14,24 +14,27 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Integer, String, bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import insert
+from sqlalchemy.exc import DataError, IntegrityError
 
 from channels.base import ChannelAdapter
 from gateway import outbox
+from gateway.batching import GroupCommit
 from gateway.commands import CommandContext, commands
 from gateway.config import Settings
+from gateway.conversations import ChatKey, Conversations, Step
 from gateway.core_client import CoreClient, CoreRequest, CoreResult
 from gateway.db import Database
-from gateway.db.models import Conversation, InboxEvent, Turn, UTCDateTime, utcnow
+from gateway.db.models import InboxEvent, Turn, utcnow
 from gateway.inbox import INBOX, event_key
 from gateway.messages import InboundEvent, SendError
 from gateway.metrics import Metrics
 from gateway.projects import AccountDirectory, NotFound, ProjectInfo
-from gateway.queue import retry_later, settle
+from gateway.queue import retry_later, settle_many
 from gateway.textsplit import split_text
 from identity import resolve
 
@@ -78,12 +81,12 @@ class TurnPipeline:
         self.settings, self.db, self.directory = settings, db, directory
         self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
         self._cooldown_until: dict[int, float] = {}
-        # Built once: constructing a statement per turn cost more CPU than running it.
-        upsert = db.insert(Conversation)
-        self._upsert_conversation = upsert.on_conflict_do_update(
-            index_elements=["project_id", "channel", "account", "chat"],
-            set_={"updated_at": upsert.excluded.updated_at},
-        ).returning(Conversation.id, Conversation.last_response_id)
+        self.conversations = Conversations(db)
+        self._finishes: GroupCommit[_Finish, bool] = GroupCommit("turns", self._write_finishes)
+
+    async def close(self) -> None:
+        await self._finishes.close()
+        await self.conversations.close()
 
     async def process(self, row: InboxEvent, worker_id: str) -> None:
         """Handle one claimed inbox row (as returned by the claim)."""
@@ -147,7 +150,7 @@ class TurnPipeline:
         if cooldown > 0:
             return Outcome("done", [BUSY_REPLY.format(seconds=max(1, round(cooldown)))])
         identity = resolve(project.unlinked_policy, event)
-        conversation = await self._conversation(project, event)
+        chat = _chat_key(project, event)
         request = CoreRequest(
             base_url=project.core_base_url,
             api_key=project.core_api_key,
@@ -155,7 +158,7 @@ class TurnPipeline:
             model=project.model,
             user=identity.user,
             input=text,
-            previous_response_id=conversation.last_response_id,
+            previous_response_id=await self.conversations.last_response(chat),
             metadata={
                 "feature": "channel_gateway",
                 "source": event.channel,
@@ -172,7 +175,7 @@ class TurnPipeline:
             "user": identity.user,
             "linked": identity.linked,
             "request": request,
-            "conversation_id": conversation.id,
+            "chat": chat,
         }
         return await self._classify(row, worker_id, project, result, meta)
 
@@ -287,27 +290,8 @@ class TurnPipeline:
                 log.debug("typing.failed", reason=exc.reason)
             await asyncio.sleep(TYPING_EVERY_SECONDS)
 
-    async def _conversation(self, project: ProjectInfo, event: InboundEvent) -> Any:
-        """Get or create the chat's conversation in one statement: (id, last_response_id)."""
-        values = {
-            "project_id": project.id,
-            "channel": event.channel,
-            "account": event.account,
-            "chat": event.chat or "-",
-            "turn_count": 0,
-            "updated_at": utcnow(),
-        }
-        async with self.db.single_statement() as conn:
-            return (await conn.execute(self._upsert_conversation, values)).one()
-
     async def _reset(self, project: ProjectInfo, event: InboundEvent) -> None:
-        conversation = await self._conversation(project, event)
-        async with self.db.engine.begin() as session:
-            await session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation.id)
-                .values(last_response_id=None)
-            )
+        await self.conversations.reset(_chat_key(project, event))
 
     async def _finish(
         self,
@@ -319,45 +303,21 @@ class TurnPipeline:
         adapter: ChannelAdapter | None = None,
         key: str | None = None,
     ) -> None:
-        now = utcnow()
-        async with self.db.engine.begin() as conn:
-            if not await settle(
-                conn,
-                INBOX,
-                row.id,
-                worker_id,
-                status=outcome.status,
-                processed_at=now,
-                last_error=outcome.error,
-            ):
-                raise LeaseLost
-            turn_id = None
-            if outcome.result is not None and project is not None:
-                turn_id = await self._record_turn(conn, row, event, project, outcome, key or "")
-            if outcome.replies and project is not None and adapter is not None and event.chat:
-                parts = [
-                    part
-                    for reply in outcome.replies
-                    for part in split_text(reply, adapter.max_text_units, adapter.text_units)
-                ]
-                await outbox.enqueue(
-                    self.db,
-                    conn,
-                    project_id=project.id,
-                    channel=event.channel,
-                    account=event.account,
-                    chat=event.chat,
-                    parts=parts,
-                    dedupe_key=f"{key}:{outcome.purpose}",
-                    inbox_event_id=row.id,
-                    turn_id=turn_id,
-                    options={"reply_to": event.message_id} if event.is_group else {},
-                )
-        if outcome.replies:
+        parts: list[str] = []
+        if outcome.replies and project is not None and adapter is not None and event.chat:
+            parts = [
+                part
+                for reply in outcome.replies
+                for part in split_text(reply, adapter.max_text_units, adapter.text_units)
+            ]
+        job = _Finish(row, worker_id, event, project, outcome, parts, key or "")
+        if not await self._finishes.submit(job):
+            raise LeaseLost
+        if parts:
             self.wake_sender()
         if outcome.turn_status is not None:
             self.metrics.turns.labels(event.channel, outcome.turn_status).inc()
-            elapsed = (now - row.received_at).total_seconds()
+            elapsed = (utcnow() - row.received_at).total_seconds()
             self.metrics.turn_seconds.labels(event.channel).observe(max(0.0, elapsed))
         log.info(
             "inbox.done",
@@ -366,58 +326,129 @@ class TurnPipeline:
             replies=len(outcome.replies),
         )
 
-    async def _record_turn(
-        self,
-        conn: AsyncConnection,
-        row: InboxEvent,
-        event: InboundEvent,
-        project: ProjectInfo,
-        outcome: Outcome,
-        key: str,
-    ) -> int:
-        result = outcome.result
-        assert result is not None
-        request: CoreRequest = outcome.meta["request"]
-        conversation_id: int = outcome.meta["conversation_id"]
-        values = dict(
-            project_id=project.id,
-            inbox_event_id=row.id,
-            conversation_id=conversation_id,
-            channel=event.channel,
-            account=event.account,
-            chat=event.chat or "-",
-            user_ref=outcome.meta["user"],
-            identity_linked=outcome.meta["linked"],
-            idempotency_key=key,
-            request_id=result.request_id,
-            response_id=result.response_id,
-            trace_id=result.trace_id,
-            previous_response_id=request.previous_response_id,
-            model=result.body.get("model") or request.model,
-            status=outcome.turn_status or "failed",
-            http_status=result.status,
-            usage=result.body.get("usage"),
-            cost=result.cost,
-            latency_ms=result.latency_ms,
-            error=outcome.error,
-            completed_at=utcnow(),
-        )
-        turn_id = (await conn.execute(_INSERT_TURN, values)).scalar()
-        if result.ok and result.response_id:
-            await conn.execute(
-                _ADVANCE_CONVERSATION,
-                {"p_id": conversation_id, "p_response": result.response_id, "p_now": utcnow()},
+    async def _write_finishes(self, jobs: list[_Finish]) -> list[bool | BaseException]:
+        """Group commit of finished turns: True per job written, False where the lease was lost.
+        A row the database refuses fails alone: the batch is retried one job at a time."""
+        try:
+            return await self._write(jobs)
+        except (DataError, IntegrityError):
+            if len(jobs) == 1:
+                raise
+        results: list[bool | BaseException] = []
+        for job in jobs:
+            try:
+                results.extend(await self._write([job]))
+            except (DataError, IntegrityError) as exc:
+                results.append(exc)
+        return results
+
+    async def _write(self, jobs: list[_Finish]) -> list[bool | BaseException]:
+        """Every effect of the jobs in one transaction, a few statements for the whole batch."""
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            settled = await settle_many(
+                conn,
+                INBOX,
+                [
+                    (
+                        job.row.id,
+                        job.worker_id,
+                        {
+                            "status": job.outcome.status,
+                            "processed_at": now,
+                            "last_error": job.outcome.error,
+                        },
+                    )
+                    for job in jobs
+                ],
             )
-        return int(turn_id)
+            live = [job for job in jobs if job.row.id in settled]
+            turns = [job for job in live if job.outcome.result is not None and job.project]
+            turn_ids: dict[int, int] = {}
+            if turns:
+                steps = [
+                    Step(job.outcome.meta["chat"], _new_thread_head(job.outcome)) for job in turns
+                ]
+                conversation_ids = await self.conversations.advance(conn, steps)
+                values = [
+                    _turn_values(job, conversation_ids[step.chat], now)
+                    for job, step in zip(turns, steps, strict=True)
+                ]
+                result = await conn.execute(_INSERT_TURN, values)
+                turn_ids = {
+                    job.row.id: turn_id for job, (turn_id,) in zip(turns, result.all(), strict=True)
+                }
+            queued = [
+                queued_row
+                for job in live
+                if job.parts and job.project is not None and job.event.chat
+                for queued_row in outbox.rows(
+                    project_id=job.project.id,
+                    channel=job.event.channel,
+                    account=job.event.account,
+                    chat=job.event.chat,
+                    parts=job.parts,
+                    dedupe_key=f"{job.key}:{job.outcome.purpose}",
+                    inbox_event_id=job.row.id,
+                    turn_id=turn_ids.get(job.row.id),
+                    options={"reply_to": job.event.message_id} if job.event.is_group else {},
+                )
+            ]
+            await outbox.insert(self.db, conn, queued)
+        return [job.row.id in settled for job in jobs]
 
 
-_INSERT_TURN = insert(Turn).returning(Turn.id)
-_ADVANCE_CONVERSATION = (
-    update(Conversation)
-    .where(Conversation.id == bindparam("p_id", type_=Integer()))
-    .values(
-        last_response_id=bindparam("p_response", type_=String()),
-        turn_count=Conversation.turn_count + 1,
-        updated_at=bindparam("p_now", type_=UTCDateTime()),
-    )
-)
+@dataclass
+class _Finish:
+    """One finished turn waiting for the group commit."""
+
+    row: InboxEvent
+    worker_id: str
+    event: InboundEvent
+    project: ProjectInfo | None
+    outcome: Outcome
+    parts: list[str]
+    key: str
+
+
+def _chat_key(project: ProjectInfo, event: InboundEvent) -> ChatKey:
+    return (project.id, event.channel, event.account, event.chat or "-")
+
+
+def _new_thread_head(outcome: Outcome) -> str | None:
+    result = outcome.result
+    return result.response_id if result is not None and result.ok else None
+
+
+def _turn_values(job: _Finish, conversation_id: int, now: datetime) -> dict[str, Any]:
+    outcome, event = job.outcome, job.event
+    result = outcome.result
+    assert result is not None and job.project is not None
+    request: CoreRequest = outcome.meta["request"]
+    return {
+        "project_id": job.project.id,
+        "inbox_event_id": job.row.id,
+        "conversation_id": conversation_id,
+        "channel": event.channel,
+        "account": event.account,
+        "chat": event.chat or "-",
+        "user_ref": outcome.meta["user"],
+        "identity_linked": outcome.meta["linked"],
+        "idempotency_key": job.key,
+        "request_id": result.request_id,
+        "response_id": result.response_id,
+        "trace_id": result.trace_id,
+        "previous_response_id": request.previous_response_id,
+        "model": result.body.get("model") or request.model,
+        "status": outcome.turn_status or "failed",
+        "http_status": result.status,
+        "usage": result.body.get("usage"),
+        "cost": result.cost,
+        "latency_ms": result.latency_ms,
+        "error": outcome.error,
+        "completed_at": now,
+    }
+
+
+# Built once: constructing a statement per turn cost more CPU than running it.
+_INSERT_TURN = insert(Turn).returning(Turn.id, sort_by_parameter_order=True)

@@ -10,6 +10,7 @@ every later write is fenced on `claimed_by`, so a holder that lost its lease cha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -130,6 +131,55 @@ async def settle(
     params["p_id"], params["p_worker"] = row_id, worker_id
     result = await conn.execute(_settle_sql(spec, columns), params)
     return result.rowcount == 1
+
+
+async def settle_many(
+    conn: AsyncConnection, spec: QueueSpec, items: Sequence[tuple[int, str, dict[str, Any]]]
+) -> set[int]:
+    """`settle` for many `(row id, worker id, values)` at once, one statement per distinct
+    (worker, values): returns the ids whose lease was still ours (and were written)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for row_id, worker_id, values in items:
+        key = (worker_id, *sorted({"lease_until": None, **values}.items()))
+        groups.setdefault(key, []).append(row_id)
+    written: set[int] = set()
+    for (worker_id, *pairs), ids in groups.items():
+        params = {f"p_{name}": value for name, value in pairs}
+        params["p_ids"], params["p_worker"] = ids, worker_id
+        sql = _settle_many_sql(spec, tuple(name for name, _ in pairs))
+        written.update(row_id for (row_id,) in await conn.execute(sql, params))
+    return written
+
+
+async def settle_each(
+    conn: AsyncConnection, spec: QueueSpec, items: Sequence[tuple[int, str, dict[str, Any]]]
+) -> None:
+    """`settle` for many rows with values of their own (one executemany per set of columns).
+    Fenced like `settle`, but it cannot tell which rows were no longer ours."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, worker_id, values in items:
+        values = {"lease_until": None, **values}
+        params = {f"p_{name}": value for name, value in values.items()}
+        params["p_id"], params["p_worker"] = row_id, worker_id
+        groups.setdefault(tuple(sorted(values)), []).append(params)
+    for columns, many in groups.items():
+        await conn.execute(_settle_sql(spec, columns), many)
+
+
+@cache
+def _settle_many_sql(spec: QueueSpec, columns: tuple[str, ...]) -> Any:
+    m = spec.model
+    table = m.__table__
+    return (
+        update(m)
+        .where(
+            m.id.in_(bindparam("p_ids", expanding=True)),
+            m.claimed_by == bindparam("p_worker", type_=String()),
+            m.status == spec.active,
+        )
+        .values({name: bindparam(f"p_{name}", type_=table.c[name].type) for name in columns})
+        .returning(m.id)
+    )
 
 
 async def retry_later(

@@ -98,6 +98,8 @@ class Runtime:
             await self.outbox_loop.stop(grace, drain_queue=True)
             self.loops_running = False
         await self.inbox_writer.close()
+        await self.pipeline.close()
+        await self.sender.close()
         await self.directory.close()
         await self.core.close()
         await self.db.close()

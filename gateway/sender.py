@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.batching import GroupCommit
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import OutboundMessage as OutboundRow
@@ -23,7 +25,7 @@ from gateway.metrics import Metrics
 from gateway.outbox import OUTBOX
 from gateway.pacing import Pacer
 from gateway.projects import AccountDirectory, NotFound
-from gateway.queue import extend, retry_later, settle
+from gateway.queue import extend, retry_later, settle, settle_each
 
 log = structlog.get_logger("gateway.sender")
 
@@ -42,6 +44,9 @@ class OutboxSender:
     ) -> None:
         self.settings, self.db, self.directory = settings, db, directory
         self.pacers, self.metrics = pacers, metrics
+        self._sent_marks: GroupCommit[tuple[int, str, dict[str, Any]], bool] = GroupCommit(
+            "sent-marks", self._write_sent_marks
+        )
 
     async def send(self, row: OutboundRow, worker_id: str) -> None:
         """Send one claimed outbox row (as returned by the claim)."""
@@ -119,16 +124,10 @@ class OutboxSender:
         the lease is still ours (heartbeats keep it), because giving up would resend it."""
         delay = 0.05
         deadline = time.monotonic() + max(300.0, self.settings.lease_seconds)
+        values = {"status": "sent", "provider_message_id": message_id, "last_error": None}
         while True:
             try:
-                await self._settle(
-                    row,
-                    worker_id,
-                    status="sent",
-                    provider_message_id=message_id,
-                    sent_at=utcnow(),
-                    last_error=None,
-                )
+                await self._sent_marks.submit((row.id, worker_id, {**values, "sent_at": utcnow()}))
                 return
             except (SQLAlchemyError, OSError) as exc:
                 if time.monotonic() > deadline:
@@ -136,6 +135,17 @@ class OutboxSender:
                 log.warning("outbox.mark_sent_retry", outbox_id=row.id, error=type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    async def _write_sent_marks(
+        self, marks: list[tuple[int, str, dict[str, Any]]]
+    ) -> list[bool | BaseException]:
+        """Group commit of "sent" marks, on the pool reserved for lease writes."""
+        async with self.db.control_statement() as conn:
+            await settle_each(conn, OUTBOX, marks)
+        return [True] * len(marks)
+
+    async def close(self) -> None:
+        await self._sent_marks.close()
 
     async def _give_up(self, row: OutboundRow, worker_id: str, status: str, reason: str) -> None:
         """Final failure: `failed` (the provider refused for good) or `dead` (retries spent)."""

@@ -1,0 +1,66 @@
+"""Small helpers shared by the HTTP-based adapters (Twilio, WhatsApp Cloud API)."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.messages import InboundEvent, WebhookRejected
+
+DEFAULT_RETRY_AFTER = 5.0
+"""Seconds to wait after a rate limit that did not say how long."""
+MAX_RETRY_AFTER = 3600.0
+
+MEDIA_KINDS = ("image", "audio", "video")
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that works for plain dicts as well as multidicts."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, candidate in headers.items():
+        if isinstance(key, str) and key.lower() == wanted:
+            return candidate
+    return None
+
+
+def parse_retry_after(value: str | None, default: float = DEFAULT_RETRY_AFTER) -> float:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date), clamped to a sane range;
+    `default` when absent or unreadable."""
+    if not value:
+        return default
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return default
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return default
+    return min(max(seconds, 1.0), MAX_RETRY_AFTER)
+
+
+def attachment_kind(mime_type: str | None) -> str:
+    """`image`, `audio`, `video` or `document`, from a MIME type."""
+    major = (mime_type or "").partition("/")[0].lower()
+    return major if major in MEDIA_KINDS else "document"
+
+
+def make_event(**fields: Any) -> InboundEvent:
+    """Build an event; provider values that break a field limit are the client's fault (400),
+    never a server error."""
+    try:
+        return InboundEvent(**fields)
+    except ValidationError as exc:
+        where = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors()) or "event"
+        raise WebhookRejected(400, "malformed_event", f"invalid field(s): {where}") from None

@@ -1,0 +1,436 @@
+"""WhatsApp Cloud API adapter (Meta Graph API), for one business phone number.
+
+Inbound: JSON webhooks signed with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the
+app secret), plus the `hub.challenge` subscription handshake. Outbound: `POST /{version}/
+{phone_number_id}/messages` over one aiohttp session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
+
+from channels.base import ChannelAdapter
+from channels.common import header, make_event, parse_retry_after
+from gateway.messages import (
+    AccountInfo,
+    Attachment,
+    InboundEvent,
+    InboundRequest,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    WebhookRejected,
+    WebhookReply,
+)
+
+log = logging.getLogger(__name__)
+
+API_DEFAULT = "https://graph.facebook.com"
+API_VERSION_DEFAULT = "v21.0"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+OBJECT_TYPE = "whatsapp_business_account"
+
+HTTP_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 5.0
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+MAX_BUTTON_ID = 256
+MAX_INTERACTIVE_BODY = 1024
+MAX_FOOTER = 60
+MAX_CHALLENGE = 1024
+
+RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
+OUTSIDE_WINDOW_CODE = 131047
+TRANSIENT_CODES = frozenset({1, 2, 131000, 131016})
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+
+
+class WhatsAppAdapter(ChannelAdapter):
+    """`text.body` is limited to 4096 characters."""
+
+    channel: ClassVar[str] = "whatsapp"
+    max_text_units: ClassVar[int] = 4096
+    required_secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
+
+    def __init__(self, account: AccountInfo) -> None:
+        super().__init__(account)
+        self._app_secret = account.secrets["app_secret"].encode()
+        self._verify_token = account.secrets["verify_token"].encode()
+        config = account.config
+        self.phone_number_id = str(config.get("phone_number_id") or "")
+        base = str(config.get("api_base_url") or API_DEFAULT).rstrip("/")
+        version = str(config.get("api_version") or API_VERSION_DEFAULT).strip("/")
+        self._number_url = f"{base}/{version}/{self.phone_number_id}"
+        self._session: ClientSession | None = None
+        self.timeout = HTTP_TIMEOUT
+
+    # --- inbound -----------------------------------------------------------------------------
+    def handshake(self, request: InboundRequest) -> WebhookReply:
+        mode = request.query.get("hub.mode")
+        token = request.query.get("hub.verify_token")
+        if (
+            mode != "subscribe"
+            or token is None
+            or not hmac.compare_digest(_raw_bytes(token), self._verify_token)
+        ):
+            raise WebhookRejected(403, "bad_verify_token", "hub.mode or hub.verify_token is wrong")
+        challenge = request.query.get("hub.challenge") or ""
+        if not challenge or len(challenge) > MAX_CHALLENGE:
+            raise WebhookRejected(
+                400, "malformed_handshake", "hub.challenge is missing or too long"
+            )
+        return WebhookReply(200, _raw_bytes(challenge), "text/plain")
+
+    def verify(self, request: InboundRequest) -> None:
+        given = header(request.headers, SIGNATURE_HEADER)
+        if given is None:
+            raise WebhookRejected(401, "missing_signature", f"{SIGNATURE_HEADER} header is missing")
+        digest = hmac.new(self._app_secret, request.body, hashlib.sha256).hexdigest()
+        expected = f"sha256={digest}".encode()
+        if not hmac.compare_digest(_raw_bytes(given.strip()).lower(), expected):
+            raise WebhookRejected(403, "bad_signature", f"{SIGNATURE_HEADER} does not match")
+
+    def parse(self, request: InboundRequest) -> list[InboundEvent]:
+        try:
+            data = json.loads(request.body)
+        except (ValueError, RecursionError) as exc:  # incl. JSON/Unicode errors, huge ints
+            raise WebhookRejected(400, "malformed_json", f"body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise WebhookRejected(400, "malformed_payload", "body is not a JSON object")
+        if data.get("object") != OBJECT_TYPE:
+            return []
+        events: list[InboundEvent] = []
+        for entry in _items(data, "entry", "payload"):
+            for change in _items(entry, "changes", "entry"):
+                if change.get("field") == "messages":
+                    events.extend(self._change_events(_dict(change.get("value"), "change.value")))
+        return events
+
+    def _change_events(self, value: dict[str, Any]) -> list[InboundEvent]:
+        metadata = _dict(value.get("metadata", {}), "metadata")
+        number_id = metadata.get("phone_number_id")
+        if (
+            self.phone_number_id
+            and number_id is not None
+            and str(number_id) != self.phone_number_id
+        ):
+            log.debug("whatsapp: skipping a change for another phone number id")
+            return []
+        names = _contact_names(_items(value, "contacts", "value"))
+        events = [self._message_event(m, names) for m in _items(value, "messages", "value")]
+        events += [self._status_event(s) for s in _items(value, "statuses", "value")]
+        return events
+
+    def _message_event(self, message: dict[str, Any], names: dict[str, str]) -> InboundEvent:
+        sender = _text(message, "from", "message")
+        kind = _text(message, "type", "message", required=False) or "unknown"
+        fields: dict[str, Any] = {
+            "channel": self.channel,
+            "account": self.account.account,
+            "event_id": _text(message, "id", "message"),
+            "sender": sender,
+            "chat": sender,
+            "message_id": message.get("id"),
+            "display_name": names.get(sender),
+            "timestamp": _timestamp(message.get("timestamp")),
+            "raw": message,
+            "kind": "message",
+            "hints": {},
+        }
+        context = message.get("context")
+        if isinstance(context, dict) and isinstance(context.get("id"), str):
+            fields["hints"]["context_id"] = context["id"]
+        reader = _MESSAGE_READERS.get(kind)
+        if reader is None:
+            _read_unsupported(kind, {}, fields)
+        else:
+            reader(kind, _dict(message.get(kind, {}), kind), fields)
+        return make_event(**fields)
+
+    def _status_event(self, status: dict[str, Any]) -> InboundEvent:
+        message_id = _text(status, "id", "status")
+        state = _text(status, "status", "status")
+        errors = _items(status, "errors", "status")
+        first_error = errors[0] if errors else {}
+        return make_event(
+            channel=self.channel,
+            account=self.account.account,
+            event_id=f"{message_id}:{state}",
+            kind="status",
+            chat=_text(status, "recipient_id", "status", required=False),
+            timestamp=_timestamp(status.get("timestamp")),
+            hints={
+                "provider_message_id": message_id,
+                "status": state,
+                "error_code": _code(first_error.get("code")),
+                "error_title": _text(first_error, "title", "error", required=False)
+                or _text(first_error, "message", "error", required=False),
+            },
+            raw=status,
+        )
+
+    # --- outbound ----------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> SendResult:
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.chat,
+        }
+        buttons = _buttons(message.options.get("buttons"))
+        if buttons:
+            payload |= {"type": "interactive", "interactive": _interactive(message, buttons)}
+        else:
+            payload |= {"type": "text", "text": {"body": message.text, "preview_url": False}}
+        if message.reply_to:
+            payload["context"] = {"message_id": message.reply_to}
+        answer = await self._request("POST", "/messages", payload)
+        sent = answer.get("messages")
+        first = sent[0] if isinstance(sent, list) and sent else None
+        message_id = first.get("id") if isinstance(first, dict) else None
+        if not isinstance(message_id, str):
+            # Accepted (2xx) but without an id: retrying would send it twice.
+            log.warning("whatsapp: send accepted without a message id")
+            message_id = None
+        return SendResult(provider_message_id=message_id, chat=message.chat)
+
+    async def mark_received(self, event: InboundEvent) -> None:
+        if event.kind not in ("message", "action") or event.channel != self.channel:
+            return
+        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": event.event_id}
+        try:
+            await self._request("POST", "/messages", payload)
+        except Exception as exc:  # best effort by contract
+            log.debug("whatsapp: mark as read failed: %s", exc)
+
+    async def fetch_phone_number(self) -> dict[str, Any]:
+        """The phone number resource (for `gateway verify`)."""
+        return await self._request("GET", "", None)
+
+    async def _request(self, method: str, path: str, payload: Any) -> dict[str, Any]:
+        """One Graph API call; failures raised as classified `SendError`s."""
+        if not self.phone_number_id:
+            raise SendError("whatsapp phone_number_id is not configured", permanent=True)
+        try:
+            async with self.session.request(
+                method,
+                self._number_url + path,
+                json=payload,
+                headers={"Authorization": f"Bearer {self.account.secrets['access_token']}"},
+            ) as response:
+                body = await _json_body(response)
+                if response.status >= 300:
+                    raise classify_error(
+                        response.status, body, header(response.headers, "Retry-After")
+                    )
+                return body
+        except (ClientError, TimeoutError) as exc:
+            raise SendError(f"whatsapp connection error: {type(exc).__name__}") from None
+
+    @property
+    def session(self) -> ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = ClientTimeout(total=self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
+            self._session = ClientSession(timeout=timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+# --- errors ----------------------------------------------------------------------------------
+def classify_error(status: int, body: dict[str, Any], retry_after: str | None = None) -> SendError:
+    """Graph API failure -> SendError (rate limit / permanent / transient)."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code = _code(error.get("code"))
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    label = f"whatsapp {code if code is not None else status}"
+    if status == 429 or code in RATE_LIMIT_CODES:
+        return SendError(f"{label}: rate limited", retry_after=parse_retry_after(retry_after))
+    if code == OUTSIDE_WINDOW_CODE:
+        return SendError(
+            f"outside the 24-hour window ({OUTSIDE_WINDOW_CODE}): a template is required",
+            permanent=True,
+        )
+    if status >= 500 or code in TRANSIENT_CODES:
+        return SendError(f"{label}: {message or 'server error'}")
+    return SendError(f"{label}: {message or f'HTTP {status}'}", permanent=True)
+
+
+async def _json_body(response: ClientResponse) -> dict[str, Any]:
+    try:
+        body = json.loads(await response.read())
+    except (ValueError, RecursionError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# --- outbound helpers ------------------------------------------------------------------------
+def _buttons(value: Any) -> list[dict[str, Any]]:
+    """Valid reply buttons from `options["buttons"]`, at most 3, titles cut to 20 characters."""
+    if not isinstance(value, list):
+        return []
+    buttons = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        button_id, title = item.get("id"), item.get("title")
+        if not isinstance(button_id, str) or not button_id.strip() or not isinstance(title, str):
+            continue
+        reply = {"id": button_id.strip()[:MAX_BUTTON_ID], "title": _cut(title, MAX_BUTTON_TITLE)}
+        buttons.append({"type": "reply", "reply": reply})
+    return buttons[:MAX_BUTTONS]
+
+
+def _interactive(message: OutboundMessage, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    interactive: dict[str, Any] = {
+        "type": "button",
+        "body": {"text": _cut(message.text, MAX_INTERACTIVE_BODY)},
+        "action": {"buttons": buttons},
+    }
+    footer = message.options.get("footer")
+    if isinstance(footer, str) and footer:
+        interactive["footer"] = {"text": _cut(footer, MAX_FOOTER)}
+    return interactive
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- inbound helpers: every value is type-checked, a wrong shape is a 400 ---------------------
+def _bad(where: str) -> WebhookRejected:
+    return WebhookRejected(400, "malformed_payload", f"unexpected shape at {where}")
+
+
+def _dict(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad(where)
+    return value
+
+
+def _items(parent: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    """A list of objects under `key` (absent = empty)."""
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _bad(f"{where}.{key}")
+    return value
+
+
+def _text(parent: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
+    value = parent.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise _bad(f"{where}.{key}")
+    return value
+
+
+def _code(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
+        return int(value)
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    seconds = _code(value)
+    if seconds is None:
+        raise _bad("timestamp")
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _bad("timestamp") from None
+
+
+def _contact_names(contacts: list[dict[str, Any]]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for contact in contacts:
+        profile = contact.get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
+        if isinstance(contact.get("wa_id"), str) and isinstance(name, str):
+            names[contact["wa_id"]] = name
+    return names
+
+
+def _raw_bytes(text: str) -> bytes:
+    """The bytes a header or query value arrived as (aiohttp keeps undecodable bytes as
+    surrogates); never raises, whatever the string holds."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+Reader = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+
+def _read_text(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["text"] = _text(body, "body", "text")
+
+
+def _read_interactive(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    reply_type = _text(body, "type", "interactive")
+    if reply_type not in ("button_reply", "list_reply"):
+        _read_unsupported(f"interactive:{reply_type}", body, fields)
+        return
+    reply = _dict(body.get(reply_type), reply_type)
+    fields |= {
+        "kind": "action",
+        "action": _text(reply, "id", reply_type),
+        "text": _text(reply, "title", reply_type, required=False),
+    }
+
+
+def _read_button(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields |= {
+        "kind": "action",
+        "action": _text(body, "payload", "button"),
+        "text": _text(body, "text", "button", required=False),
+    }
+
+
+def _read_media(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    attachment = Attachment(
+        kind=kind,
+        file_id=_text(body, "id", kind),
+        mime_type=_text(body, "mime_type", kind, required=False),
+    )
+    fields |= {"attachments": [attachment], "text": _text(body, "caption", kind, required=False)}
+
+
+def _read_reaction(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["kind"] = "unsupported"
+    fields["hints"] |= {
+        "type": "reaction",
+        "emoji": _text(body, "emoji", "reaction", required=False),
+        "target_message_id": _text(body, "message_id", "reaction", required=False),
+    }
+
+
+def _read_unsupported(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["kind"] = "unsupported"
+    fields["hints"]["type"] = kind
+
+
+_MESSAGE_READERS: dict[str, Reader] = {
+    "text": _read_text,
+    "interactive": _read_interactive,
+    "button": _read_button,
+    "reaction": _read_reaction,
+    **dict.fromkeys(MEDIA_TYPES, _read_media),
+}
