@@ -53,6 +53,7 @@ class TelegramAdapter(ChannelAdapter):
         super().__init__(account)
         self._secret = account.secrets["webhook_secret"].encode()
         self._bot: Bot | None = None
+        self._requests: tuple[AiohttpRequest, ...] = ()
         self._identity_lock = asyncio.Lock()
         self._me: User | None = None
 
@@ -65,13 +66,17 @@ class TelegramAdapter(ChannelAdapter):
         """Built on first use: verifying webhooks needs only the secret, not an HTTP client."""
         if self._bot is None:
             base = str(self.account.config.get("api_base_url") or API_DEFAULT).rstrip("/")
+            self._requests = (
+                AiohttpRequest(
+                    connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=10
+                ),
+                AiohttpRequest(connection_pool_size=1),
+            )
             self._bot = Bot(
                 self.account.secrets["token"],
                 base_url=f"{base}/bot",
-                request=AiohttpRequest(
-                    connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=10
-                ),
-                get_updates_request=AiohttpRequest(connection_pool_size=1),
+                request=self._requests[0],
+                get_updates_request=self._requests[1],
             )
         return self._bot
 
@@ -259,6 +264,10 @@ class TelegramAdapter(ChannelAdapter):
     async def close(self) -> None:
         if self._bot is not None:
             await self._bot.shutdown()
+            # A bot whose initialize() failed (bad token) is not shut down by PTB: close the
+            # connection pools ourselves (shutting down twice is harmless).
+            for request in self._requests:
+                await request.shutdown()
 
 
 def _command(message: Message) -> tuple[str, str | None, list[str]] | None:

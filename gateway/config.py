@@ -80,7 +80,44 @@ class Settings(BaseSettings):
         TELEGRAM_API_DEFAULT, validation_alias=_env("TELEGRAM_API_BASE_URL")
     )
 
+    # --- Twilio: SMS and WhatsApp through Twilio (default account) ---------------------------
+    twilio_account_sid: str | None = Field(None, validation_alias=_env("TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias=_env("TWILIO_AUTH_TOKEN"))
+    twilio_from_number: str | None = Field(None, validation_alias=_env("TWILIO_FROM_NUMBER"))
+    twilio_messaging_service_sid: str | None = Field(
+        None, validation_alias=_env("TWILIO_MESSAGING_SERVICE_SID")
+    )
+    twilio_api_base_url: str | None = Field(None, validation_alias=_env("TWILIO_API_BASE_URL"))
+    sms_help_text: str = Field(
+        "This number answers with an AI assistant. Reply STOP to stop messages, START to resume. "
+        "Msg&data rates may apply.",
+        validation_alias=_env("GATEWAY_SMS_HELP_TEXT"),
+        description="Answer to HELP/INFO over SMS (no core call).",
+    )
+
+    # --- WhatsApp Cloud API (default account) ------------------------------------------------
+    whatsapp_phone_number_id: str | None = Field(
+        None, validation_alias=_env("WHATSAPP_PHONE_NUMBER_ID")
+    )
+    whatsapp_access_token: SecretStr | None = Field(
+        None, validation_alias=_env("WHATSAPP_ACCESS_TOKEN")
+    )
+    whatsapp_app_secret: SecretStr | None = Field(
+        None, validation_alias=_env("WHATSAPP_APP_SECRET")
+    )
+    whatsapp_verify_token: SecretStr | None = Field(
+        None, validation_alias=_env("WHATSAPP_VERIFY_TOKEN")
+    )
+    whatsapp_api_base_url: str | None = Field(None, validation_alias=_env("WHATSAPP_API_BASE_URL"))
+
     # --- HTTP ------------------------------------------------------------------------------
+    public_url: str | None = Field(
+        None,
+        validation_alias=_env("GATEWAY_PUBLIC_URL"),
+        description="Externally visible base URL (https://gw.example.com). Twilio signs the URL "
+        "it posts to, so behind a proxy that rewrites host or scheme the signature is checked "
+        "over this, not over what the request says; also the base of status callback URLs.",
+    )
     host: str = Field("0.0.0.0", validation_alias=_env("GATEWAY_HOST"))
     port: int = Field(8080, validation_alias=_env("PORT"))
     max_body_bytes: int = Field(

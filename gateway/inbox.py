@@ -35,6 +35,10 @@ def event_key(project: str, event: InboundEvent) -> str:
 
 
 def chat_key(event: InboundEvent) -> str:
+    """Events of one chat are handled one at a time, in order. A delivery status queues behind
+    the other statuses of its message, never behind the chat's turns."""
+    if event.kind == "status":
+        return f"{event.route}:{event.account}:status:{event.hints.get('provider_message_id')}"
     return f"{event.channel}:{event.account}:{event.chat or '-'}"
 
 
@@ -56,7 +60,7 @@ def _row(project_id: int, event: InboundEvent, request_id: str | None) -> dict[s
         "chat_key": chat_key(event),
         "kind": event.kind,
         "payload": event.model_dump(mode="json"),
-        "status": "pending" if event.forwardable else "ignored",
+        "status": "pending" if event.actionable else "ignored",
         "attempts": 0,
         "next_attempt_at": now,
         "request_id": request_id,

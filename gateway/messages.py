@@ -56,6 +56,17 @@ class InboundEvent(BaseModel):
     def forwardable(self) -> bool:
         return self.kind in ("message", "command", "action")
 
+    @property
+    def actionable(self) -> bool:
+        """Whether the worker handles it: forwardable events and delivery statuses."""
+        return self.forwardable or self.kind == "status"
+
+    @property
+    def route(self) -> str:
+        """The account channel that received it and answers it: WhatsApp traffic that came
+        through Twilio is channel `whatsapp` for the user but is answered by the `sms` account."""
+        return str(self.hints.get("via") or self.channel)
+
 
 def _storable(value: Any) -> bool:
     if isinstance(value, str):
@@ -129,9 +140,11 @@ class SendError(Exception):
         permanent: bool = False,
         retry_after: float | None = None,
         new_chat: str | None = None,
+        opted_out: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.opted_out = opted_out
         self.permanent = permanent
         self.retry_after = retry_after
         self.new_chat = new_chat

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import DataError, IntegrityError
 
 from channels.base import ChannelAdapter
-from gateway import outbox
+from gateway import delivery, optouts, outbox
 from gateway.batching import GroupCommit
 from gateway.commands import CommandContext, commands
 from gateway.config import Settings
@@ -48,6 +48,8 @@ NO_TEXT_REPLY = "I can only read text messages for now."
 BUSY_REPLY = "I'm getting a lot of messages right now. Please try again in {seconds} seconds."
 QUOTA_REPLY = "This assistant has reached its usage limit for now. Please try again later."
 UNAVAILABLE_REPLY = "This assistant isn't available right now. The team has been told."
+STATUS_ATTEMPTS = 4
+"""Tries for a delivery status whose message is not (yet) known before it is set aside."""
 FAILED_REPLY = "Sorry, something went wrong and I couldn't answer that. (ref {ref})"
 
 
@@ -82,6 +84,7 @@ class TurnPipeline:
         self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
         self._cooldown_until: dict[int, float] = {}
         self.conversations = Conversations(db)
+        self._background: set[asyncio.Task[None]] = set()
         self._finishes: GroupCommit[_Finish, bool] = GroupCommit("turns", self._write_finishes)
 
     async def close(self) -> None:
@@ -94,7 +97,7 @@ class TurnPipeline:
         structlog.contextvars.bind_contextvars(inbox_id=row.id, request_id=row.request_id)
         try:
             try:
-                project, adapter = await self.directory.get(event.channel, event.account)
+                project, adapter = await self.directory.get(event.route, event.account)
             except NotFound as exc:
                 await self._finish(
                     row, worker_id, event, None, Outcome("failed", [], error=str(exc))
@@ -130,12 +133,19 @@ class TurnPipeline:
         worker_id: str,
     ) -> Outcome | None:
         """Returns None when the event was rescheduled instead of finished."""
+        if event.kind == "status":
+            return await self._delivery_status(row, worker_id, event)
+        if event.channel == "sms":  # carrier keywords; WhatsApp through Twilio is not SMS
+            outcome = await self._sms_keywords(project, event)
+            if outcome is not None:
+                return outcome
         try:
             addressed = await adapter.is_addressed(event)
         except SendError as exc:  # getMe failed: cannot tell yet, try again later
             return await self._retry_or_fail(row, worker_id, f"bot identity: {exc.reason}")
         if not addressed:
             return Outcome("ignored", [])
+        self._in_background(adapter.mark_received(event))
         if event.kind == "action":
             with contextlib.suppress(SendError):
                 await adapter.acknowledge_action(event)
@@ -178,6 +188,49 @@ class TurnPipeline:
             "chat": chat,
         }
         return await self._classify(row, worker_id, project, result, meta)
+
+    async def _delivery_status(
+        self, row: InboxEvent, worker_id: str, event: InboundEvent
+    ) -> Outcome | None:
+        hints = event.hints
+        moved = await delivery.record(
+            self.db,
+            event.route,
+            str(hints.get("provider_message_id")),
+            str(hints.get("status")),
+            hints.get("error_code"),
+        )
+        if moved is None and row.attempts < STATUS_ATTEMPTS:
+            # The callback can beat the commit that records the send's provider id.
+            error = "no outbound message with this provider id yet"
+            if not await retry_later(self.db, INBOX, row.id, worker_id, row.attempts, error):
+                raise LeaseLost
+            return None
+        error = "no outbound message has this provider id" if moved is None else None
+        return Outcome("done", [], error=error)
+
+    async def _sms_keywords(self, project: ProjectInfo, event: InboundEvent) -> Outcome | None:
+        """STOP / START / HELP, and silence for senders who opted out (None: a normal turn)."""
+        word = optouts.keyword(event.text)
+        address = event.sender or event.chat or "-"
+        if word == "stop":
+            await optouts.opt_out(self.db, project.id, event.channel, address, "keyword")
+            log.info("sms.opted_out")
+            return Outcome("done", [])  # the carrier / Twilio confirms; nothing more is sent
+        if word == "start":
+            await optouts.opt_in(self.db, project.id, event.channel, address)
+            log.info("sms.opted_in")
+            return Outcome("done", [optouts.START_REPLY])
+        if await optouts.is_opted_out(self.db, project.id, event.channel, address):
+            return Outcome("ignored", [], error="the sender opted out (STOP)")
+        if word == "help":
+            return Outcome("done", [self.settings.sms_help_text])
+        return None
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _classify(
         self,
@@ -384,7 +437,7 @@ class TurnPipeline:
                 if job.parts and job.project is not None and job.event.chat
                 for queued_row in outbox.rows(
                     project_id=job.project.id,
-                    channel=job.event.channel,
+                    channel=job.event.route,
                     account=job.event.account,
                     chat=job.event.chat,
                     parts=job.parts,

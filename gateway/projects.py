@@ -11,22 +11,25 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import ADAPTERS, ChannelAdapter
+from channels import ADAPTERS, ChannelAdapter, webhook_path
 from gateway.config import TELEGRAM_API_DEFAULT, Settings
 from gateway.db import Database
 from gateway.db.models import AuditEntry, ChannelAccount, Project
 from gateway.messages import AccountInfo
 from gateway.schemas import (
+    ACCOUNT_SHAPES,
     AccountCreate,
     AccountOut,
     AccountPatch,
     ProjectCreate,
     ProjectOut,
     ProjectPatch,
+    check_account_fields,
 )
 from gateway.secrets import SecretBox
 
@@ -39,6 +42,10 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     pass
+
+
+class Invalid(ValueError):
+    """A well-formed request that does not fit (422)."""
 
 
 @dataclass(frozen=True)
@@ -178,14 +185,13 @@ class ProjectStore:
             )
             if taken:
                 raise conflict
-            secrets = {"token": data.token}
-            secrets["webhook_secret"] = data.webhook_secret or self._derived_secret(data.token)
+            secrets, config = self._account_settings(data.channel, data.given())
             row = ChannelAccount(
                 project_id=owner.id,
                 channel=data.channel,
                 account=data.account,
                 secrets_encrypted=self.box.encrypt(secrets),
-                config=_config(data.api_base_url),
+                config=config,
                 enabled=True,
             )
             session.add(row)
@@ -194,23 +200,49 @@ class ProjectStore:
     async def update_account(
         self, project: str, channel: str, account: str, patch: AccountPatch, *, actor: str
     ) -> AccountOut:
-        changes = patch.model_dump(exclude_unset=True)
+        changes = patch.given()
+        enabled = changes.pop("enabled", None)
         async with self.db.session() as session, session.begin():
             row = await self._account(session, project, channel, account)
+            try:
+                check_account_fields(row.channel, changes, creating=False)
+            except ValueError as exc:
+                raise Invalid(str(exc)) from None
+            shape = ACCOUNT_SHAPES[row.channel]
             secrets = self.box.decrypt(row.secrets_encrypted)
-            for name in ("token", "webhook_secret"):
-                if changes.get(name):
-                    secrets[name] = changes[name]
-                    changes[name] = "<changed>"
+            config = dict(row.config or {})
+            audited: dict[str, Any] = {}
+            for name, value in changes.items():
+                if name in shape.secrets:
+                    if value:
+                        secrets[name] = value
+                        audited[name] = "<changed>"
+                    continue
+                audited[name] = value
+                if value is None:
+                    config.pop(name, None)
+                else:
+                    config[name] = value
+            if row.channel == "telegram":
+                config = _config(config.get("api_base_url"))
             row.secrets_encrypted = self.box.encrypt(secrets)
-            if "api_base_url" in changes:
-                row.config = _config(changes["api_base_url"])
-            if changes.get("enabled") is not None:
-                row.enabled = changes["enabled"]
+            row.config = config
+            if enabled is not None:
+                row.enabled = audited["enabled"] = enabled
             self._audit(
-                session, row.project_id, actor, "account.update", f"{channel}:{account}", changes
+                session, row.project_id, actor, "account.update", f"{channel}:{account}", audited
             )
         return await self.get_account(project, channel, account)
+
+    def _account_settings(
+        self, channel: str, given: dict[str, Any]
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """Split validated account fields into encrypted secrets and plain config."""
+        secrets, config = split_account_fields(channel, given)
+        if channel == "telegram":
+            secrets.setdefault("webhook_secret", self._derived_secret(secrets["token"]))
+            config = _config(config.get("api_base_url"))
+        return secrets, config
 
     async def remove_account(self, project: str, channel: str, account: str, *, actor: str) -> None:
         async with self.db.session() as session, session.begin():
@@ -241,7 +273,7 @@ class ProjectStore:
             enabled=row.enabled,
             secrets_set=sorted(self.box.decrypt(row.secrets_encrypted)),
             config=dict(row.config or {}),
-            webhook_path=f"/webhooks/{row.channel}/{row.account}",
+            webhook_path=webhook_path(row.channel, row.account),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -299,42 +331,53 @@ class ProjectStore:
                 project.unlinked_policy = s.unlinked_policy
             await session.flush()
             if s.telegram_bot_token is not None:
-                token = s.telegram_bot_token.get_secret_value()
-                secret = (
-                    s.telegram_webhook_secret.get_secret_value()
-                    if s.telegram_webhook_secret
-                    else None
-                )
-                await self._upsert_env_account(
-                    session,
-                    project,
-                    "telegram",
-                    token,
-                    secret,
-                    _config(s.telegram_api_base_url) if "telegram_api_base_url" in given else None,
-                )
+                await self._env_telegram(session, project, given)
+            for channel, secrets, config in _env_accounts(s):
+                await self._upsert_env_account(session, project, channel, secrets, config)
+
+    async def _env_telegram(self, session: AsyncSession, project: Project, given: set[str]) -> None:
+        """The webhook secret, when not set, is kept while the token is unchanged, else derived.
+
+        A derived secret depends on the newest GATEWAY_SECRET_KEY; deriving it again on every
+        start would change it after a key rotation and Telegram (which still sends the secret
+        registered with set-webhook) would be refused."""
+        s = self.settings
+        assert s.telegram_bot_token is not None
+        token = s.telegram_bot_token.get_secret_value()
+        secret = s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None
+        if secret is None:
+            stored = await self._env_account_secrets(session, "telegram")
+            secret = (
+                stored["webhook_secret"]
+                if stored.get("token") == token and stored.get("webhook_secret")
+                else self._derived_secret(token)
+            )
+        config = _config(s.telegram_api_base_url) if "telegram_api_base_url" in given else None
+        secrets = {"token": token, "webhook_secret": secret}
+        await self._upsert_env_account(session, project, "telegram", secrets, config)
+
+    async def _env_account_secrets(self, session: AsyncSession, channel: str) -> dict[str, str]:
+        row = await self._env_account_row(session, channel)
+        return self.box.decrypt(row.secrets_encrypted) if row is not None else {}
+
+    async def _env_account_row(self, session: AsyncSession, channel: str) -> ChannelAccount | None:
+        return await session.scalar(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == channel, ChannelAccount.account == DEFAULT
+            )
+        )
 
     async def _upsert_env_account(
         self,
         session: AsyncSession,
         project: Project,
         channel: str,
-        token: str,
-        webhook_secret: str | None,
+        secrets: dict[str, str],
         config: dict[str, Any] | None,
     ) -> None:
-        """`webhook_secret` None: keep the stored one while the token is unchanged, else derive.
-
-        A derived secret depends on the newest GATEWAY_SECRET_KEY; deriving it again on every
-        start would change it after a key rotation and Telegram (which still sends the secret
-        registered with set-webhook) would be refused. `config` None keeps the stored config, and
-        an account an operator disabled stays disabled: the environment does not speak to either.
-        """
-        row = await session.scalar(
-            select(ChannelAccount).where(
-                ChannelAccount.channel == channel, ChannelAccount.account == DEFAULT
-            )
-        )
+        """`config` None keeps the stored config, and an account an operator disabled stays
+        disabled: the environment does not speak to either."""
+        row = await self._env_account_row(session, channel)
         stored: dict[str, str] = {}
         if row is None:
             row = ChannelAccount(
@@ -342,22 +385,69 @@ class ProjectStore:
             )
             session.add(row)
             self._audit(session, project.id, "environment", "account.add", f"{channel}:default")
-            config = config or _config(None)
+            if config is None:
+                config = _config(None) if channel == "telegram" else {}
         elif row.project_id != project.id:
             raise Conflict(f"{channel} account 'default' belongs to another project")
         else:
             stored = self.box.decrypt(row.secrets_encrypted)
-        if webhook_secret is None:
-            webhook_secret = (
-                stored["webhook_secret"]
-                if stored.get("token") == token and stored.get("webhook_secret")
-                else self._derived_secret(token)
-            )
-        secrets = {"token": token, "webhook_secret": webhook_secret}
         if row.secrets_encrypted is None or stored != secrets:
             row.secrets_encrypted = self.box.encrypt(secrets)
-        if config is not None:
+        if config is not None and config != row.config:
             row.config = config
+
+
+def _env_accounts(s: Settings) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+    """The SMS and WhatsApp `default` accounts the environment describes (checked like the
+    admin API's input, so a typo is a start-up error naming the variable's field)."""
+    found: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+    if s.twilio_account_sid and s.twilio_auth_token is not None:
+        fields = {
+            "account_sid": s.twilio_account_sid,
+            "auth_token": s.twilio_auth_token.get_secret_value(),
+            "from_number": s.twilio_from_number,
+            "messaging_service_sid": s.twilio_messaging_service_sid,
+            "api_base_url": s.twilio_api_base_url,
+        }
+        found.append(_env_account("sms", fields))
+    if s.whatsapp_phone_number_id and s.whatsapp_access_token is not None:
+        fields = {
+            "phone_number_id": s.whatsapp_phone_number_id,
+            "access_token": s.whatsapp_access_token.get_secret_value(),
+            "app_secret": _secret(s.whatsapp_app_secret),
+            "verify_token": _secret(s.whatsapp_verify_token),
+            "api_base_url": s.whatsapp_api_base_url,
+        }
+        found.append(_env_account("whatsapp", fields))
+    return found
+
+
+def _env_account(
+    channel: str, fields: dict[str, Any]
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    given = {name: value for name, value in fields.items() if value}
+    try:
+        data = AccountCreate(channel=channel, account=DEFAULT, **given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{e['loc'][-1] if e['loc'] else channel}: {e['msg']}" for e in exc.errors()
+        )
+        raise Invalid(f"{channel} settings from the environment are invalid: {problems}") from None
+    return channel, *split_account_fields(channel, data.given())
+
+
+def split_account_fields(
+    channel: str, given: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Validated account fields -> (secrets, encrypted at rest; plain config)."""
+    shape = ACCOUNT_SHAPES[channel]
+    secrets = {name: given[name] for name in shape.secrets if given.get(name)}
+    config = {name: given[name] for name in shape.config if given.get(name)}
+    return secrets, config
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _config(api_base_url: str | None) -> dict[str, Any]:
@@ -425,7 +515,7 @@ class AccountDirectory:
                 channel=channel,
                 account=account,
                 secrets=self.store.box.decrypt(row.secrets_encrypted),
-                config=dict(row.config or {}),
+                config={**(row.config or {}), "public_url": self.store.settings.public_url},
             )
             adapter = ADAPTERS[channel](info)
             project_info = self.store.info(project)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NO_NUL = r"^[^\x00]*$"
-Channel = Literal["telegram"]
+Channel = Literal["telegram", "sms", "whatsapp"]
 
 
 def _http_url(value: str | None) -> str | None:
@@ -57,22 +58,104 @@ class ProjectOut(BaseModel):
     updated_at: datetime
 
 
-class AccountCreate(_Strict):
-    channel: Channel
-    account: str = Field(pattern=NAME_PATTERN)
-    token: Secret = Field(description="Bot token (write-only).")
+class AccountFields(BaseModel):
+    """Channel-specific account settings; which apply to a channel is in `ACCOUNT_SHAPES`."""
+
+    token: Secret | None = Field(None, description="telegram: bot token (write-only).")
     webhook_secret: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_-]{1,256}$",
-        description="Telegram secret_token; derived from the token when omitted (write-only).",
+        description="telegram: secret_token; derived from the token when omitted (write-only).",
     )
-    api_base_url: CoreUrl = Field(None, description="Bot API base; default the real one.")
+    account_sid: str | None = Field(
+        None, pattern=r"^AC[0-9a-fA-F]{32}$", description="sms: Twilio account SID."
+    )
+    auth_token: Secret | None = Field(None, description="sms: Twilio auth token (write-only).")
+    from_number: str | None = Field(
+        None, pattern=r"^\+[1-9][0-9]{6,14}$", description="sms: sending number (E.164)."
+    )
+    messaging_service_sid: str | None = Field(
+        None,
+        pattern=r"^MG[0-9a-fA-F]{32}$",
+        description="sms: Twilio Messaging Service to send from instead of a number.",
+    )
+    phone_number_id: str | None = Field(
+        None, pattern=r"^[0-9]{1,32}$", description="whatsapp: Cloud API phone number id."
+    )
+    access_token: Secret | None = Field(None, description="whatsapp: access token (write-only).")
+    app_secret: Secret | None = Field(
+        None, description="whatsapp: app secret that signs webhooks (write-only)."
+    )
+    verify_token: Secret | None = Field(
+        None, description="whatsapp: webhook verify token (write-only)."
+    )
+    api_version: str | None = Field(
+        None, pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$", description="whatsapp: Graph API version."
+    )
+    api_base_url: CoreUrl = Field(
+        None, description="Provider API base (a local server in tests); default the real one."
+    )
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
-class AccountPatch(_Strict):
-    token: Secret | None = None
-    webhook_secret: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
-    api_base_url: CoreUrl = None
+@dataclass(frozen=True)
+class AccountShape:
+    secrets: tuple[str, ...]
+    config: tuple[str, ...]
+    required: tuple[str, ...]
+    one_of: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> set[str]:
+        return {*self.secrets, *self.config}
+
+
+ACCOUNT_SHAPES: dict[str, AccountShape] = {
+    "telegram": AccountShape(("token", "webhook_secret"), ("api_base_url",), ("token",)),
+    "sms": AccountShape(
+        ("auth_token",),
+        ("account_sid", "from_number", "messaging_service_sid", "api_base_url"),
+        ("account_sid", "auth_token"),
+        one_of=("from_number", "messaging_service_sid"),
+    ),
+    "whatsapp": AccountShape(
+        ("access_token", "app_secret", "verify_token"),
+        ("phone_number_id", "api_version", "api_base_url"),
+        ("phone_number_id", "access_token", "app_secret", "verify_token"),
+    ),
+}
+
+
+def check_account_fields(channel: str, given: dict[str, Any], *, creating: bool) -> None:
+    """Raise ValueError naming what is missing or does not belong to `channel`."""
+    shape = ACCOUNT_SHAPES[channel]
+    foreign = sorted(name for name, value in given.items() if name not in shape.fields and value)
+    if foreign:
+        raise ValueError(f"{', '.join(foreign)} do(es) not apply to {channel} accounts")
+    if creating:
+        missing = [name for name in shape.required if not given.get(name)]
+        if missing:
+            raise ValueError(f"{channel} accounts need {', '.join(missing)}")
+        if shape.one_of and not any(given.get(name) for name in shape.one_of):
+            raise ValueError(f"{channel} accounts need one of {', '.join(shape.one_of)}")
+
+
+class AccountCreate(AccountFields, _Strict):
+    channel: Channel
+    account: str = Field(pattern=NAME_PATTERN)
+
+    @model_validator(mode="after")
+    def _fits_channel(self) -> AccountCreate:
+        given = self.given()
+        given.pop("channel", None)
+        given.pop("account", None)
+        check_account_fields(self.channel, given, creating=True)
+        return self
+
+
+class AccountPatch(AccountFields, _Strict):
     enabled: bool | None = None
 
 

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway import optouts
 from gateway.batching import GroupCommit
 from gateway.config import Settings
 from gateway.db import Database
@@ -59,6 +60,11 @@ class OutboxSender:
         if row.attempts > POISON_ATTEMPTS:
             reason = f"gave up after {row.attempts} claims: {row.last_error}"
             await self._give_up(row, worker_id, "dead", reason)
+            return
+        if _is_sms(row) and await optouts.is_opted_out(
+            self.db, row.project_id, row.channel, row.chat
+        ):
+            await self._give_up(row, worker_id, "failed", "recipient opted out (STOP)")
             return
         pacer = self.pacers.get(row.channel)
         if pacer is not None:
@@ -107,6 +113,8 @@ class OutboxSender:
             logger.warning("outbox.rate_limited", retry_after=exc.retry_after)
             return
         if exc.permanent:
+            if exc.opted_out and _is_sms(row):
+                await optouts.opt_out(self.db, row.project_id, row.channel, row.chat, "provider")
             await self._give_up(row, worker_id, "failed", exc.reason)
             return
         if row.attempts >= self.settings.outbox_max_attempts:
@@ -170,3 +178,8 @@ class OutboxSender:
                 )
                 .values(chat=new_chat, chat_key=new_key)
             )
+
+
+def _is_sms(row: OutboundRow) -> bool:
+    """SMS through Twilio (WhatsApp through the same account has `whatsapp:` addresses)."""
+    return row.channel == "sms" and not row.chat.startswith("whatsapp:")

@@ -161,6 +161,7 @@ class OutboundMessage(Base):
     __table_args__ = (
         Index("ix_outbox_claim", "status", "next_attempt_at"),
         Index("ix_outbox_chat_order", "chat_key", "id"),
+        Index("ix_outbox_provider_message", "provider_message_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -185,6 +186,25 @@ class OutboundMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    """What the provider reported after the send: sent, delivered, read, undelivered, failed."""
+    delivery_error: Mapped[str | None] = mapped_column(String(64))
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OptOut(Base):
+    """A recipient who texted STOP (or whom the provider reports as opted out): nothing is
+    sent to them and nothing they send is forwarded until they text START."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("project_id", "channel", "address", name="uq_opt_out"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEntry(Base):

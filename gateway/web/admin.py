@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from gateway.projects import Conflict, NotFound
+from gateway.projects import Conflict, Invalid, NotFound
 from gateway.runtime import Runtime
 from gateway.schemas import (
     NAME_PATTERN,
@@ -232,6 +232,8 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
             return error_response(404, "not_found", str(exc))
         except Conflict as exc:
             return error_response(409, "conflict", str(exc))
+        except Invalid as exc:
+            return error_response(422, "invalid_body", str(exc))
         if status == 204:
             return web.Response(status=204)
         return web.json_response(_dump(payload), status=status)

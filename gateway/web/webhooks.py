@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from channels import ADAPTERS
+from channels import WEBHOOK_SEGMENTS
 from gateway import inbox
 from gateway.messages import InboundRequest, WebhookRejected
 from gateway.projects import NotFound
@@ -27,10 +27,10 @@ ACCOUNT_NAME = re.compile(NAME_PATTERN)
 
 def add_routes(app: web.Application, runtime: Runtime) -> None:
     async def receive(request: web.Request) -> web.StreamResponse:
-        channel = request.match_info["channel"]
+        channel = WEBHOOK_SEGMENTS.get(request.match_info.get("channel", "twilio"))
         account = request.match_info["account"]
         metrics = runtime.metrics.webhooks
-        if channel not in ADAPTERS:
+        if channel is None:
             return error_response(404, "unknown_channel", "no such channel")
         if not ACCOUNT_NAME.fullmatch(account):
             metrics.labels(channel, "unknown_account").inc()
@@ -53,13 +53,7 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             return error_response(404, "unknown_account", str(exc))
         except (SQLAlchemyError, OSError) as exc:
             return _storage_unavailable(channel, metrics, exc)
-        inbound = InboundRequest(
-            method=request.method,
-            url=str(request.url),
-            headers=request.headers,
-            query=request.query,
-            body=body,
-        )
+        inbound = _inbound(request, runtime, body)
         try:
             adapter.verify(inbound)
         except WebhookRejected as exc:
@@ -96,7 +90,38 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         reply = adapter.webhook_reply()
         return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
 
+    async def handshake(request: web.Request) -> web.StreamResponse:
+        """A provider checking the URL before it sends events (WhatsApp: `hub.challenge`)."""
+        channel = WEBHOOK_SEGMENTS.get(request.match_info["channel"])
+        account = request.match_info["account"]
+        if channel is None or not ACCOUNT_NAME.fullmatch(account):
+            return error_response(404, "unknown_account", "no such account")
+        try:
+            _, adapter = await runtime.directory.get(channel, account)
+        except NotFound as exc:
+            return error_response(404, "unknown_account", str(exc))
+        except (SQLAlchemyError, OSError) as exc:
+            return _storage_unavailable(channel, runtime.metrics.webhooks, exc)
+        try:
+            reply = adapter.handshake(_inbound(request, runtime, b""))
+        except WebhookRejected as exc:
+            runtime.metrics.webhooks.labels(channel, "rejected_signature").inc()
+            return error_response(exc.status, exc.code, exc.message)
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+
     app.router.add_post("/webhooks/{channel}/{account}", receive)
+    app.router.add_post("/webhooks/twilio/{account}/status", receive)
+    app.router.add_get("/webhooks/{channel}/{account}", handshake)
+
+
+def _inbound(request: web.Request, runtime: Runtime, body: bytes) -> InboundRequest:
+    """The request as the provider addressed it: behind a proxy that rewrites host or scheme,
+    `GATEWAY_PUBLIC_URL` + path + query is the URL the provider signed (Twilio)."""
+    public = runtime.settings.public_url
+    url = public.rstrip("/") + request.raw_path if public else str(request.url)
+    return InboundRequest(
+        method=request.method, url=url, headers=request.headers, query=request.query, body=body
+    )
 
 
 def _storage_unavailable(channel: str, metrics: Any, exc: BaseException) -> web.Response:
