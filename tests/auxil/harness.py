@@ -15,7 +15,10 @@ from gateway.config import Settings
 from gateway.db.models import InboxEvent, OutboundMessage, Turn
 from gateway.mock_core import MockCore
 from gateway.runtime import Runtime
+from gateway.testing import fake_twilio, fake_whatsapp
 from gateway.testing.fake_telegram import FakeTelegram
+from gateway.testing.fake_twilio import FakeTwilio
+from gateway.testing.fake_whatsapp import FakeWhatsApp
 from gateway.web.app import create_app
 
 BOT_TOKEN = "123456:TEST-bot-token-abcdefghijklmnopqrstuvwxyz"
@@ -23,9 +26,21 @@ WEBHOOK_SECRET = "tg-webhook-secret_42"
 ADMIN_KEY = "admin-key-for-tests"
 CORE_KEY = "core-project-key-for-tests"
 SECRET_KEY = "gateway-secret-key-for-tests"
+PUBLIC_URL = "https://gw.example.test"
+"""What providers see; tests post to loopback, so every request also proves that signatures
+are checked over the public URL, as behind a proxy that rewrites host and scheme."""
+TWILIO_NUMBER = "+15005550006"
+WHATSAPP_VERIFY_TOKEN = "wa-verify-token-for-tests"
 
 
-def settings_for(db_url: str, telegram_url: str, core_url: str, **overrides: Any) -> Settings:
+def settings_for(
+    db_url: str,
+    telegram_url: str,
+    core_url: str,
+    twilio_url: str | None = None,
+    whatsapp_url: str | None = None,
+    **overrides: Any,
+) -> Settings:
     values: dict[str, Any] = {
         "database_url": db_url,
         "secret_key": SECRET_KEY,
@@ -45,14 +60,39 @@ def settings_for(db_url: str, telegram_url: str, core_url: str, **overrides: Any
         "telegram_chat_burst": 100,
         "telegram_group_per_minute": 6000.0,
         "log_format": "console",
+        "public_url": PUBLIC_URL,
     }
+    if twilio_url:
+        values.update(
+            twilio_account_sid=fake_twilio.DEFAULT_ACCOUNT_SID,
+            twilio_auth_token=fake_twilio.DEFAULT_AUTH_TOKEN,
+            twilio_from_number=TWILIO_NUMBER,
+            twilio_api_base_url=twilio_url,
+        )
+    if whatsapp_url:
+        values.update(
+            whatsapp_phone_number_id=fake_whatsapp.DEFAULT_PHONE_NUMBER_ID,
+            whatsapp_access_token=fake_whatsapp.DEFAULT_ACCESS_TOKEN,
+            whatsapp_app_secret=fake_whatsapp.DEFAULT_APP_SECRET,
+            whatsapp_verify_token=WHATSAPP_VERIFY_TOKEN,
+            whatsapp_api_base_url=whatsapp_url,
+        )
     values.update(overrides)
     return Settings(**values)
 
 
 class Harness:
-    def __init__(self, db_url: str, telegram: FakeTelegram, core: MockCore) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        telegram: FakeTelegram,
+        core: MockCore,
+        *,
+        twilio: FakeTwilio | None = None,
+        whatsapp: FakeWhatsApp | None = None,
+    ) -> None:
         self.db_url, self.telegram, self.core = db_url, telegram, core
+        self.twilio, self.whatsapp = twilio, whatsapp
         self.runtime: Runtime | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -62,7 +102,13 @@ class Harness:
         tg_url = await self.telegram.start() if not self.telegram_url else self.telegram_url
         core_url = await self.core.start() if not self.core_url else self.core_url
         self.telegram_url, self.core_url = tg_url, core_url
-        self.settings = settings_for(self.db_url, tg_url, core_url, **overrides)
+        if self.twilio is not None and not self.twilio_url:
+            self.twilio_url = await self.twilio.start()
+        if self.whatsapp is not None and not self.whatsapp_url:
+            self.whatsapp_url = await self.whatsapp.start()
+        self.settings = settings_for(
+            self.db_url, tg_url, core_url, self.twilio_url, self.whatsapp_url, **overrides
+        )
         self.runtime = Runtime(self.settings)
         await self.runtime.prepare()
         app = create_app(self.runtime, run_worker=run_worker)
@@ -77,6 +123,8 @@ class Harness:
 
     telegram_url: str = ""
     core_url: str = ""
+    twilio_url: str = ""
+    whatsapp_url: str = ""
 
     async def stop_gateway(self) -> None:
         if self.http is not None:
@@ -90,6 +138,54 @@ class Harness:
         await self.stop_gateway()
         await self.telegram.stop()
         await self.core.stop()
+        for fake in (self.twilio, self.whatsapp):
+            if fake is not None:
+                await fake.stop()
+
+    async def post_twilio(
+        self,
+        form: dict[str, str],
+        *,
+        status: bool = False,
+        query: str = "",
+        signed_query: str | None = None,
+        auth_token: str = fake_twilio.DEFAULT_AUTH_TOKEN,
+        signature: str | None = None,
+        body: bytes | None = None,
+        account: str = "default",
+    ) -> tuple[int, bytes, str]:
+        """POST a Twilio webhook signed the way Twilio signs it: over the public URL."""
+        assert self.http is not None
+        path = f"/webhooks/twilio/{account}" + ("/status" if status else "")
+        signed_url = PUBLIC_URL + path + (query if signed_query is None else signed_query)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signature is None:
+            signature = fake_twilio.sign(signed_url, form, auth_token)
+        if signature:
+            headers["X-Twilio-Signature"] = signature
+        data = body if body is not None else fake_twilio.encode_form(form)
+        async with self.http.post(self.base_url + path + query, data=data, headers=headers) as resp:
+            return resp.status, await resp.read(), resp.content_type
+
+    async def post_whatsapp(
+        self,
+        payload: dict[str, Any] | bytes,
+        *,
+        app_secret: str = fake_whatsapp.DEFAULT_APP_SECRET,
+        signature: str | None = None,
+        account: str = "default",
+    ) -> tuple[int, bytes]:
+        assert self.http is not None
+        body = payload if isinstance(payload, bytes) else __import__("json").dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature is None:
+            signature = fake_whatsapp.sign(body, app_secret)
+        if signature:
+            headers["X-Hub-Signature-256"] = signature
+        async with self.http.post(
+            f"{self.base_url}/webhooks/whatsapp/{account}", data=body, headers=headers
+        ) as resp:
+            return resp.status, await resp.read()
 
     async def post_update(
         self,
