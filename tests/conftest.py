@@ -11,6 +11,8 @@ import pytest_asyncio
 from gateway.logs import configure_logging
 from gateway.mock_core import MockCore
 from gateway.testing.fake_telegram import FakeTelegram
+from gateway.testing.fake_twilio import FakeTwilio
+from gateway.testing.fake_whatsapp import FakeWhatsApp
 from tests.auxil.databases import PostgresServer, sqlite_copy, sqlite_template
 from tests.auxil.harness import Harness
 
@@ -49,6 +51,17 @@ async def db_url(
 @pytest_asyncio.fixture
 async def harness(db_url: str) -> AsyncIterator[Harness]:
     h = Harness(db_url, FakeTelegram(), MockCore())
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+@pytest_asyncio.fixture
+async def gw(db_url: str) -> AsyncIterator[Harness]:
+    """The gateway with every channel configured: Telegram, Twilio and WhatsApp fakes."""
+    h = Harness(db_url, FakeTelegram(), MockCore(), twilio=FakeTwilio(), whatsapp=FakeWhatsApp())
     await h.start()
     try:
         yield h

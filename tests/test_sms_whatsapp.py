@@ -4,17 +4,12 @@ WhatsApp Cloud API, each webhook -> inbox -> worker -> core -> outbox -> fake pr
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 
-import pytest_asyncio
 from sqlalchemy import select
 
 from gateway.db.models import InboxEvent, OptOut, OutboundMessage, Turn
-from gateway.mock_core import MockCore
 from gateway.testing import fake_twilio, fake_whatsapp
-from gateway.testing.fake_telegram import FakeTelegram
-from gateway.testing.fake_twilio import FakeTwilio
-from gateway.testing.fake_whatsapp import FakeWhatsApp
 from tests.auxil.harness import (
     PUBLIC_URL,
     TWILIO_NUMBER,
@@ -26,16 +21,6 @@ from tests.auxil.harness import (
 PHONE = "+14155550100"
 WA_ID = "14155550123"
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-@pytest_asyncio.fixture
-async def gw(db_url: str) -> AsyncIterator[Harness]:
-    h = Harness(db_url, FakeTelegram(), MockCore(), twilio=FakeTwilio(), whatsapp=FakeWhatsApp())
-    await h.start()
-    try:
-        yield h
-    finally:
-        await h.stop()
 
 
 async def _holds(count: Awaitable[int], expected: int) -> bool:
