@@ -19,7 +19,9 @@ from sqlalchemy import text
 
 from gateway.db import Database
 from gateway.secrets import SecretBox, SecretKeyError
+from gateway.testing import fake_twilio
 from gateway.testing.fake_telegram import FakeTelegram
+from gateway.testing.fake_twilio import FakeTwilio
 from tests.auxil.harness import BOT_TOKEN, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +118,17 @@ async def telegram() -> Any:
 
 
 HELP = {
-    (): ["serve", "worker", "migrate", "mock-core", "demo", "projects", "accounts", "telegram"],
+    (): [
+        "serve",
+        "worker",
+        "migrate",
+        "mock-core",
+        "demo",
+        "projects",
+        "accounts",
+        "telegram",
+        "twilio",
+    ],
     ("serve",): ["--port", "--host", "--no-worker"],
     ("worker",): ["background loops", "SIGTERM"],
     ("migrate",): ["migrations"],
@@ -135,7 +147,17 @@ HELP = {
         "--token",
         "--webhook-secret",
         "--api-base-url",
+        "--account-sid",
+        "--auth-token",
+        "--from-number",
+        "--messaging-service-sid",
+        "--phone-number-id",
+        "--access-token",
+        "--app-secret",
+        "--verify-token",
     ],
+    ("twilio",): ["set-webhook"],
+    ("twilio", "set-webhook"): ["--number", "--project", "--account", "--public-url", "--json"],
     ("accounts", "list"): ["--project", "--json"],
     ("accounts", "remove"): ["channel <str>", "--project", "--account", "--yes"],
     ("telegram",): ["set-webhook", "delete-webhook", "webhook-info"],
@@ -398,3 +420,53 @@ async def test_secrets_rotate(db_url: str, telegram: tuple[FakeTelegram, str]) -
     assert [r[0] for r in await rows(db_url, "SELECT secrets_encrypted FROM channel_accounts")] == [
         r[0] for r in secret_rows
     ]
+
+
+async def test_sms_and_whatsapp_accounts_and_twilio_set_webhook(
+    db_url: str, telegram: tuple[FakeTelegram, str]
+) -> None:
+    _, tg_url = telegram
+    twilio = FakeTwilio(phone_numbers=("+15005550006",))
+    twilio_url = await twilio.start()
+    env = cli_env(db_url, tg_url, GATEWAY_PUBLIC_URL="https://gw.example.com")
+    try:
+        ok(await gateway("migrate", env=env))
+        # Secrets from stdin, never on the command line; the auth token is never printed.
+        result = await gateway(
+            "accounts", "add", "sms", "--account-sid", fake_twilio.DEFAULT_ACCOUNT_SID,
+            "--from-number", "+15005550006", "--api-base-url", twilio_url, "--json",
+            env=env, input=fake_twilio.DEFAULT_AUTH_TOKEN + "\n",
+        )  # fmt: skip
+        added = as_json(result)
+        assert added["webhook_path"] == "/webhooks/twilio/default"
+        assert added["secrets_set"] == ["auth_token"]
+        assert added["config"]["from_number"] == "+15005550006"
+        assert fake_twilio.DEFAULT_AUTH_TOKEN not in result.stdout + result.stderr
+
+        result = await gateway(
+            "accounts", "add", "whatsapp", "--phone-number-id", "106540352242922", "--json",
+            env=env, input="wa-access-token\nwa-app-secret\nwa-verify-token\n",
+        )  # fmt: skip
+        added = as_json(result)
+        assert added["secrets_set"] == ["access_token", "app_secret", "verify_token"]
+        stored = await rows(db_url, "SELECT secrets_encrypted FROM channel_accounts")
+        assert all("wa-app-secret" not in str(row) for row in stored)
+
+        # What does not belong to the channel is refused with a clear line.
+        result = await gateway(
+            "accounts", "add", "sms", "--account", "other", "--phone-number-id", "1",
+            "--account-sid", fake_twilio.DEFAULT_ACCOUNT_SID, "--from-number", "+15005550006",
+            env=env, input="token\n",
+        )  # fmt: skip
+        failed(result, "phone_number_id")
+
+        result = ok(await gateway("twilio", "set-webhook", "--number", "+15005550006", env=env))
+        number = twilio.numbers["+15005550006"]
+        assert number.sms_url == "https://gw.example.com/webhooks/twilio/default"
+        assert number.status_callback == "https://gw.example.com/webhooks/twilio/default/status"
+        failed(
+            await gateway("twilio", "set-webhook", "--number", "+15551234567", env=env),
+            "+15551234567",
+        )
+    finally:
+        await twilio.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -158,3 +158,21 @@ def _brief(value: dict[str, Any]) -> str:
     if "channel" in value and "account" in value:
         return f"{value['channel']}:{value['account']}"
     return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+
+
+async def with_account_adapter(
+    settings: Settings, channel: str, project: str, account: str, action: Callable[[Any], Any]
+) -> Any:
+    """Run `action(adapter)` with the stored account's adapter (secrets decrypted), then close
+    it; an account of another project is "not found" for this one."""
+    from gateway.projects import AccountDirectory, NotFound
+
+    async with opened_store(settings) as store:
+        directory = AccountDirectory(store)
+        try:
+            owner, adapter = await directory.get(channel, account)
+            if owner.name != project:
+                raise NotFound(f"{channel} account {account!r} belongs to project {owner.name!r}")
+            return await action(adapter)
+        finally:
+            await directory.close()

@@ -1,4 +1,4 @@
-"""`gateway`: run the service and operate it (projects, accounts, Telegram webhooks).
+"""`gateway`: run the service and operate it (projects, accounts, provider webhooks).
 
 The service stack (aiohttp, the runtime, the Telegram client, Alembic) is imported inside the
 commands that use it, so `--help` and the operator commands start quickly.
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 DEFAULT = "default"  # gateway.projects.DEFAULT, without importing the database layer for --help
 
 app = typer.Typer(
-    help="Messaging channel gateway: bridges Telegram (and later SMS, WhatsApp) to your app's "
-    "AI agent. Configuration comes from the environment (see README).",
+    help="Messaging channel gateway: bridges Telegram, SMS and WhatsApp to your app's AI agent. "
+    "Configuration comes from the environment (see README).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -46,6 +46,10 @@ telegram_app = typer.Typer(
     help="Register the webhook with the Telegram Bot API.", no_args_is_help=True
 )
 secrets_app = typer.Typer(help="Secrets at rest.", no_args_is_help=True)
+twilio_app = typer.Typer(
+    help="Point Twilio numbers at this gateway through the Twilio API.", no_args_is_help=True
+)
+app.add_typer(twilio_app, name="twilio")
 app.add_typer(projects_app, name="projects")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(telegram_app, name="telegram")
@@ -283,34 +287,83 @@ def projects_set(
 ACCOUNT_COLUMNS = ("project", "channel", "account", "enabled", "secrets_set", "webhook_path")
 
 
+SecretOpt = Annotated[
+    str | None, typer.Option(help="Omit to be prompted, or `-` to read it from stdin.")
+]
+
+
 @accounts_app.command("add")
 def accounts_add(
-    channel: Annotated[str, typer.Argument(help="Channel: telegram.")],
+    channel: Annotated[
+        str,
+        typer.Argument(help="telegram, sms (Twilio: SMS and WhatsApp) or whatsapp (Cloud API)."),
+    ],
     project: ProjectOpt = DEFAULT,
     account: AccountOpt = DEFAULT,
-    token: Annotated[
-        str | None,
-        typer.Option(help="Bot token; omit to be prompted, or `-` to read it from stdin."),
-    ] = None,
+    token: Annotated[str | None, typer.Option(help="telegram: bot token (prompted).")] = None,
     webhook_secret: Annotated[
-        str | None, typer.Option(help="Telegram secret_token; derived from the token if omitted.")
+        str | None, typer.Option(help="telegram: secret_token; derived from the token if omitted.")
+    ] = None,
+    account_sid: Annotated[
+        str | None, typer.Option(help="sms: Twilio account SID (AC...).")
+    ] = None,
+    auth_token: Annotated[
+        str | None, typer.Option(help="sms: Twilio auth token (prompted).")
+    ] = None,
+    from_number: Annotated[
+        str | None, typer.Option(help="sms: the Twilio number replies come from (+E.164).")
+    ] = None,
+    messaging_service_sid: Annotated[
+        str | None, typer.Option(help="sms: send through this Messaging Service (MG...) instead.")
+    ] = None,
+    phone_number_id: Annotated[
+        str | None, typer.Option(help="whatsapp: Cloud API phone number id.")
+    ] = None,
+    access_token: Annotated[
+        str | None, typer.Option(help="whatsapp: access token (prompted).")
+    ] = None,
+    app_secret: Annotated[
+        str | None, typer.Option(help="whatsapp: app secret that signs webhooks (prompted).")
+    ] = None,
+    verify_token: Annotated[
+        str | None, typer.Option(help="whatsapp: webhook verify token (prompted).")
+    ] = None,
+    api_version: Annotated[
+        str | None, typer.Option(help="whatsapp: Graph API version (default v21.0).")
     ] = None,
     api_base_url: Annotated[
-        str | None, typer.Option(help="Bot API base URL (a local Bot API server, tests).")
+        str | None, typer.Option(help="Provider API base URL (a local server, tests).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a bot to a project. The token is stored encrypted and never printed."""
+    """Add a channel account to a project. Secrets are stored encrypted and never printed; each
+    one not given is prompted for (hidden), or read from stdin one per line in the order shown
+    by --help."""
+    from gateway.schemas import ACCOUNT_SHAPES
+
     settings = load_settings()
-    secret = read_secret(token, "bot token")
-    data = validated(
-        AccountCreate,
-        channel=channel,
-        account=account,
-        token=secret,
-        webhook_secret=webhook_secret,
-        api_base_url=api_base_url,
-    )
+    if channel not in ACCOUNT_SHAPES:
+        fail(f"unknown channel {channel!r}: use one of {', '.join(ACCOUNT_SHAPES)}")
+    given = {
+        "token": token,
+        "webhook_secret": webhook_secret,
+        "account_sid": account_sid,
+        "auth_token": auth_token,
+        "from_number": from_number,
+        "messaging_service_sid": messaging_service_sid,
+        "phone_number_id": phone_number_id,
+        "access_token": access_token,
+        "app_secret": app_secret,
+        "verify_token": verify_token,
+        "api_version": api_version,
+        "api_base_url": api_base_url,
+    }
+    shape = ACCOUNT_SHAPES[channel]
+    for name in shape.required:
+        if name in shape.secrets:
+            given[name] = read_secret(given[name], name.replace("_", " "))
+    fields = {name: value for name, value in given.items() if value is not None}
+    data = validated(AccountCreate, channel=channel, account=account, **fields)
 
     async def main():
         async with opened_store(settings) as store:
@@ -319,10 +372,19 @@ def accounts_add(
     result = run(main())
     emit(result, as_json)
     if not as_json:
-        err.print(
-            f"next: gateway telegram set-webhook --project {project} --account {account} "
-            f"--url https://<public host>{result.webhook_path}"
-        )
+        err.print(f"next: {_next_step(channel, project, account, result.webhook_path)}")
+
+
+def _next_step(channel: str, project: str, account: str, path: str) -> str:
+    where = f"--project {project} --account {account}"
+    if channel == "telegram":
+        return f"gateway telegram set-webhook {where} --url https://<public host>{path}"
+    if channel == "sms":
+        return f"gateway twilio set-webhook {where} --number <your Twilio number>"
+    return (
+        f"in the Meta app dashboard set the webhook to https://<public host>{path} with this "
+        "account's verify token, and subscribe to the `messages` field"
+    )
 
 
 @accounts_app.command("list")
@@ -339,7 +401,7 @@ def accounts_list(project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> No
 
 @accounts_app.command("remove")
 def accounts_remove(
-    channel: Annotated[str, typer.Argument(help="Channel: telegram.")],
+    channel: Annotated[str, typer.Argument(help="Channel: telegram, sms or whatsapp.")],
     project: ProjectOpt = DEFAULT,
     account: AccountOpt = DEFAULT,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
@@ -369,9 +431,10 @@ def secrets_rotate() -> None:
 
 
 # --- telegram webhook -------------------------------------------------------------------------
-from gateway.cli import telegram_cmds  # noqa: E402  (registers the telegram subcommands)
+from gateway.cli import telegram_cmds, twilio_cmds  # noqa: E402  (register subcommands)
 
 telegram_cmds.register(telegram_app)
+twilio_cmds.register(twilio_app)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from gateway.cli.common import emit, err, fail, load_settings, opened_store, run
+from gateway.cli.common import emit, err, fail, load_settings, run, with_account_adapter
 
 if TYPE_CHECKING:  # the Telegram client is imported when a command runs, not for --help
     from channels.telegram import TelegramAdapter
@@ -22,25 +22,12 @@ AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id.")]
 def _with_adapter(
     project: str, account: str, action: Callable[[TelegramAdapter], Awaitable[T]]
 ) -> T:
-    from channels.telegram import TelegramAdapter
     from gateway.messages import SendError
-    from gateway.projects import AccountDirectory, NotFound
 
     settings = load_settings()
 
     async def main() -> T:
-        async with opened_store(settings) as store:
-            directory = AccountDirectory(store)
-            try:
-                owner, adapter = await directory.get("telegram", account)
-                if owner.name != project:
-                    raise NotFound(
-                        f"telegram account {account!r} belongs to project {owner.name!r}"
-                    )
-                assert isinstance(adapter, TelegramAdapter)
-                return await action(adapter)
-            finally:
-                await directory.close()
+        return await with_account_adapter(settings, "telegram", project, account, action)
 
     try:
         return run(main())
