@@ -1,7 +1,9 @@
-"""`gateway demo`: a scripted Telegram conversation through a real gateway, fully offline.
+"""`gateway demo`: scripted Telegram, SMS and WhatsApp conversations through a real gateway,
+fully offline.
 
 Everything runs on loopback: the gateway (HTTP + worker) on a temporary SQLite database, the mock
-responses core and a fake Telegram Bot API. Updates are posted exactly as Telegram would post them.
+responses core and fake provider APIs (Telegram Bot API, Twilio, WhatsApp Cloud API). Webhooks are
+posted exactly as the providers post them, signatures included.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +27,31 @@ from gateway.db.models import InboxEvent, Turn
 from gateway.logs import configure_logging
 from gateway.mock_core import MockCore
 from gateway.runtime import Runtime
+from gateway.testing import fake_twilio, fake_whatsapp
 from gateway.testing.fake_telegram import FakeTelegram
+from gateway.testing.fake_twilio import FakeTwilio
+from gateway.testing.fake_whatsapp import FakeWhatsApp
 from gateway.web.app import create_app
 
 BOT_USERNAME = "gateway_demo_bot"
 USER = {"id": 4242001, "is_bot": False, "first_name": "Ana", "language_code": "en"}
 GROUP = -1001234567890
+PUBLIC_URL = "https://gateway.demo.invalid"
+"""What the providers see; Twilio signs this URL (the demo posts to loopback, as a proxy would)."""
+TWILIO_NUMBER = "+15005550006"
+PHONE = "+14155550123"
+WA_ID = "5511987654321"
 
 
 @dataclass
 class Step:
     says: str
+    channel: str = "telegram"
     chat_id: int = USER["id"]
     note: str = ""
     redeliver: bool = False
     expect_replies: int = 1
+    event_id: str = field(default="", init=False)
 
 
 SCRIPT = [
@@ -69,23 +81,124 @@ SCRIPT = [
         note="group message that mentions the bot",
     ),
     Step("/new", note="start a fresh conversation"),
+    Step("HELP", channel="sms", note="SMS keyword: answered by the gateway, no core call"),
+    Step("Hi, is my order shipped?", channel="sms"),
+    Step(
+        "Hi, is my order shipped?",
+        channel="sms",
+        redeliver=True,
+        expect_replies=0,
+        note="Twilio retries the same MessageSid: answered once",
+    ),
+    Step(
+        "#long=2500 all the details please",
+        channel="sms",
+        expect_replies=2,
+        note="2,500 characters: split on word boundaries into SMS-sized parts (1,600 max)",
+    ),
+    Step("STOP", channel="sms", expect_replies=0, note="opted out: nothing more is sent"),
+    Step("are you there?", channel="sms", expect_replies=0, note="not forwarded while opted out"),
+    Step("START", channel="sms", note="opted back in, acknowledged"),
+    Step("Olá! Can you help me?", channel="whatsapp"),
+    Step("And in Portuguese?", channel="whatsapp", note="continues the WhatsApp conversation"),
+    Step(
+        "And in Portuguese?",
+        channel="whatsapp",
+        redeliver=True,
+        expect_replies=0,
+        note="Meta redelivers the same message id: answered once",
+    ),
 ]
+
+
+class Channels:
+    """Posts a step's message as its provider would and reads what the provider was sent."""
+
+    def __init__(self, base: str, telegram: FakeTelegram, twilio: FakeTwilio, wa: FakeWhatsApp):
+        self.base, self.telegram, self.twilio, self.wa = base, telegram, twilio, wa
+        self._next_update = 900_000_000
+
+    def sent(self, channel: str) -> list[str]:
+        if channel == "telegram":
+            return self.telegram.sent_texts()
+        if channel == "sms":
+            return self.twilio.sent_bodies()
+        return self.wa.sent_texts()
+
+    async def post(self, http: aiohttp.ClientSession, step: Step, previous: Step | None) -> int:
+        if step.redeliver and previous is not None:
+            step.event_id = previous.event_id
+        if step.channel == "telegram":
+            return await self._telegram(http, step)
+        if step.channel == "sms":
+            return await self._sms(http, step)
+        return await self._whatsapp(http, step)
+
+    async def _telegram(self, http: aiohttp.ClientSession, step: Step) -> int:
+        if not step.event_id:
+            self._next_update += 1
+            step.event_id = str(self._next_update)
+        headers = {
+            "X-Telegram-Bot-Api-Secret-Token": "demo-webhook-secret",
+            "Content-Type": "application/json",
+        }
+        body = json.dumps(_update(int(step.event_id), step))
+        url = f"{self.base}/webhooks/telegram/default"
+        async with http.post(url, data=body, headers=headers) as resp:
+            return resp.status
+
+    async def _sms(self, http: aiohttp.ClientSession, step: Step) -> int:
+        form = fake_twilio.inbound_form(
+            from_=PHONE, to=TWILIO_NUMBER, body=step.says, message_sid=step.event_id or None
+        )
+        step.event_id = form["MessageSid"]
+        path = "/webhooks/twilio/default"
+        headers = {
+            "X-Twilio-Signature": fake_twilio.sign(PUBLIC_URL + path, form),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        body = fake_twilio.encode_form(form)
+        async with http.post(self.base + path, data=body, headers=headers) as resp:
+            return resp.status
+
+    async def _whatsapp(self, http: aiohttp.ClientSession, step: Step) -> int:
+        message = fake_whatsapp.text_message(WA_ID, step.says)
+        if step.event_id:
+            message["id"] = step.event_id
+        step.event_id = message["id"]
+        body, headers = fake_whatsapp.signed_body(fake_whatsapp.webhook_payload(messages=[message]))
+        async with http.post(
+            f"{self.base}/webhooks/whatsapp/default", data=body, headers=headers
+        ) as resp:
+            return resp.status
 
 
 async def run_demo() -> int:
     configure_logging("ERROR", "console")
     console = Console()
     telegram, core = FakeTelegram(bot_username=BOT_USERNAME), MockCore()
+    twilio, wa = FakeTwilio(phone_numbers=(TWILIO_NUMBER,)), FakeWhatsApp()
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as tmp:
         tg_url, core_url = await telegram.start(), await core.start()
+        twilio_url, wa_url = await twilio.start(), await wa.start()
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
             secret_key=secrets.token_urlsafe(32),
+            public_url=PUBLIC_URL,
             core_base_url=core_url,
             core_api_key="demo-project-key",
             telegram_bot_token="100001:DEMO-bot-token-not-a-real-one-xyz",
             telegram_webhook_secret="demo-webhook-secret",
             telegram_api_base_url=tg_url,
+            twilio_account_sid=fake_twilio.DEFAULT_ACCOUNT_SID,
+            twilio_auth_token=fake_twilio.DEFAULT_AUTH_TOKEN,
+            twilio_from_number=TWILIO_NUMBER,
+            twilio_api_base_url=twilio_url,
+            whatsapp_phone_number_id=fake_whatsapp.DEFAULT_PHONE_NUMBER_ID,
+            whatsapp_access_token=fake_whatsapp.DEFAULT_ACCESS_TOKEN,
+            whatsapp_app_secret=fake_whatsapp.DEFAULT_APP_SECRET,
+            whatsapp_verify_token="demo-verify-token",
+            whatsapp_api_base_url=wa_url,
             poll_interval_seconds=0.05,
             log_level="ERROR",
         )
@@ -96,16 +209,17 @@ async def run_demo() -> int:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}/webhooks/telegram/default"
+        base = f"http://127.0.0.1:{port}"
         console.print(
-            f"[bold]gateway demo[/] webhook {url}  mock core {core_url}  fake Bot API {tg_url}\n"
+            f"[bold]gateway demo[/] gateway {base}  mock core {core_url}\n"
+            f"fake providers: Telegram {tg_url}  Twilio {twilio_url}  WhatsApp {wa_url}\n"
         )
         try:
-            ok = await _play(console, url, runtime, telegram)
+            ok = await _play(console, Channels(base, telegram, twilio, wa), runtime)
         finally:
             await runner.cleanup()
-            await telegram.stop()
-            await core.stop()
+            for fake in (telegram, core, twilio, wa):
+                await fake.stop()
     console.print(
         "\n[bold green]demo finished: every step behaved as expected[/]"
         if ok
@@ -114,36 +228,33 @@ async def run_demo() -> int:
     return 0 if ok else 1
 
 
-async def _play(console: Console, url: str, runtime: Runtime, telegram: FakeTelegram) -> bool:
+WHO = {
+    "telegram": "Ana (Telegram)",
+    "sms": f"Ben (SMS {PHONE[:-4]}****)",
+    "whatsapp": "Caio (WhatsApp)",
+}
+
+
+async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
     ok = True
-    last_update: dict[str, Any] = {}
-    update_id = 900_000_000
+    previous: Step | None = None
     async with aiohttp.ClientSession() as http:
         for step in SCRIPT:
-            if step.redeliver:
-                update = last_update
-            else:
-                update_id += 1
-                update = _update(update_id, step)
-            before = len(telegram.sent_texts())
-            async with http.post(
-                url,
-                data=json.dumps(update),
-                headers={
-                    "X-Telegram-Bot-Api-Secret-Token": "demo-webhook-secret",
-                    "Content-Type": "application/json",
-                },
-            ) as resp:
-                status = resp.status
-            where = "group" if step.chat_id < 0 else "private"
-            console.print(f"[cyan]Ana ({where})>[/] {step.says}   [dim](webhook -> {status})[/]")
+            if previous is None or previous.channel != step.channel:
+                console.print(f"\n[bold]-- {step.channel} --[/]")
+            before = len(channels.sent(step.channel))
+            status = await channels.post(http, step, previous)
+            where = " in the group" if step.chat_id < 0 else ""
+            console.print(
+                f"[cyan]{WHO[step.channel]}{where}>[/] {step.says}   [dim](webhook -> {status})[/]"
+            )
             if step.note:
                 console.print(f"   [dim]{step.note}[/]")
-            replies = await _replies(telegram, before, step.expect_replies)
+            replies = await _replies(channels, step.channel, before, step.expect_replies)
             for text in replies:
                 shown = text if len(text) < 160 else f"{text[:120]}... [{len(text)} chars]"
                 console.print(f"[green]bot>[/] {shown}")
-            turn = await _turn(runtime, update["update_id"])
+            turn = await _turn(runtime, step.event_id)
             if turn is not None and not step.redeliver:
                 console.print(
                     f"   [dim]response {turn.response_id}  trace {turn.trace_id}  "
@@ -154,26 +265,26 @@ async def _play(console: Console, url: str, runtime: Runtime, telegram: FakeTele
                     f"   [red]expected {step.expect_replies} replies, got {len(replies)}[/]"
                 )
                 ok = False
-            last_update = update
+            previous = step
     return ok
 
 
-async def _replies(telegram: FakeTelegram, before: int, expected: int) -> list[str]:
+async def _replies(channels: Channels, channel: str, before: int, expected: int) -> list[str]:
     """Wait for the expected replies; when none are expected, wait long enough to be sure."""
     deadline = time.monotonic() + (10.0 if expected else 1.0)
     while time.monotonic() < deadline:
-        if expected and len(telegram.sent_texts()) >= before + expected:
+        if expected and len(channels.sent(channel)) >= before + expected:
             break
         await asyncio.sleep(0.05)
-    return telegram.sent_texts()[before:]
+    return channels.sent(channel)[before:]
 
 
-async def _turn(runtime: Runtime, update_id: int) -> Turn | None:
+async def _turn(runtime: Runtime, event_id: str) -> Turn | None:
     async with runtime.db.session() as session:
         return await session.scalar(
             select(Turn)
             .join(InboxEvent, Turn.inbox_event_id == InboxEvent.id)
-            .where(InboxEvent.event_id == str(update_id))
+            .where(InboxEvent.event_id == event_id)
         )
 
 

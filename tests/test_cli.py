@@ -133,7 +133,7 @@ HELP = {
     ("worker",): ["background loops", "SIGTERM"],
     ("migrate",): ["migrations"],
     ("mock-core",): ["--port", "--host", "--delay", "--fail-status", "--api-key"],
-    ("demo",): ["Telegram"],
+    ("demo",): ["Telegram", "SMS", "WhatsApp"],
     ("projects",): ["add", "list", "show", "set"],
     ("projects", "add"): ["name <str>", "--model", "--core-url", "--core-key", "--json"],
     ("projects", "list"): ["--json"],
@@ -470,3 +470,12 @@ async def test_sms_and_whatsapp_accounts_and_twilio_set_webhook(
         )
     finally:
         await twilio.stop()
+
+
+def test_demo_plays_every_channel_and_exits_zero() -> None:
+    result = ok(
+        _run(("demo",), cli_env("sqlite+aiosqlite:///unused.db", "http://127.0.0.1:9"), None)
+    )
+    for heading in ("-- telegram --", "-- sms --", "-- whatsapp --"):
+        assert heading in result.stdout
+    assert "every step behaved as expected" in result.stdout

@@ -183,7 +183,7 @@ def mock_core(
 
 @app.command()
 def demo() -> None:
-    """Play a scripted Telegram conversation through a real gateway, fully offline."""
+    """Play scripted Telegram, SMS and WhatsApp conversations through a real gateway, offline."""
     from gateway.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo()))
