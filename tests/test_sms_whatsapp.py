@@ -301,3 +301,24 @@ async def test_twilio_rate_limit_backs_off_then_delivers_once(gw: Harness) -> No
     assert sent[0]["body"] == "Echo: hi"
     await eventually(lambda: gw.count(OutboundMessage, OutboundMessage.status == "sent"))
     assert len(gw.twilio.messages) == 1
+
+
+async def test_flaky_providers_deliver_each_reply_exactly_once(gw: Harness) -> None:
+    """Both provider APIs fail half of the sends (5xx): every reply still arrives once."""
+    assert gw.twilio is not None and gw.whatsapp is not None
+    gw.twilio.flaky(0.5, seed=7)
+    gw.whatsapp.flaky(0.5, seed=11)
+    phones = [f"+1415555{n:04d}" for n in range(10)]
+    wa_ids = [f"55119876{n:05d}" for n in range(10)]
+    for phone in phones:
+        await gw.post_twilio(fake_twilio.inbound_form(from_=phone, body=f"sms {phone}"))
+    for wa in wa_ids:
+        payload = fake_whatsapp.webhook_payload(messages=[fake_whatsapp.text_message(wa, wa)])
+        await gw.post_whatsapp(payload)
+    await gw.twilio.wait_for_messages(10, timeout=30)
+    await gw.whatsapp.wait_for_messages(10, timeout=30)
+    sent = OutboundMessage.status == "sent"
+    await eventually(lambda: _holds(gw.count(OutboundMessage, sent), 20), timeout=30)
+    assert sorted(m["to"] for m in gw.twilio.messages) == sorted(phones)
+    assert sorted(m["to"] for m in gw.whatsapp.messages) == sorted(wa_ids)
+    assert any(call.status >= 500 for call in gw.twilio.calls)  # failures did happen
