@@ -343,9 +343,7 @@ def classify_error(
         seconds = parse_retry_after(retry_after)
         return SendError(f"twilio {code or status}: rate limited", retry_after=seconds)
     if code == OPTED_OUT_CODE:
-        return SendError(
-            f"recipient opted out ({OPTED_OUT_CODE})", permanent=True, opted_out=True
-        )
+        return SendError(f"recipient opted out ({OPTED_OUT_CODE})", permanent=True, opted_out=True)
     if 400 <= status < 500:
         return SendError(f"twilio {code or status}: {message}", permanent=True)
     return SendError(f"twilio {code or status}: {message or 'server error'}")
