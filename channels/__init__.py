@@ -1,13 +1,39 @@
-"""Channel adapters: one module per provider, one shared protocol (`channels.base`)."""
+"""Channel adapters: one module per provider, one shared protocol (`channels.base`).
+
+Adapters are imported when an account of their channel is first used: a gateway that serves only
+Telegram never loads the Twilio client (several MB per process).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
 
 from channels.base import ChannelAdapter
-from channels.telegram import TelegramAdapter
-from channels.twilio import TwilioAdapter
-from channels.whatsapp import WhatsAppAdapter
 
-ADAPTERS: dict[str, type[ChannelAdapter]] = {
-    adapter.channel: adapter for adapter in (TelegramAdapter, TwilioAdapter, WhatsAppAdapter)
+_ADAPTER_PATHS = {
+    "telegram": "channels.telegram:TelegramAdapter",
+    "sms": "channels.twilio:TwilioAdapter",
+    "whatsapp": "channels.whatsapp:WhatsAppAdapter",
 }
+
+
+class _Adapters(Mapping[str, type[ChannelAdapter]]):
+    """channel -> adapter class, imported on first lookup."""
+
+    def __getitem__(self, channel: str) -> type[ChannelAdapter]:
+        module, _, name = _ADAPTER_PATHS[channel].partition(":")
+        adapter: type[ChannelAdapter] = getattr(importlib.import_module(module), name)
+        return adapter
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ADAPTER_PATHS)
+
+    def __len__(self) -> int:
+        return len(_ADAPTER_PATHS)
+
+
+ADAPTERS: Mapping[str, type[ChannelAdapter]] = _Adapters()
 
 WEBHOOK_SEGMENTS: dict[str, str] = {"telegram": "telegram", "twilio": "sms", "whatsapp": "whatsapp"}
 """`/webhooks/<segment>/{account}` -> the channel whose account answers it (Twilio's account is
@@ -19,12 +45,4 @@ def webhook_path(channel: str, account: str) -> str:
     return f"/webhooks/{segment}/{account}"
 
 
-__all__ = [
-    "ADAPTERS",
-    "WEBHOOK_SEGMENTS",
-    "ChannelAdapter",
-    "TelegramAdapter",
-    "TwilioAdapter",
-    "WhatsAppAdapter",
-    "webhook_path",
-]
+__all__ = ["ADAPTERS", "WEBHOOK_SEGMENTS", "ChannelAdapter", "webhook_path"]

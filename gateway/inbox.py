@@ -48,7 +48,9 @@ class Stored:
     inserted: bool
 
 
-def _row(project_id: int, event: InboundEvent, request_id: str | None) -> dict[str, Any]:
+def _row(
+    project_id: int, event: InboundEvent, request_id: str | None, payload: dict[str, Any] | None
+) -> dict[str, Any]:
     """Events the gateway never acts on (edits, unsupported updates) are recorded as `ignored`:
     kept for support, never claimed."""
     now = utcnow()
@@ -59,7 +61,7 @@ def _row(project_id: int, event: InboundEvent, request_id: str | None) -> dict[s
         "event_id": event.event_id,
         "chat_key": chat_key(event),
         "kind": event.kind,
-        "payload": event.model_dump(mode="json"),
+        "payload": payload if payload is not None else event.model_dump(mode="json"),
         "status": "pending" if event.actionable else "ignored",
         "attempts": 0,
         "next_attempt_at": now,
@@ -86,11 +88,20 @@ class InboxWriter:
         )
 
     async def store(
-        self, project_id: int, events: Sequence[InboundEvent], request_id: str | None
+        self,
+        project_id: int,
+        events: Sequence[InboundEvent],
+        request_id: str | None,
+        payloads: Sequence[dict[str, Any]] | None = None,
     ) -> list[Stored]:
-        """Durably record `events`; `inserted` is False for a redelivery (already stored).
-        Raises the database's error if the batch could not be committed."""
-        rows = [_row(project_id, event, request_id) for event in events]
+        """Durably record `events` (`payloads`: their JSON form, when the caller has it);
+        `inserted` is False for a redelivery (already stored). Raises the database's error if
+        the batch could not be committed."""
+        given = payloads if payloads is not None else [None] * len(events)
+        rows = [
+            _row(project_id, event, request_id, payload)
+            for event, payload in zip(events, given, strict=True)
+        ]
         results = await self._commits.submit_many(rows)
         return [Stored(event, inserted) for event, inserted in zip(events, results, strict=True)]
 

@@ -50,7 +50,12 @@ class InboundEvent(BaseModel):
     def storable(self) -> bool:
         """Whether every string can be stored as JSON text anywhere: no NUL characters
         (PostgreSQL's JSONB refuses them) and no lone surrogates (not encodable as UTF-8)."""
-        return _storable(self.model_dump(mode="json"))
+        return self.storable_payload() is not None
+
+    def storable_payload(self) -> dict[str, Any] | None:
+        """The event as stored (JSON-ready), or None when it cannot be stored (see `storable`)."""
+        payload = self.model_dump(mode="json")
+        return payload if _storable(payload) else None
 
     @property
     def forwardable(self) -> bool:

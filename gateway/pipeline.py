@@ -145,7 +145,8 @@ class TurnPipeline:
             return await self._retry_or_fail(row, worker_id, f"bot identity: {exc.reason}")
         if not addressed:
             return Outcome("ignored", [])
-        self._in_background(adapter.mark_received(event))
+        if type(adapter).mark_received is not ChannelAdapter.mark_received:
+            self._in_background(adapter.mark_received(event))
         if event.kind == "action":
             with contextlib.suppress(SendError):
                 await adapter.acknowledge_action(event)
@@ -328,14 +329,20 @@ class TurnPipeline:
     async def _call_core(
         self, adapter: ChannelAdapter, event: InboundEvent, request: CoreRequest
     ) -> CoreResult:
-        typing = asyncio.create_task(self._keep_typing(adapter, event))
+        # A timer, not a task: most answers come before it fires, and a timer costs far less.
+        typing: list[asyncio.Task[None]] = []
+        start = asyncio.get_running_loop().call_later(
+            TYPING_AFTER_SECONDS,
+            lambda: typing.append(asyncio.create_task(self._keep_typing(adapter, event))),
+        )
         try:
             return await self.core.create_response(request)
         finally:
-            typing.cancel()
+            start.cancel()
+            for task in typing:
+                task.cancel()
 
     async def _keep_typing(self, adapter: ChannelAdapter, event: InboundEvent) -> None:
-        await asyncio.sleep(TYPING_AFTER_SECONDS)
         while event.chat:
             try:
                 await adapter.send_typing(event.chat)

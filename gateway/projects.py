@@ -205,9 +205,9 @@ class ProjectStore:
         async with self.db.session() as session, session.begin():
             row = await self._account(session, project, channel, account)
             try:
-                check_account_fields(row.channel, changes, creating=False)
-            except ValueError as exc:
-                raise Invalid(str(exc)) from None
+                check_account_fields(row.channel, changes)
+            except ValueError as exc:  # valid fields, but not for this account's channel
+                raise Conflict(str(exc)) from None
             shape = ACCOUNT_SHAPES[row.channel]
             secrets = self.box.decrypt(row.secrets_encrypted)
             config = dict(row.config or {})
@@ -427,7 +427,7 @@ def _env_account(
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
     given = {name: value for name, value in fields.items() if value}
     try:
-        data = AccountCreate(channel=channel, account=DEFAULT, **given)  # type: ignore[arg-type]
+        data = AccountCreate.model_validate({"channel": channel, "account": DEFAULT, **given})
     except ValidationError as exc:
         problems = "; ".join(
             f"{e['loc'][-1] if e['loc'] else channel}: {e['msg']}" for e in exc.errors()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NO_NUL = r"^[^\x00]*$"
@@ -105,7 +105,7 @@ class AccountShape:
     secrets: tuple[str, ...]
     config: tuple[str, ...]
     required: tuple[str, ...]
-    one_of: tuple[str, ...] = ()
+    """What an operator must give (the CLI prompts for the secrets among them)."""
 
     @property
     def fields(self) -> set[str]:
@@ -118,7 +118,6 @@ ACCOUNT_SHAPES: dict[str, AccountShape] = {
         ("auth_token",),
         ("account_sid", "from_number", "messaging_service_sid", "api_base_url"),
         ("account_sid", "auth_token"),
-        one_of=("from_number", "messaging_service_sid"),
     ),
     "whatsapp": AccountShape(
         ("access_token", "app_secret", "verify_token"),
@@ -128,31 +127,95 @@ ACCOUNT_SHAPES: dict[str, AccountShape] = {
 }
 
 
-def check_account_fields(channel: str, given: dict[str, Any], *, creating: bool) -> None:
-    """Raise ValueError naming what is missing or does not belong to `channel`."""
+def check_account_fields(channel: str, given: dict[str, Any]) -> None:
+    """Raise ValueError naming the given fields that do not belong to `channel` (a change to
+    an existing account; creation is checked by the per-channel models)."""
     shape = ACCOUNT_SHAPES[channel]
     foreign = sorted(name for name, value in given.items() if name not in shape.fields and value)
     if foreign:
         raise ValueError(f"{', '.join(foreign)} do(es) not apply to {channel} accounts")
-    if creating:
-        missing = [name for name in shape.required if not given.get(name)]
-        if missing:
-            raise ValueError(f"{channel} accounts need {', '.join(missing)}")
-        if shape.one_of and not any(given.get(name) for name in shape.one_of):
-            raise ValueError(f"{channel} accounts need one of {', '.join(shape.one_of)}")
 
 
-class AccountCreate(AccountFields, _Strict):
-    channel: Channel
-    account: str = Field(pattern=NAME_PATTERN)
+class _AccountCreateBase(_Strict):
+    account: str = Field(pattern=NAME_PATTERN, description="Account id, used in the webhook URL.")
+    api_base_url: CoreUrl = Field(
+        None, description="Provider API base (a local server in tests); default the real one."
+    )
+
+    def given(self) -> dict[str, Any]:
+        """The channel-specific fields that were given (not `channel` / `account`)."""
+        return {
+            name: getattr(self, name)
+            for name in self.model_fields_set
+            if name not in ("channel", "account")
+        }
+
+
+class TelegramAccountCreate(_AccountCreateBase):
+    channel: Literal["telegram"]
+    token: Secret = Field(description="Bot token (write-only).")
+    webhook_secret: str = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,256}$",
+        description="secret_token; derived from the token when omitted (write-only).",
+    )
+
+
+class SmsAccountCreate(_AccountCreateBase):
+    """A Twilio account: SMS, and WhatsApp through Twilio."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [{"required": ["from_number"]}, {"required": ["messaging_service_sid"]}]
+        },
+    )
+    channel: Literal["sms"]
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$", description="Twilio account SID.")
+    auth_token: Secret = Field(description="Twilio auth token (write-only).")
+    from_number: str = Field(
+        None, pattern=r"^\+[1-9][0-9]{6,14}$", description="Sending number (E.164)."
+    )
+    messaging_service_sid: str = Field(
+        None, pattern=r"^MG[0-9a-fA-F]{32}$", description="Or a Messaging Service to send from."
+    )
 
     @model_validator(mode="after")
-    def _fits_channel(self) -> AccountCreate:
-        given = self.given()
-        given.pop("channel", None)
-        given.pop("account", None)
-        check_account_fields(self.channel, given, creating=True)
+    def _has_sender(self) -> SmsAccountCreate:
+        if not self.from_number and not self.messaging_service_sid:
+            raise ValueError("sms accounts need from_number or messaging_service_sid")
         return self
+
+
+class WhatsAppAccountCreate(_AccountCreateBase):
+    """A WhatsApp Cloud API phone number."""
+
+    channel: Literal["whatsapp"]
+    phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$", description="Phone number id.")
+    access_token: Secret = Field(description="Access token (write-only).")
+    app_secret: Secret = Field(description="App secret that signs webhooks (write-only).")
+    verify_token: Secret = Field(description="Webhook verify token (write-only).")
+    api_version: str = Field(
+        None, pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$", description="Graph API version (v21.0)."
+    )
+
+
+AnyAccountCreate = TelegramAccountCreate | SmsAccountCreate | WhatsAppAccountCreate
+
+
+class AccountCreate(RootModel[Annotated[AnyAccountCreate, Field(discriminator="channel")]]):
+    """A channel account; the fields depend on `channel`."""
+
+    @property
+    def channel(self) -> str:
+        return self.root.channel
+
+    @property
+    def account(self) -> str:
+        return self.root.account
+
+    def given(self) -> dict[str, Any]:
+        return self.root.given()
 
 
 class AccountPatch(AccountFields, _Strict):

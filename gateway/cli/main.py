@@ -363,7 +363,7 @@ def accounts_add(
         if name in shape.secrets:
             given[name] = read_secret(given[name], name.replace("_", " "))
     fields = {name: value for name, value in given.items() if value is not None}
-    data = validated(AccountCreate, channel=channel, account=account, **fields)
+    data = validated(AccountCreate, root={"channel": channel, "account": account, **fields})
 
     async def main():
         async with opened_store(settings) as store:

@@ -284,6 +284,12 @@ def openapi_document() -> dict[str, Any]:
             op["responses"]["400"] = {"description": "Malformed JSON", "content": error}
             if r.method == "POST":
                 op["responses"]["409"] = {"description": "Already exists", "content": error}
+            if r.method == "PATCH":
+                op["responses"]["409"] = {
+                    "description": "Conflicts with the resource (e.g. a field that does not "
+                    "apply to this account's channel)",
+                    "content": error,
+                }
             op["responses"]["422"] = {"description": "Invalid body", "content": error}
         if r.response is None:
             op["responses"][str(r.status)] = {"description": "Done"}

@@ -65,13 +65,19 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         except WebhookRejected as exc:
             metrics.labels(channel, "malformed").inc()
             return error_response(exc.status, exc.code, exc.message)
-        if not all(event.storable() for event in events):
+        payloads = [event.storable_payload() for event in events]
+        if not all(payload is not None for payload in payloads):
             metrics.labels(channel, "malformed").inc()
             return error_response(
                 400, "unstorable_text", "the payload has NUL characters or invalid Unicode"
             )
         try:
-            stored = await runtime.inbox_writer.store(project.id, events, request[REQUEST_ID_KEY])
+            stored = await runtime.inbox_writer.store(
+                project.id,
+                events,
+                request[REQUEST_ID_KEY],
+                payloads,  # type: ignore[arg-type]
+            )
         except DataError:  # the database refuses this event's values: the sender's fault
             metrics.labels(channel, "malformed").inc()
             return error_response(400, "unstorable_event", "the event's values cannot be stored")
