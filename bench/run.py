@@ -161,6 +161,7 @@ def gateway_env(db: str, fakes: Fakes, port: int) -> dict[str, str]:
         "TELEGRAM_API_BASE_URL": fakes.telegram_url,
         "GENAUG_API_BASE_URL": fakes.core_url,
         "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_UNLINKED_POLICY": "channel_user",  # the peers answer anyone
         "GATEWAY_HOST": "127.0.0.1",
         "PORT": str(port),
         **PACING_OFF,

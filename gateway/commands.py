@@ -1,8 +1,10 @@
-"""In-chat commands (`/start`, `/help`, `/new`): one registry, handled by the gateway, never
-forwarded to the core as text."""
+"""In-chat commands (`/start [code]`, `/link <code>`, `/unlink`, `/help`, `/new`): one registry,
+handled by the gateway, never forwarded to the core as text. SMS and WhatsApp have no slash
+commands: there `LINK <code>` and `UNLINK` are recognised in the text (`text_command`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -14,6 +16,23 @@ class CommandContext:
     event: InboundEvent
     project: str
     reset_conversation: Callable[[], Awaitable[None]]
+    link: Callable[[str], Awaitable[str]]
+    """Redeem a link code for the sender; answers what to tell them."""
+    unlink: Callable[[], Awaitable[str]]
+
+
+_TEXT_COMMAND = re.compile(r"\s*(link|unlink)\b[\s:]*(.*?)\s*", re.IGNORECASE | re.DOTALL)
+
+
+def text_command(text: str | None) -> tuple[str, list[str]] | None:
+    """`LINK ABCD-EFGH` / `unlink` typed as a whole message (SMS, WhatsApp)."""
+    match = _TEXT_COMMAND.fullmatch(text or "")
+    if match is None or len(text or "") > 64:
+        return None
+    name, rest = match.group(1).lower(), match.group(2)
+    if name == "unlink" and rest:
+        return None  # "unlink my card please" is a message for the agent
+    return name, [rest] if rest else []
 
 
 Handler = Callable[[CommandContext], Awaitable[str]]
@@ -51,8 +70,10 @@ class CommandRegistry:
 commands = CommandRegistry()
 
 
-@commands.command("start", help="say hello")
+@commands.command("start", help="say hello (with a code from the app: link your account)")
 async def _start(ctx: CommandContext) -> str:
+    if ctx.event.args:  # the deep link t.me/<bot>?start=<code>
+        return await ctx.link(" ".join(ctx.event.args))
     name = (ctx.event.display_name or "").split(" ")[0]
     greeting = f"Hi {name}!" if name else "Hi!"
     return f"{greeting} I'm your assistant. Send me a message to get started, or /help."
@@ -67,3 +88,15 @@ async def _help(ctx: CommandContext) -> str:
 async def _new(ctx: CommandContext) -> str:
     await ctx.reset_conversation()
     return "Started a new conversation."
+
+
+@commands.command("link", help="link your app account: /link <code from the app>")
+async def _link(ctx: CommandContext) -> str:
+    if not ctx.event.args:
+        return "Send the code from the app after the command, like: /link ABCD-EFGH"
+    return await ctx.link(" ".join(ctx.event.args))
+
+
+@commands.command("unlink", help="unlink your app account from this chat")
+async def _unlink(ctx: CommandContext) -> str:
+    return await ctx.unlink()

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-UnlinkedPolicy = Literal["channel_user"]
+UnlinkedPolicy = Literal["link_required", "channel_user", "allowlist"]
 """Only `channel_user` until identity linking lands (it adds `link_required`, `allowlist`)."""
 
 TELEGRAM_API_DEFAULT = "https://api.telegram.org"
@@ -65,7 +65,11 @@ class Settings(BaseSettings):
         "key) before the turn is rescheduled with backoff.",
     )
     unlinked_policy: UnlinkedPolicy = Field(
-        "channel_user", validation_alias=_env("GATEWAY_UNLINKED_POLICY")
+        "link_required",
+        validation_alias=_env("GATEWAY_UNLINKED_POLICY"),
+        description="Senders not linked to an app user: `link_required` (told how to link, "
+        "nothing forwarded), `channel_user` (forwarded as `<channel>:<sender>`, unlinked) or "
+        "`allowlist` (only allowlisted senders are forwarded, as channel users).",
     )
 
     # --- Telegram (default account) ------------------------------------------------------

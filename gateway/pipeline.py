@@ -24,7 +24,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from channels.base import ChannelAdapter
 from gateway import delivery, optouts, outbox
 from gateway.batching import GroupCommit
-from gateway.commands import CommandContext, commands
+from gateway.commands import CommandContext, commands, text_command
 from gateway.config import Settings
 from gateway.conversations import ChatKey, Conversations, Step
 from gateway.core_client import CoreClient, CoreRequest, CoreResult
@@ -36,7 +36,9 @@ from gateway.metrics import Metrics
 from gateway.projects import AccountDirectory, NotFound, ProjectInfo
 from gateway.queue import retry_later, settle_many
 from gateway.textsplit import split_text
-from identity import resolve
+from identity import Identity
+from identity import replies as identity_replies
+from identity.store import Contact, IdentityStore, Sender
 
 log = structlog.get_logger("gateway.pipeline")
 
@@ -48,6 +50,8 @@ NO_TEXT_REPLY = "I can only read text messages for now."
 BUSY_REPLY = "I'm getting a lot of messages right now. Please try again in {seconds} seconds."
 QUOTA_REPLY = "This assistant has reached its usage limit for now. Please try again later."
 UNAVAILABLE_REPLY = "This assistant isn't available right now. The team has been told."
+TEXT_COMMAND_CHANNELS = ("sms", "whatsapp")
+"""Channels without slash commands: `LINK <code>` / `UNLINK` are read from the text."""
 STATUS_ATTEMPTS = 4
 """Tries for a delivery status whose message is not (yet) known before it is set aside."""
 FAILED_REPLY = "Sorry, something went wrong and I couldn't answer that. (ref {ref})"
@@ -79,8 +83,10 @@ class TurnPipeline:
         core: CoreClient,
         metrics: Metrics,
         wake_sender: Callable[[], None],
+        identity: IdentityStore,
     ) -> None:
         self.settings, self.db, self.directory = settings, db, directory
+        self.identity = identity
         self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
         self._cooldown_until: dict[int, float] = {}
         self.conversations = Conversations(db)
@@ -151,16 +157,29 @@ class TurnPipeline:
             with contextlib.suppress(SendError):
                 await adapter.acknowledge_action(event)
             return Outcome("done", [])
+        if event.kind == "message" and event.channel in TEXT_COMMAND_CHANNELS:
+            parsed = text_command(event.text)
+            if parsed is not None:
+                event.kind, (event.command, event.args) = "command", parsed
         if event.kind == "command":
-            ctx = CommandContext(event, project.name, lambda: self._reset(project, event))
+            ctx = CommandContext(
+                event,
+                project.name,
+                lambda: self._reset(project, event),
+                lambda code: self._redeem(project, event, code),
+                lambda: self._unlink(project, event),
+            )
             return Outcome("done", [await commands.run(ctx)])
         text = await adapter.prompt_text(event)
         if not text:
             return Outcome("done", [NO_TEXT_REPLY])
+        identity = await self._resolve(project, event)
+        if identity.refusal is not None:
+            return Outcome("done", [identity.refusal])
         cooldown = self._cooldown_until.get(project.id, 0.0) - time.monotonic()
         if cooldown > 0:
             return Outcome("done", [BUSY_REPLY.format(seconds=max(1, round(cooldown)))])
-        identity = resolve(project.unlinked_policy, event)
+        assert identity.user is not None
         chat = _chat_key(project, event)
         request = CoreRequest(
             base_url=project.core_base_url,
@@ -227,6 +246,31 @@ class TurnPipeline:
         if word == "help":
             return Outcome("done", [self.settings.sms_help_text])
         return None
+
+    async def _resolve(self, project: ProjectInfo, event: InboundEvent) -> Identity:
+        """Linked senders speak as their app user; the others follow the project's policy."""
+        sender = _sender(project, event)
+        app_user = await self.identity.linked_user(sender)
+        if app_user is not None:
+            return Identity(app_user, linked=True)
+        channel_user = Identity(f"{event.channel}:{sender[2]}", linked=False)
+        if project.unlinked_policy == "channel_user":
+            return channel_user
+        if project.unlinked_policy == "allowlist" and await self.identity.allowed(sender):
+            return channel_user
+        if project.unlinked_policy == "allowlist":
+            return Identity(None, linked=False, refusal=identity_replies.NOT_ALLOWED)
+        return Identity(None, linked=False, refusal=identity_replies.how_to_link(event.channel))
+
+    async def _redeem(self, project: ProjectInfo, event: InboundEvent, code: str) -> str:
+        sender = _sender(project, event)
+        result = await self.identity.redeem(sender, code, _contact(event, sender))
+        log.info("identity.redeem", ok=result.app_user_id is not None, reason=result.reason)
+        return identity_replies.redemption(result, event.channel)
+
+    async def _unlink(self, project: ProjectInfo, event: InboundEvent) -> str:
+        removed = await self.identity.unlink_sender(_sender(project, event))
+        return identity_replies.unlinked(removed, event.channel)
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -455,6 +499,12 @@ class TurnPipeline:
                 )
             ]
             await outbox.insert(self.db, conn, queued)
+            contacts = [
+                _contact(job.event, _sender(job.project, job.event))
+                for job in live
+                if job.project is not None and job.event.forwardable and job.event.sender
+            ]
+            await self.identity.record_contacts(conn, contacts)
         return [job.row.id in settled for job in jobs]
 
 
@@ -469,6 +519,17 @@ class _Finish:
     outcome: Outcome
     parts: list[str]
     key: str
+
+
+def _sender(project: ProjectInfo, event: InboundEvent) -> Sender:
+    return (project.id, event.channel, event.sender or event.chat or "-")
+
+
+def _contact(event: InboundEvent, sender: Sender) -> Contact:
+    """Where to reach this person later: Telegram's private chat with them (never a group);
+    SMS and WhatsApp the address they wrote from, through the account that received it."""
+    chat = sender[2] if event.channel == "telegram" else (event.chat or sender[2])
+    return Contact(sender, event.route, event.account, chat)
 
 
 def _chat_key(project: ProjectInfo, event: InboundEvent) -> ChatKey:

@@ -18,6 +18,7 @@ from gateway.queue import depth
 from gateway.secrets import load_secret_box
 from gateway.sender import OutboxSender
 from gateway.worker import ClaimLoop, new_worker_id
+from identity.store import IdentityStore
 
 log = structlog.get_logger("gateway.runtime")
 
@@ -49,8 +50,15 @@ class Runtime:
         self.outbox_loop = self._loop(
             "outbox", OUTBOX, self.sender.send, settings.sender_concurrency
         )
+        self.identity = IdentityStore(self.db, self.box)
         self.pipeline = TurnPipeline(
-            settings, self.db, self.directory, self.core, self.metrics, self.outbox_loop.wake
+            settings,
+            self.db,
+            self.directory,
+            self.core,
+            self.metrics,
+            self.outbox_loop.wake,
+            self.identity,
         )
         self.inbox_loop = self._loop(
             "inbox", INBOX, self.pipeline.process, settings.worker_concurrency
@@ -99,6 +107,7 @@ class Runtime:
             self.loops_running = False
         await self.inbox_writer.close()
         await self.pipeline.close()
+        await self.identity.close()
         await self.sender.close()
         await self.directory.close()
         await self.core.close()

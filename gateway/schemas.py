@@ -37,14 +37,14 @@ class ProjectCreate(_Strict):
     core_base_url: CoreUrl = Field(None, description="Responses core; default: the gateway's.")
     core_api_key: Secret | None = Field(None, description="Project key for the core (write-only).")
     model: Model = Field(None, description="Model sent to the core; default: `balanced`.")
-    unlinked_policy: Literal["channel_user"] | None = None
+    unlinked_policy: Literal["link_required", "channel_user", "allowlist"] | None = None
 
 
 class ProjectPatch(_Strict):
     core_base_url: CoreUrl = None
     core_api_key: Secret | None = None
     model: Model = None
-    unlinked_policy: Literal["channel_user"] | None = None
+    unlinked_policy: Literal["link_required", "channel_user", "allowlist"] | None = None
 
 
 class ProjectOut(BaseModel):

@@ -67,6 +67,14 @@ class SecretBox:
                 "a stored secret does not decrypt with any configured key"
             ) from exc
 
+    def keyed_hashes(self, purpose: str, material: str) -> list[str]:
+        """HMAC-SHA256 of `material` under every key, newest first: store the first, look up
+        by any, so values hashed before a key rotation still match after it."""
+        return [
+            hmac.new(key.encode(), f"{purpose}:{material}".encode(), hashlib.sha256).hexdigest()
+            for key in self._keys
+        ]
+
     def derive(self, purpose: str, material: str) -> str:
         """A stable, URL-safe value derived from `material` (e.g. a webhook secret from a token)."""
         digest = hmac.new(self._keys[0].encode(), f"{purpose}:{material}".encode(), hashlib.sha256)

@@ -1,23 +1,18 @@
-"""Who is speaking: channel identity -> the user id the core is given.
-
-Until identity linking lands, the only policy is `channel_user`: the sender is forwarded as
-`<channel>:<sender>` and marked unlinked, so the core can still keep per-person memory.
-"""
+"""Who is speaking: channel identities linked to the app's own users (`identity.store`), one-time
+link codes (`identity.codes`) and what the chat is told (`identity.replies`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.messages import InboundEvent
-
 
 @dataclass(frozen=True)
 class Identity:
-    user: str
+    """`user` is what the core is given; None with a `refusal` when the turn is not forwarded."""
+
+    user: str | None
     linked: bool
+    refusal: str | None = None
 
 
-def resolve(policy: str, event: InboundEvent) -> Identity:
-    if policy != "channel_user":
-        raise ValueError(f"unknown unlinked-sender policy {policy!r}")
-    return Identity(user=f"{event.channel}:{event.sender}", linked=False)
+__all__ = ["Identity"]

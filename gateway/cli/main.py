@@ -254,7 +254,11 @@ def projects_set(
     core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name sent to the core.")] = None,
     unlinked_policy: Annotated[
-        str | None, typer.Option(help="What to do with unlinked senders (channel_user).")
+        str | None,
+        typer.Option(
+            help="Unlinked senders: link_required (told how to link), channel_user "
+            "(forwarded as <channel>:<sender>) or allowlist."
+        ),
     ] = None,
     core_key: Annotated[
         bool, typer.Option("--core-key", help="Prompt for a new core key (or read stdin).")

@@ -207,6 +207,71 @@ class OptOut(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class IdentityLink(Base):
+    """A channel identity (project, channel, sender) tied to exactly one app user; an app user
+    may have several. `last_*` is where the person was last heard from (proactive messages)."""
+
+    __tablename__ = "identity_links"
+    __table_args__ = (
+        UniqueConstraint("project_id", "channel", "sender", name="uq_identity_link"),
+        Index("ix_identity_app_user", "project_id", "app_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(128))
+    app_user_id: Mapped[str] = mapped_column(String(256))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_route: Mapped[str | None] = mapped_column(String(16))
+    last_account: Mapped[str | None] = mapped_column(String(64))
+    last_chat: Mapped[str | None] = mapped_column(String(128))
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LinkCode(Base):
+    """A one-time link code, stored only as a keyed hash."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    app_user_id: Mapped[str] = mapped_column(String(256))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class LinkFailure(Base):
+    """A failed code redemption, for the per-sender attempt limit."""
+
+    __tablename__ = "link_failures"
+    __table_args__ = (Index("ix_link_failures_sender", "project_id", "channel", "sender", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AllowlistEntry(Base):
+    """Senders forwarded under the `allowlist` policy although unlinked."""
+
+    __tablename__ = "allowlist"
+    __table_args__ = (UniqueConstraint("project_id", "channel", "sender", name="uq_allowlist"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 

@@ -61,6 +61,8 @@ def settings_for(
         "telegram_group_per_minute": 6000.0,
         "log_format": "console",
         "public_url": PUBLIC_URL,
+        # Most tests are about the pipeline, not identity: forward unlinked senders.
+        "unlinked_policy": "channel_user",
     }
     if twilio_url:
         values.update(

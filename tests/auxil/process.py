@@ -25,6 +25,7 @@ def gateway_env(db_url: str, telegram_url: str, core_url: str, **extra: Any) -> 
             "GENAUG_API_BASE_URL": core_url,
             "GENAUG_API_KEY": CORE_KEY,
             "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+            "GATEWAY_UNLINKED_POLICY": "channel_user",
             "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "TELEGRAM_API_BASE_URL": telegram_url,
             "GATEWAY_LEASE_SECONDS": "2",
