@@ -88,6 +88,10 @@ class Runtime:
         self.loops_running = True
         log.info("worker.started", worker_id=self.worker_id)
 
+    def wake_sender(self) -> None:
+        if self.loops_running:
+            self.outbox_loop.wake()
+
     def wake_worker(self) -> None:
         if self.loops_running:
             self.inbox_loop.wake()

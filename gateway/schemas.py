@@ -234,6 +234,60 @@ class AccountOut(BaseModel):
     updated_at: datetime
 
 
+SENDER_PATTERN = r"^[A-Za-z0-9+:._@-]{1,128}$"
+AppUserId = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
+
+
+class LinkCodeCreate(_Strict):
+    app_user_id: AppUserId = Field(description="The app's own user id the code links to.")
+    ttl_seconds: int = Field(600, ge=60, le=86400, description="Lifetime (default 10 minutes).")
+
+
+class LinkCodeOut(BaseModel):
+    code: str = Field(description="Show it to the user; it works once.")
+    app_user_id: str
+    expires_at: datetime
+    instructions: dict[str, str] = Field(
+        description="How to use it on each configured channel (Telegram deep link, LINK <code>)."
+    )
+
+
+class IdentityLinkPut(_Strict):
+    channel: Channel
+    sender: str = Field(
+        pattern=SENDER_PATTERN,
+        description="Channel user id: Telegram user id, E.164 phone (sms), wa_id (whatsapp).",
+    )
+    app_user_id: AppUserId
+    force: bool = Field(False, description="Move an identity linked to another app user.")
+
+
+class IdentityLinkOut(BaseModel):
+    channel: str
+    sender: str
+    app_user_id: str
+    created_at: datetime
+    created_by: str
+    last_inbound_at: datetime | None = None
+
+
+class MessageCreate(_Strict):
+    app_user_id: AppUserId
+    text: str = Field(min_length=1, max_length=10000, pattern=NO_NUL)
+    channel: Channel | None = Field(
+        None, description="Send on this channel; default the one the user used most recently."
+    )
+
+
+class MessageOut(BaseModel):
+    id: str
+    app_user_id: str
+    channel: str
+    sender: str
+    parts: int
+    queued_at: datetime
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

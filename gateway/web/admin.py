@@ -12,28 +12,41 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from gateway.proactive import Undeliverable, send_to_user
 from gateway.projects import Conflict, Invalid, NotFound
 from gateway.runtime import Runtime
 from gateway.schemas import (
     NAME_PATTERN,
+    SENDER_PATTERN,
     AccountCreate,
     AccountOut,
     AccountPatch,
     ErrorOut,
+    IdentityLinkOut,
+    IdentityLinkPut,
+    LinkCodeCreate,
+    LinkCodeOut,
+    MessageCreate,
+    MessageOut,
     ProjectCreate,
     ProjectOut,
     ProjectPatch,
 )
 from gateway.web.errors import error_response
+from identity.instructions import link_instructions
+from identity.store import IdentityError, Link
 
 PREFIX = "/api/v1/admin"
 _NAME = re.compile(NAME_PATTERN)
+_PARAMS = {"sender": re.compile(SENDER_PATTERN)}
+"""Path parameters that are not slugs (phone numbers, ids)."""
 ADMIN_KEY_HEADER = "X-Admin-Key"
 
 
@@ -185,6 +198,109 @@ async def remove_account(rt: Runtime, call: Call) -> tuple[int, Any]:
     return 204, None
 
 
+# --- identity -----------------------------------------------------------------------------------
+@route(
+    "POST",
+    "/projects/{project}/link-codes",
+    "Mint a one-time link code for an app user",
+    body=LinkCodeCreate,
+    response=LinkCodeOut,
+    status=201,
+)
+async def mint_link_code(rt: Runtime, call: Call) -> tuple[int, Any]:
+    project, body = call.params["project"], call.body
+    code, expires = await rt.identity.mint_code(
+        project, body.app_user_id, actor="admin-api", ttl=timedelta(seconds=body.ttl_seconds)
+    )
+    instructions = await link_instructions(rt.store, rt.directory, project, code)
+    return 201, LinkCodeOut(
+        code=code, app_user_id=body.app_user_id, expires_at=expires, instructions=instructions
+    )
+
+
+@route(
+    "GET",
+    "/projects/{project}/identity-links",
+    "List identity links (filter with ?app_user_id= and ?channel=)",
+    response=IdentityLinkOut,
+    list_key="links",
+)
+async def list_links(rt: Runtime, call: Call) -> tuple[int, Any]:
+    links = await rt.identity.list(
+        call.params["project"],
+        app_user_id=call.query.get("app_user_id"),
+        channel=call.query.get("channel"),
+    )
+    return 200, {"links": [_link_out(link) for link in links]}
+
+
+@route(
+    "PUT",
+    "/projects/{project}/identity-links",
+    "Link a channel identity to an app user (409 if linked to another, unless force)",
+    body=IdentityLinkPut,
+    response=IdentityLinkOut,
+)
+async def put_link(rt: Runtime, call: Call) -> tuple[int, Any]:
+    body = call.body
+    link = await rt.identity.link(
+        call.params["project"],
+        body.channel,
+        body.sender,
+        body.app_user_id,
+        actor="admin-api",
+        force=body.force,
+    )
+    return 200, _link_out(link)
+
+
+@route(
+    "DELETE",
+    "/projects/{project}/identity-links/{channel}/{sender}",
+    "Unlink a channel identity",
+    status=204,
+)
+async def delete_link(rt: Runtime, call: Call) -> tuple[int, Any]:
+    p = call.params
+    if not await rt.identity.unlink(p["project"], p["channel"], p["sender"], actor="admin-api"):
+        raise NotFound(f"{p['channel']}:{p['sender']} is not linked")
+    return 204, None
+
+
+@route(
+    "POST",
+    "/projects/{project}/messages",
+    "Send a proactive message to an app user on a linked channel (409 when undeliverable)",
+    body=MessageCreate,
+    response=MessageOut,
+    status=202,
+)
+async def send_message(rt: Runtime, call: Call) -> tuple[int, Any]:
+    body = call.body
+    queued = await send_to_user(
+        rt.db,
+        rt.identity,
+        call.params["project"],
+        body.app_user_id,
+        body.text,
+        channel=body.channel,
+        actor="admin-api",
+    )
+    rt.wake_sender()
+    return 202, MessageOut(**queued.__dict__)
+
+
+def _link_out(link: Link) -> IdentityLinkOut:
+    return IdentityLinkOut(
+        channel=link.channel,
+        sender=link.sender,
+        app_user_id=link.app_user_id,
+        created_at=link.created_at,
+        created_by=link.created_by,
+        last_inbound_at=link.last_inbound_at,
+    )
+
+
 # --- wiring -----------------------------------------------------------------------------------
 def _authorized(runtime: Runtime, request: web.Request) -> bool:
     expected = runtime.settings.admin_key
@@ -201,7 +317,7 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
         if not _authorized(runtime, request):
             return error_response(401, "unauthorized", f"missing or wrong {ADMIN_KEY_HEADER}")
         params = dict(request.match_info)
-        if not all(_NAME.fullmatch(value) for value in params.values()):
+        if not all(_PARAMS.get(name, _NAME).fullmatch(value) for name, value in params.items()):
             # Names are slugs; anything else cannot exist (and must not reach the database).
             return error_response(404, "not_found", "no such resource")
         if "project" in params:
@@ -234,6 +350,11 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
             return error_response(409, "conflict", str(exc))
         except Invalid as exc:
             return error_response(422, "invalid_body", str(exc))
+        except IdentityError as exc:
+            status = 404 if exc.kind == "not_found" else 409
+            return error_response(status, exc.kind, exc.message)
+        except Undeliverable as exc:
+            return error_response(409, exc.code, exc.message)
         if status == 204:
             return web.Response(status=204)
         return web.json_response(_dump(payload), status=status)
@@ -282,8 +403,12 @@ def openapi_document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref(r.body)}},
             }
             op["responses"]["400"] = {"description": "Malformed JSON", "content": error}
-            if r.method == "POST":
-                op["responses"]["409"] = {"description": "Already exists", "content": error}
+            if r.method in ("POST", "PUT"):
+                op["responses"]["409"] = {
+                    "description": "Conflict: already exists, linked to another app user, or "
+                    "cannot be delivered (no linked channel, opted out, outside the window)",
+                    "content": error,
+                }
             if r.method == "PATCH":
                 op["responses"]["409"] = {
                     "description": "Conflicts with the resource (e.g. a field that does not "
