@@ -51,12 +51,19 @@ class Step:
     note: str = ""
     redeliver: bool = False
     expect_replies: int = 1
+    code_for: str | None = None
+    """Mint a link code for this app user first (as the app would) and put it in `says`."""
     event_id: str = field(default="", init=False)
 
 
 SCRIPT = [
-    Step("/start"),
-    Step("Hello! What can you do?"),
+    Step("Hello! What can you do?", note="not linked yet: told how to link, nothing forwarded"),
+    Step(
+        "/start {code}",
+        code_for="app-user-ana",
+        note="the app's deep link t.me/<bot>?start=<code>: linked, once",
+    ),
+    Step("Hello! What can you do?", note="now the core gets user app-user-ana"),
     Step("Tell me more", note="continues the conversation (previous_response_id)"),
     Step(
         "Tell me more",
@@ -82,6 +89,7 @@ SCRIPT = [
     ),
     Step("/new", note="start a fresh conversation"),
     Step("HELP", channel="sms", note="SMS keyword: answered by the gateway, no core call"),
+    Step("LINK {code}", channel="sms", code_for="app-user-ben", note="linking by SMS"),
     Step("Hi, is my order shipped?", channel="sms"),
     Step(
         "Hi, is my order shipped?",
@@ -99,6 +107,7 @@ SCRIPT = [
     Step("STOP", channel="sms", expect_replies=0, note="opted out: nothing more is sent"),
     Step("are you there?", channel="sms", expect_replies=0, note="not forwarded while opted out"),
     Step("START", channel="sms", note="opted back in, acknowledged"),
+    Step("link {code}", channel="whatsapp", code_for="app-user-caio", note="linking on WhatsApp"),
     Step("Olá! Can you help me?", channel="whatsapp"),
     Step("And in Portuguese?", channel="whatsapp", note="continues the WhatsApp conversation"),
     Step(
@@ -243,6 +252,12 @@ async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
             if previous is None or previous.channel != step.channel:
                 console.print(f"\n[bold]-- {step.channel} --[/]")
             before = len(channels.sent(step.channel))
+            if step.code_for:
+                code, _ = await runtime.identity.mint_code(
+                    "default", step.code_for, actor="demo-app"
+                )
+                step.says = step.says.format(code=code)
+                console.print(f"[magenta]app>[/] link code {code} minted for {step.code_for}")
             status = await channels.post(http, step, previous)
             where = " in the group" if step.chat_id < 0 else ""
             console.print(
@@ -257,8 +272,8 @@ async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
             turn = await _turn(runtime, step.event_id)
             if turn is not None and not step.redeliver:
                 console.print(
-                    f"   [dim]response {turn.response_id}  trace {turn.trace_id}  "
-                    f"{turn.latency_ms} ms[/]"
+                    f"   [dim]user {turn.user_ref}  response {turn.response_id}  "
+                    f"trace {turn.trace_id}  {turn.latency_ms} ms[/]"
                 )
             if len(replies) != step.expect_replies or status != 200:
                 console.print(

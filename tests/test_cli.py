@@ -479,3 +479,5 @@ def test_demo_plays_every_channel_and_exits_zero() -> None:
     for heading in ("-- telegram --", "-- sms --", "-- whatsapp --"):
         assert heading in result.stdout
     assert "every step behaved as expected" in result.stdout
+    assert "told how to link" in result.stdout  # it starts with an unlinked user refused
+    assert "user app-user-ana" in result.stdout  # then linked with a code
