@@ -288,6 +288,17 @@ class MessageOut(BaseModel):
     queued_at: datetime
 
 
+class TurnStory(BaseModel):
+    """One turn's whole story (support): phone numbers masked, no secrets."""
+
+    project: str | None
+    inbound: dict[str, Any]
+    identity: dict[str, Any] | None
+    core: dict[str, Any] | None
+    approvals: list[dict[str, Any]]
+    outbound: list[dict[str, Any]]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from gateway import support
 from gateway.proactive import Undeliverable, send_to_user
 from gateway.projects import Conflict, Invalid, NotFound
 from gateway.runtime import Runtime
@@ -38,6 +39,7 @@ from gateway.schemas import (
     ProjectCreate,
     ProjectOut,
     ProjectPatch,
+    TurnStory,
 )
 from gateway.web.errors import error_response
 from identity.instructions import link_instructions
@@ -45,7 +47,7 @@ from identity.store import IdentityError, Link
 
 PREFIX = "/api/v1/admin"
 _NAME = re.compile(NAME_PATTERN)
-_PARAMS = {"sender": re.compile(SENDER_PATTERN)}
+_PARAMS = {"sender": re.compile(SENDER_PATTERN), "id": re.compile(r"^[A-Za-z0-9_.:+-]{1,200}$")}
 """Path parameters that are not slugs (phone numbers, ids)."""
 ADMIN_KEY_HEADER = "X-Admin-Key"
 
@@ -288,6 +290,20 @@ async def send_message(rt: Runtime, call: Call) -> tuple[int, Any]:
     )
     rt.wake_sender()
     return 202, MessageOut(**queued.__dict__)
+
+
+@route(
+    "GET",
+    "/projects/{project}/turns/{id}",
+    "One turn's story, found by response, trace, request or provider message id",
+    response=TurnStory,
+)
+async def show_turn(rt: Runtime, call: Call) -> tuple[int, Any]:
+    project = call.params["project"]
+    inbox_id = await support.find(rt.db, call.params["id"], project)
+    if inbox_id is None:
+        raise NotFound(f"no turn of project {project!r} has the id {call.params['id']!r}")
+    return 200, TurnStory(**await support.story(rt.db, inbox_id))
 
 
 def _link_out(link: Link) -> IdentityLinkOut:
