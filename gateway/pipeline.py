@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert
 from sqlalchemy.exc import DataError, IntegrityError
 
 from channels.base import ChannelAdapter
@@ -92,6 +91,13 @@ class TurnPipeline:
         self.conversations = Conversations(db)
         self._background: set[asyncio.Task[None]] = set()
         self._finishes: GroupCommit[_Finish, bool] = GroupCommit("turns", self._write_finishes)
+        # One turn row per inbound event: a replayed event (`gateway inbox replay`) updates it.
+        upsert = db.insert(Turn)
+        kept = ("id", "inbox_event_id", "created_at")
+        self._upsert_turn = upsert.on_conflict_do_update(
+            index_elements=["inbox_event_id"],
+            set_={c.name: upsert.excluded[c.name] for c in Turn.__table__.c if c.name not in kept},
+        ).returning(Turn.id, Turn.inbox_event_id)
 
     async def close(self) -> None:
         await self._finishes.close()
@@ -478,10 +484,8 @@ class TurnPipeline:
                     _turn_values(job, conversation_ids[step.chat], now)
                     for job, step in zip(turns, steps, strict=True)
                 ]
-                result = await conn.execute(_INSERT_TURN, values)
-                turn_ids = {
-                    job.row.id: turn_id for job, (turn_id,) in zip(turns, result.all(), strict=True)
-                }
+                result = await conn.execute(self._upsert_turn, values)
+                turn_ids = {inbox_id: turn_id for turn_id, inbox_id in result.all()}
             queued = [
                 queued_row
                 for job in live
@@ -569,7 +573,3 @@ def _turn_values(job: _Finish, conversation_id: int, now: datetime) -> dict[str,
         "error": outcome.error,
         "completed_at": now,
     }
-
-
-# Built once: constructing a statement per turn cost more CPU than running it.
-_INSERT_TURN = insert(Turn).returning(Turn.id, sort_by_parameter_order=True)

@@ -91,8 +91,8 @@ async def story(db: Database, inbox_id: int) -> dict[str, Any]:
             "account": event.account,
             "provider_event_id": event.event_id,
             "kind": event.kind,
-            "sender": _address(channel, payload.get("sender")),
-            "chat": _address(channel, payload.get("chat")),
+            "sender": mask_address(channel, payload.get("sender")),
+            "chat": mask_address(channel, payload.get("chat")),
             "text": _text(payload.get("text")),
             "request_id": event.request_id,
             "received_at": _time(event.received_at),
@@ -138,7 +138,7 @@ def _send(row: OutboundMessage) -> dict[str, Any]:
     return {
         "outbox_id": row.id,
         "channel": row.channel,
-        "chat": _address(row.channel, row.chat),
+        "chat": mask_address(row.channel, row.chat),
         "status": row.status,
         "attempts": row.attempts,
         "provider_message_id": row.provider_message_id,
@@ -152,7 +152,7 @@ def _send(row: OutboundMessage) -> dict[str, Any]:
     }
 
 
-def _address(channel: str, value: Any) -> Any:
+def mask_address(channel: str, value: Any) -> Any:
     """Phone numbers (SMS, WhatsApp; with or without `whatsapp:` / `+`) keep their last 4
     digits; Telegram ids are not phone numbers and stay joinable with the logs."""
     if not isinstance(value, str) or channel not in PHONE_CHANNELS:
@@ -163,7 +163,11 @@ def _address(channel: str, value: Any) -> Any:
 
 def _user(user_ref: str) -> str:
     channel, sep, rest = user_ref.partition(":")
-    return f"{channel}:{_address(channel, rest)}" if sep and channel in PHONE_CHANNELS else user_ref
+    return (
+        f"{channel}:{mask_address(channel, rest)}"
+        if sep and channel in PHONE_CHANNELS
+        else user_ref
+    )
 
 
 def _text(value: Any) -> Any:

@@ -49,11 +49,32 @@ secrets_app = typer.Typer(help="Secrets at rest.", no_args_is_help=True)
 twilio_app = typer.Typer(
     help="Point Twilio numbers at this gateway through the Twilio API.", no_args_is_help=True
 )
+identity_app = typer.Typer(
+    help="Identity links: which app user each channel identity is.", no_args_is_help=True
+)
+allowlist_app = typer.Typer(
+    help="Channel identities allowed to chat unlinked (the allowlist policy).",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(help="The audit log: who changed what.", no_args_is_help=True)
 app.add_typer(twilio_app, name="twilio")
 app.add_typer(projects_app, name="projects")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(identity_app, name="identity")
+app.add_typer(allowlist_app, name="allowlist")
+app.add_typer(audit_app, name="audit")
+outbox_app = typer.Typer(
+    help="Dead letters: messages that were not delivered, and retrying them.",
+    no_args_is_help=True,
+)
+inbox_app = typer.Typer(
+    help="Dead letters: inbound events whose processing gave up, and replaying them.",
+    no_args_is_help=True,
+)
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(inbox_app, name="inbox")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
@@ -434,11 +455,13 @@ def secrets_rotate() -> None:
     console.print(f"re-encrypted {count} stored secret(s) under the newest key")
 
 
-# --- telegram webhook -------------------------------------------------------------------------
-from gateway.cli import telegram_cmds, twilio_cmds  # noqa: E402  (register subcommands)
+# --- commands in their own modules (telegram, twilio, identity, allowlist, audit, send) -------
+from gateway.cli import identity_cmds, ops_cmds, telegram_cmds, twilio_cmds  # noqa: E402
 
 telegram_cmds.register(telegram_app)
 twilio_cmds.register(twilio_app)
+identity_cmds.register(identity_app, allowlist_app, audit_app, app)
+ops_cmds.register(app, outbox_app, inbox_app)
 
 
 def main() -> None:

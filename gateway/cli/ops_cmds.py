@@ -1,0 +1,138 @@
+"""Support and dead letters: `gateway trace`, `gateway support-bundle`, `gateway outbox ...`,
+`gateway inbox ...`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gateway.cli.common import console, emit, fail, load_settings, run
+
+DEFAULT = "default"
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ProjectFilter = Annotated[
+    str | None, typer.Option("--project", "-p", help="Only this project (default: all).")
+]
+Limit = Annotated[int, typer.Option(min=1, max=10000, help="At most this many, newest first.")]
+
+
+async def _with_db(action: Any) -> Any:
+    from gateway.db import Database
+    from gateway.db.schema import ensure_current
+
+    db = Database(load_settings().database_url, pool_size=2)
+    try:
+        await ensure_current(db)
+        return await action(db)
+    finally:
+        await db.close()
+
+
+async def _story(ident: str, project: str | None) -> dict[str, Any]:
+    from gateway import support
+
+    async def find(db: Any) -> dict[str, Any] | None:
+        inbox_id = await support.find(db, ident, project)
+        return None if inbox_id is None else await support.story(db, inbox_id)
+
+    found = await _with_db(find)
+    if found is None:
+        fail(f"no turn has the id {ident!r}" + (f" in project {project!r}" if project else ""))
+    return found  # type: ignore[no-any-return]
+
+
+def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) -> None:
+    @app.command("trace")
+    def trace(
+        ident: Annotated[
+            str,
+            typer.Argument(
+                help="A response id, trace id, request id, provider message id (update id, "
+                "MessageSid, wamid, or a reply's id) or the `ref` number of an apology."
+            ),
+        ],
+        project: ProjectFilter = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """The whole story of one turn: inbound event, identity, core call, sends, delivery."""
+        story = run(_story(ident, project))
+        if as_json:
+            typer.echo(json.dumps(story, indent=2, default=str))
+            return
+        for section in ("inbound", "identity", "core"):
+            if story.get(section):
+                emit(story[section], False, title=section)
+        columns = ("outbox_id", "status", "attempts", "provider_message_id", "delivery_status")
+        emit(story["outbound"], False, (*columns, "last_error"), title="outbound")
+
+    @app.command("support-bundle")
+    def support_bundle(
+        ident: Annotated[str, typer.Argument(help="Any id `gateway trace` accepts.")],
+        output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+        project: ProjectFilter = None,
+    ) -> None:
+        """Write one turn's story as JSON for a ticket: phone numbers masked, no secrets."""
+        story = run(_story(ident, project))
+        output.write_text(json.dumps(story, indent=2, default=str) + "\n")
+        console.print(f"wrote {output}")
+
+    @outbox_app.command("list")
+    def outbox_list(
+        status: Annotated[
+            list[str] | None, typer.Option(help="failed (refused) and/or dead (out of retries).")
+        ] = None,
+        project: ProjectFilter = None,
+        limit: Limit = 100,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Messages that were not delivered, with the reason."""
+        from gateway import deadletters
+
+        statuses = status or list(deadletters.OUTBOX_DEAD)
+        rows = run(_with_db(lambda db: deadletters.list_outbox(db, statuses, project, limit)))
+        columns = ("id", "project", "channel", "chat", "status", "attempts", "reason")
+        emit(rows, as_json, columns, title="undelivered messages")
+
+    @outbox_app.command("retry")
+    def outbox_retry(
+        ids: Annotated[list[int] | None, typer.Argument(help="Outbox ids.")] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Every failed and dead message.")] = False,
+    ) -> None:
+        """Queue failed or dead messages again (after fixing the cause)."""
+        from gateway import deadletters
+
+        if not ids and not all_:
+            fail("give outbox ids or --all")
+        count = run(_with_db(lambda db: deadletters.retry_outbox(db, None if all_ else ids)))
+        console.print(f"requeued {count} message(s)")
+
+    @inbox_app.command("list")
+    def inbox_list(
+        status: Annotated[list[str] | None, typer.Option(help="failed")] = None,
+        project: ProjectFilter = None,
+        limit: Limit = 100,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Inbound events whose processing gave up, with the reason."""
+        from gateway import deadletters
+
+        statuses = status or list(deadletters.INBOX_DEAD)
+        rows = run(_with_db(lambda db: deadletters.list_inbox(db, statuses, project, limit)))
+        columns = ("id", "project", "channel", "event_id", "kind", "attempts", "reason")
+        emit(rows, as_json, columns, title="failed inbound events")
+
+    @inbox_app.command("replay")
+    def inbox_replay(
+        ids: Annotated[list[int] | None, typer.Argument(help="Inbox ids.")] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
+    ) -> None:
+        """Process failed inbound events again (same idempotency keys: nothing is doubled)."""
+        from gateway import deadletters
+
+        if not ids and not all_:
+            fail("give inbox ids or --all")
+        count = run(_with_db(lambda db: deadletters.replay_inbox(db, None if all_ else ids)))
+        console.print(f"replaying {count} event(s)")
