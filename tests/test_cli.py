@@ -134,7 +134,7 @@ HELP = {
         "send",
     ],
     ("serve",): ["--port", "--host", "--no-worker"],
-    ("worker",): ["background loops", "SIGTERM"],
+    ("worker",): ["background loops", "SIGTERM", "--metrics-port"],
     ("migrate",): ["migrations"],
     ("mock-core",): ["--port", "--host", "--delay", "--fail-status", "--api-key"],
     ("demo",): ["Telegram", "SMS", "WhatsApp"],

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import subprocess
 from pathlib import Path
+
+import aiohttp
 
 from sqlalchemy import select
 
 from gateway.db.models import InboxEvent, OutboundMessage, Turn
 from gateway.testing import fake_twilio
-from tests.auxil.harness import CORE_KEY, SECRET_KEY, Harness, eventually
-from tests.test_cli import as_json, cli_env, failed, gateway, ok
+from tests.auxil.harness import CORE_KEY, SECRET_KEY, Harness, eventually, free_port
+from tests.test_cli import GATEWAY, ROOT, as_json, cli_env, failed, gateway, ok
 
 PHONE = "+14155557777"
 
@@ -86,3 +91,32 @@ async def test_dead_letters_are_listed_with_reasons_and_requeued(gw: Harness) ->
         gw, select(Turn).where(Turn.status == "completed", Turn.inbox_event_id == rows[0]["id"])
     )
     assert as_json(await gateway("inbox", "list", "--json", env=env)) == []
+
+
+async def test_worker_serves_its_own_metrics_and_drains_on_sigterm(gw: Harness) -> None:
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: ASYNC220 (starts it; waiting happens in a thread)
+        [GATEWAY, "worker", "--metrics-port", str(port)],
+        cwd=ROOT,
+        env=_env(gw),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                        body = await resp.text()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"no metrics endpoint: {proc.stderr and proc.stderr.read()}")
+        assert "gateway_outbox_depth" in body and "gateway_turns_total" in body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(proc.communicate, timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "draining" in stderr

@@ -128,19 +128,39 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve /metrics and /health/* on this port (127.0.0.1 unless --metrics-host)."
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Bind address for --metrics-port.")] = (
+        "127.0.0.1"
+    ),
+) -> None:
     """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
+    from aiohttp import web
+
     from gateway.db.schema import SchemaOutOfDate
     from gateway.runtime import Runtime
     from gateway.secrets import SecretKeyError
+    from gateway.web import health
 
     settings = load_settings()
 
     async def main() -> None:
         runtime = Runtime(settings)
+        runner: web.AppRunner | None = None
         try:
             await runtime.prepare()
             runtime.start_loops()
+            if metrics_port is not None:  # the worker's own counters (turns, sends, core calls)
+                app = web.Application()
+                health.add_routes(app, runtime)
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, metrics_host, metrics_port).start()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,6 +168,8 @@ def worker() -> None:
             await stop.wait()
             err.print("worker draining...")
         finally:
+            if runner is not None:
+                await runner.cleanup()
             await runtime.close(grace=15)
 
     try:
