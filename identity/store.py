@@ -149,7 +149,14 @@ class IdentityStore:
                     expires_at=expires,
                 )
             )
-            _audit(session, owner.id, actor, "link_code.mint", app_user_id, {"ttl_seconds": int(ttl.total_seconds())})
+            _audit(
+                session,
+                owner.id,
+                actor,
+                "link_code.mint",
+                app_user_id,
+                {"ttl_seconds": int(ttl.total_seconds())},
+            )
         return code, expires
 
     async def redeem(self, sender: Sender, typed: str, contact: Contact | None) -> Redemption:

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
-
 from sqlalchemy import select
 
 from gateway.db.models import InboxEvent, OutboundMessage, Turn
