@@ -1,5 +1,5 @@
-"""Support and dead letters: `gateway trace`, `gateway support-bundle`, `gateway outbox ...`,
-`gateway inbox ...`."""
+"""Operating commands: `gateway verify`, `gateway trace`, `gateway support-bundle`,
+`gateway outbox ...`, `gateway inbox ...`."""
 
 from __future__ import annotations
 
@@ -45,6 +45,36 @@ async def _story(ident: str, project: str | None) -> dict[str, Any]:
 
 
 def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) -> None:
+    @app.command("verify")
+    def verify(
+        project: Annotated[str, typer.Option("--project", "-p", help="Project name.")] = DEFAULT,
+        gateway_url: Annotated[
+            str | None,
+            typer.Option(
+                help="Where the running gateway answers webhooks (default GATEWAY_PUBLIC_URL)."
+            ),
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Check that the gateway is ready for real users: database and migrations, the secret
+        key against stored secrets, each channel's credentials and webhook, a signed self-test
+        webhook, a real core call with the project key. Exit 0 only when nothing fails."""
+        from gateway.verify import as_dicts, run_checks
+
+        checks = run(run_checks(load_settings(), project, gateway_url))
+        if as_json:
+            report = {"project": project, "ok": all(c.status != "FAIL" for c in checks)}
+            typer.echo(json.dumps({**report, "checks": as_dicts(checks)}, indent=2))
+        else:
+            colour = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
+            for check in checks:
+                console.print(
+                    f"[{colour[check.status]}]{check.status}[/] {check.name}: {check.reason}",
+                    highlight=False,
+                )
+        if any(check.status == "FAIL" for check in checks):
+            raise typer.Exit(1)
+
     @app.command("trace")
     def trace(
         ident: Annotated[
