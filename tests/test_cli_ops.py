@@ -119,3 +119,32 @@ async def test_worker_serves_its_own_metrics_and_drains_on_sigterm(gw: Harness) 
         _, stderr = await asyncio.to_thread(proc.communicate, timeout=30)
     assert proc.returncode == 0, stderr
     assert "draining" in stderr
+
+
+async def test_a_send_that_keeps_failing_is_dead_then_delivered_once_after_retry(
+    db_url: str,
+) -> None:
+    from gateway.mock_core import MockCore
+    from gateway.testing.fake_telegram import FakeTelegram
+    from gateway.testing.fake_twilio import FakeTwilio
+
+    gw = Harness(db_url, FakeTelegram(), MockCore(), twilio=FakeTwilio())
+    await gw.start(outbox_max_attempts=2)
+    try:
+        assert gw.twilio is not None
+        gw.twilio.fail_next(2, status=500, code=20500, message="Internal Server Error")
+        await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="hello"))
+        dead = await eventually(
+            lambda: _first(gw, select(OutboundMessage).where(OutboundMessage.status == "dead")),
+            timeout=20,
+        )
+        assert "gave up after 2 attempts" in (dead.last_error or "")  # type: ignore[attr-defined]
+        env = _env(gw)
+        rows = as_json(await gateway("outbox", "list", "--status", "dead", "--json", env=env))
+        assert [row["id"] for row in rows] == [dead.id]  # type: ignore[attr-defined]
+        ok(await gateway("outbox", "retry", str(dead.id), env=env))  # type: ignore[attr-defined]
+        await gw.twilio.wait_for_messages(1)
+        await asyncio.sleep(0.5)
+        assert gw.twilio.sent_bodies(PHONE) == ["Echo: hello"]
+    finally:
+        await gw.stop()

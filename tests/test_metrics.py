@@ -1,0 +1,54 @@
+"""`/metrics` after a known workload: stable names, low-cardinality labels, exact counts."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.db.models import OutboundMessage
+from tests.auxil import updates
+from tests.auxil.harness import Harness, eventually
+
+
+async def _scrape(harness: Harness) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    assert harness.http is not None
+    async with harness.http.get(f"{harness.base_url}/metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_count_a_known_workload(harness: Harness) -> None:
+    first = updates.message("one")
+    for update in (first, updates.message("two"), updates.message("three")):
+        assert (await harness.post_update(update)).status == 200
+    assert (await harness.post_update(first)).status == 200  # a redelivery
+    assert (await harness.post_update(updates.message("x"), secret="wrong")).status == 403
+    await harness.telegram.wait_for("sendMessage", 3)
+
+    async def all_sent() -> bool:
+        return await harness.count(OutboundMessage, OutboundMessage.status == "sent") == 3
+
+    await eventually(all_sent)
+    metrics = await _scrape(harness)
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    webhooks = "gateway_webhooks_total"
+    assert value(webhooks, channel="telegram", outcome="accepted") == 3
+    assert value(webhooks, channel="telegram", outcome="duplicate") == 1
+    assert value(webhooks, channel="telegram", outcome="rejected_signature") == 1
+    assert value("gateway_turns_total", channel="telegram", status="completed") == 3
+    assert value("gateway_turn_duration_seconds_count", channel="telegram") == 3
+    assert value("gateway_core_requests_total", status="200") == 3
+    assert value("gateway_outbox_sends_total", channel="telegram", outcome="sent") == 3
+    assert value("gateway_outbox_depth") == 0 and value("gateway_inbox_depth") == 0
+    assert ("gateway_outbox_oldest_age_seconds", ()) in metrics
+    # Low cardinality: no label carries a chat, user or message id.
+    for _name, labels in metrics:
+        for key, _ in labels:
+            assert key in {"channel", "outcome", "status", "le"}, key
