@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing.server import LocalServer
+
 __all__ = ["FakeTelegram", "RecordedCall"]
 
 _INT_RE = re.compile(r"-?\d+")
@@ -108,7 +110,7 @@ def _decode_params(raw: dict[str, Any]) -> dict[str, Any]:
 Handler = Callable[[str, dict[str, Any]], Any]
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """In-process Bot API double; all state lives on the instance."""
 
     def __init__(
@@ -138,7 +140,6 @@ class FakeTelegram:
         self._last_message_id: dict[int, int] = {}
         # (chat_id, message_id) -> (text, reply_markup), to detect "message is not modified".
         self._messages: dict[tuple[int, int], tuple[str | None, Any]] = {}
-        self._runner: web.AppRunner | None = None
         self._methods: dict[str, Handler] = {
             "getMe": self._get_me,
             "sendMessage": self._send_message,
@@ -237,23 +238,6 @@ class FakeTelegram:
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in the current loop; returns ``http://host:port`` (append ``/bot`` for PTB)."""
-        if self._runner is not None:
-            raise RuntimeError("FakeTelegram already started")
-        runner = web.AppRunner(self.make_app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        self._runner = runner
-        return f"http://{host}:{runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        """Stop serving; safe to call twice."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
 
     # ----------------------------------------------------------------- dispatch
 

@@ -25,6 +25,8 @@ from aiohttp import web
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
+from gateway.testing.server import MessageRecordingServer
+
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
     "DEFAULT_AUTH_TOKEN",
@@ -112,7 +114,7 @@ class _ApiError(Exception):
         }
 
 
-class FakeTwilio:
+class FakeTwilio(MessageRecordingServer):
     """In-process Twilio REST double; all state lives on the instance."""
 
     def __init__(
@@ -135,8 +137,6 @@ class FakeTwilio:
         """Chance that a Messages call answers 500 (see `flaky`)."""
         self._random = random.Random(0)
         self._failures: list[_Failure] = []
-        self._runner: web.AppRunner | None = None
-        self.base_url: str | None = None
         """``http://host:port`` while serving."""
 
     # ----------------------------------------------------------------- test helpers
@@ -174,20 +174,6 @@ class FakeTwilio:
         """Bodies of accepted messages (what users would receive), in arrival order."""
         return [m["body"] for m in self.messages if to is None or m["to"] == to]
 
-    async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until ``count`` messages were accepted; fails loudly with what was seen."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.messages) < count:
-            if loop.time() >= deadline:
-                seen = [(c.resource, c.status, c.params) for c in self.calls]
-                raise AssertionError(
-                    f"expected {count} message(s) within {timeout}s, got {len(self.messages)}; "
-                    f"all calls: {seen!r}"
-                )
-            await asyncio.sleep(0.01)
-        return self.messages
-
     # ----------------------------------------------------------------- lifecycle
 
     def make_app(self) -> web.Application:
@@ -199,23 +185,6 @@ class FakeTwilio:
         app.router.add_post(prefix + "/IncomingPhoneNumbers/{pn}.json", self._update_number)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in the current loop; returns ``http://host:port`` (the adapter's api_base_url)."""
-        if self._runner is not None:
-            raise RuntimeError("FakeTwilio already started")
-        runner = web.AppRunner(self.make_app(), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            self.base_url = None
-            await runner.cleanup()
 
     # ----------------------------------------------------------------- dispatch
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing.server import MessageRecordingServer
+
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
     "DEFAULT_APP_SECRET",
@@ -112,7 +114,7 @@ class _GraphError(Exception):
         return {"error": error}
 
 
-class FakeWhatsApp:
+class FakeWhatsApp(MessageRecordingServer):
     """In-process Cloud API double; all state lives on the instance."""
 
     def __init__(
@@ -136,8 +138,6 @@ class FakeWhatsApp:
         self.flaky_probability: float = 0.0
         self._random = random.Random(0)
         self._failures: list[_Failure] = []
-        self._runner: web.AppRunner | None = None
-        self.base_url: str | None = None
         """``http://host:port`` while serving."""
 
     # ----------------------------------------------------------------- test helpers
@@ -179,20 +179,6 @@ class FakeWhatsApp:
                 texts.append(message["text"]["body"])
         return texts
 
-    async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until ``count`` messages were accepted; fails loudly with what was seen."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.messages) < count:
-            if loop.time() >= deadline:
-                seen = [(c.resource, c.status, c.body) for c in self.calls]
-                raise AssertionError(
-                    f"expected {count} message(s) within {timeout}s, got {len(self.messages)}; "
-                    f"all calls: {seen!r}"
-                )
-            await asyncio.sleep(0.01)
-        return self.messages
-
     # ----------------------------------------------------------------- lifecycle
 
     def make_app(self) -> web.Application:
@@ -201,23 +187,6 @@ class FakeWhatsApp:
         app.router.add_get("/{version}/{number}", self._get_number)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in the current loop; returns ``http://host:port`` (the adapter's api_base_url)."""
-        if self._runner is not None:
-            raise RuntimeError("FakeWhatsApp already started")
-        runner = web.AppRunner(self.make_app(), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            self.base_url = None
-            await runner.cleanup()
 
     # ----------------------------------------------------------------- dispatch
 

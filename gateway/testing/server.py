@@ -1,0 +1,57 @@
+"""What every fake provider server shares: serving its aiohttp app on loopback in the caller's
+event loop, and stopping (safe to call twice)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+
+class LocalServer:
+    """Subclasses build their routes in `make_app`; `base_url` is set while serving."""
+
+    _runner: web.AppRunner | None = None
+    base_url: str | None = None
+
+    def make_app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in the current loop; returns ``http://host:port``."""
+        if self._runner is not None:
+            raise RuntimeError(f"{type(self).__name__} already started")
+        runner = web.AppRunner(self.make_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self._runner = runner
+        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            self.base_url = None
+            await runner.cleanup()
+
+
+class MessageRecordingServer(LocalServer):
+    """A fake provider that records every call (`calls`) and every accepted message
+    (`messages`)."""
+
+    calls: list[Any]
+    messages: list[dict[str, Any]]
+
+    async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` messages were accepted; fails loudly with what was seen."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.messages) < count:
+            if loop.time() >= deadline:
+                raise AssertionError(
+                    f"expected {count} message(s) within {timeout}s, got {len(self.messages)}; "
+                    f"all calls: {self.calls!r}"
+                )
+            await asyncio.sleep(0.01)
+        return self.messages
