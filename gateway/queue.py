@@ -16,7 +16,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, String, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -32,9 +32,21 @@ class QueueSpec:
 
 
 async def claim(
-    db: Database, spec: QueueSpec, worker_id: str, lease: float, limit: int
+    db: Database,
+    spec: QueueSpec,
+    worker_id: str,
+    lease: float,
+    limit: int,
+    *,
+    include_expired: bool = True,
 ) -> list[Any]:
-    """Claim up to `limit` rows; returns them (as claimed), oldest first."""
+    """Claim up to `limit` rows; returns them (as claimed), oldest first.
+
+    Ready rows are found by walking the (status, id) index, so a claim costs the same with ten
+    or ten million finished rows in the table (one combined "ready or expired" condition made
+    PostgreSQL walk every finished row: 5 ms per claim at 20,000 rows, and growing). Rows whose
+    lease ran out (their holder died) are looked for only with `include_expired`, which the
+    claim loop asks for once per poll interval."""
     async with db.single_statement() as conn:
         # Timestamps are taken once the connection is ours: a wait for the pool must not eat
         # into the lease being granted.
@@ -45,8 +57,14 @@ async def claim(
             "p_worker": worker_id,
             "p_limit": limit,
         }
+        lock = not db.is_sqlite
         # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
-        rows = (await conn.execute(_claim_sql(spec, not db.is_sqlite), params)).all()
+        rows: list[Any] = []
+        if include_expired:
+            rows = list((await conn.execute(_claim_sql(spec, lock, expired=True), params)).all())
+            params["p_limit"] = limit - len(rows)
+        if params["p_limit"] > 0:
+            rows += (await conn.execute(_claim_sql(spec, lock, expired=False), params)).all()
         return sorted(rows, key=lambda row: row.id)
 
 
@@ -55,7 +73,8 @@ async def claim(
 
 
 @cache
-def _claim_sql(spec: QueueSpec, lock_rows: bool) -> Any:
+def _claim_sql(spec: QueueSpec, lock_rows: bool, *, expired: bool) -> Any:
+    """Claim the oldest head-of-chat rows that are ready (or, `expired`, whose lease ran out)."""
     m = spec.model
     now = bindparam("p_now", type_=UTCDateTime())
     earlier = aliased(m)
@@ -68,15 +87,14 @@ def _claim_sql(spec: QueueSpec, lock_rows: bool) -> Any:
         )
         .exists()
     )
+    due = (
+        and_(m.status == spec.active, m.lease_until < now)
+        if expired
+        else and_(m.status == spec.ready, m.next_attempt_at <= now)
+    )
     candidates = (
         select(m.id)
-        .where(
-            or_(
-                and_(m.status == spec.ready, m.next_attempt_at <= now),
-                and_(m.status == spec.active, m.lease_until < now),
-            ),
-            ~blocked,
-        )
+        .where(due, ~blocked)
         .order_by(m.id)
         .limit(bindparam("p_limit", type_=Integer()))
     )

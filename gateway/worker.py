@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -53,6 +54,8 @@ class ClaimLoop:
         self._stopping = False
         self._draining = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._expired_checked = float("-inf")
+        """When this loop last looked for rows whose lease ran out (once per poll interval)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     def wake(self) -> None:
@@ -69,8 +72,19 @@ class ClaimLoop:
             free = self.concurrency - len(self._inflight)
             claimed: list[Any] = []
             if free > 0:
+                now = time.monotonic()
+                expired = now - self._expired_checked >= self.poll
                 try:
-                    claimed = await claim(self.db, self.spec, self.worker_id, self.lease, free)
+                    claimed = await claim(
+                        self.db,
+                        self.spec,
+                        self.worker_id,
+                        self.lease,
+                        free,
+                        include_expired=expired,
+                    )
+                    if expired:
+                        self._expired_checked = now
                 except Exception:  # database hiccup: log, wait, keep the loop alive
                     log.exception(f"{self.name}.claim_failed")
             for row in claimed:

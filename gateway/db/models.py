@@ -85,7 +85,7 @@ class InboxEvent(Base):
     __tablename__ = "inbox_events"
     __table_args__ = (
         UniqueConstraint("project_id", "channel", "account", "event_id", name="uq_inbox_event"),
-        Index("ix_inbox_claim", "status", "next_attempt_at"),
+        Index("ix_inbox_ready", "status", "id"),
         Index("ix_inbox_chat_order", "chat_key", "id"),
     )
 
@@ -159,7 +159,7 @@ class OutboundMessage(Base):
 
     __tablename__ = "outbound_messages"
     __table_args__ = (
-        Index("ix_outbox_claim", "status", "next_attempt_at"),
+        Index("ix_outbox_ready", "status", "id"),
         Index("ix_outbox_chat_order", "chat_key", "id"),
         Index("ix_outbox_provider_message", "provider_message_id"),
     )
