@@ -158,18 +158,6 @@ class FakeTwilio(MessageRecordingServer):
         """Make the next ``n`` Messages API calls fail like Twilio would."""
         self._failures.append(_Failure(status, code, message, retry_after, n))
 
-    def flaky(self, probability: float, *, seed: int = 0) -> None:
-        """Answer a random share of Messages calls with 500 (reproducible with ``seed``)."""
-        self.flaky_probability = probability
-        self._random = random.Random(seed)
-
-    def clear_failures(self) -> None:
-        self._failures.clear()
-        self.flaky_probability = 0.0
-
-    def calls_to(self, resource: str) -> list[RecordedRequest]:
-        return [call for call in self.calls if call.resource == resource]
-
     def sent_bodies(self, to: str | None = None) -> list[str]:
         """Bodies of accepted messages (what users would receive), in arrival order."""
         return [m["body"] for m in self.messages if to is None or m["to"] == to]

@@ -155,18 +155,6 @@ class FakeWhatsApp(MessageRecordingServer):
         """Make the next ``n`` message sends (not read receipts) fail like the Graph API."""
         self._failures.append(_Failure(status, code, message, error_subcode, retry_after, n))
 
-    def flaky(self, probability: float, *, seed: int = 0) -> None:
-        """Answer a random share of message sends with 500 (reproducible with ``seed``)."""
-        self.flaky_probability = probability
-        self._random = random.Random(seed)
-
-    def clear_failures(self) -> None:
-        self._failures.clear()
-        self.flaky_probability = 0.0
-
-    def calls_to(self, resource: str) -> list[RecordedRequest]:
-        return [call for call in self.calls if call.resource == resource]
-
     def sent_texts(self, to: str | None = None) -> list[str]:
         """Text bodies (or interactive body texts) accepted, in arrival order."""
         texts = []

@@ -4,6 +4,7 @@ event loop, and stopping (safe to call twice)."""
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,21 @@ class MessageRecordingServer(LocalServer):
 
     calls: list[Any]
     messages: list[dict[str, Any]]
+    _failures: list[Any]
+    flaky_probability: float = 0.0
+    _random: random.Random
+
+    def flaky(self, probability: float, *, seed: int = 0) -> None:
+        """Answer a random share of message sends with 500 (reproducible with ``seed``)."""
+        self.flaky_probability = probability
+        self._random = random.Random(seed)
+
+    def clear_failures(self) -> None:
+        self._failures.clear()
+        self.flaky_probability = 0.0
+
+    def calls_to(self, resource: str) -> list[Any]:
+        return [call for call in self.calls if call.resource == resource]
 
     async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until ``count`` messages were accepted; fails loudly with what was seen."""

@@ -43,7 +43,7 @@ from gateway.schemas import (
 )
 from gateway.web.errors import error_response
 from identity.instructions import link_instructions
-from identity.store import IdentityError, Link
+from identity.store import IdentityError
 
 PREFIX = "/api/v1/admin"
 _NAME = re.compile(NAME_PATTERN)
@@ -233,7 +233,9 @@ async def list_links(rt: Runtime, call: Call) -> tuple[int, Any]:
         app_user_id=call.query.get("app_user_id"),
         channel=call.query.get("channel"),
     )
-    return 200, {"links": [_link_out(link) for link in links]}
+    return 200, {
+        "links": [IdentityLinkOut.model_validate(link, from_attributes=True) for link in links]
+    }
 
 
 @route(
@@ -253,7 +255,7 @@ async def put_link(rt: Runtime, call: Call) -> tuple[int, Any]:
         actor="admin-api",
         force=body.force,
     )
-    return 200, _link_out(link)
+    return 200, IdentityLinkOut.model_validate(link, from_attributes=True)
 
 
 @route(
@@ -304,17 +306,6 @@ async def show_turn(rt: Runtime, call: Call) -> tuple[int, Any]:
     if inbox_id is None:
         raise NotFound(f"no turn of project {project!r} has the id {call.params['id']!r}")
     return 200, TurnStory(**await support.story(rt.db, inbox_id))
-
-
-def _link_out(link: Link) -> IdentityLinkOut:
-    return IdentityLinkOut(
-        channel=link.channel,
-        sender=link.sender,
-        app_user_id=link.app_user_id,
-        created_at=link.created_at,
-        created_by=link.created_by,
-        last_inbound_at=link.last_inbound_at,
-    )
 
 
 # --- wiring -----------------------------------------------------------------------------------
