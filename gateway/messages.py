@@ -47,13 +47,10 @@ class InboundEvent(BaseModel):
     )
     raw: dict[str, Any] = Field(default_factory=dict)
 
-    def storable(self) -> bool:
-        """Whether every string can be stored as JSON text anywhere: no NUL characters
-        (PostgreSQL's JSONB refuses them) and no lone surrogates (not encodable as UTF-8)."""
-        return self.storable_payload() is not None
-
     def storable_payload(self) -> dict[str, Any] | None:
-        """The event as stored (JSON-ready), or None when it cannot be stored (see `storable`)."""
+        """The event as stored (JSON-ready), or None when some string cannot be stored as JSON
+        text anywhere: NUL characters (PostgreSQL's JSONB refuses them) or lone surrogates (not
+        encodable as UTF-8)."""
         payload = self.model_dump(mode="json")
         return payload if _storable(payload) else None
 
