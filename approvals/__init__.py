@@ -1,5 +1,2 @@
-"""Human-in-the-loop approvals (state machine, decisions, expiry, lifecycle webhooks).
-
-Not built yet: see the approvals issue. Button presses (actions) are acknowledged and recorded by
-the turn pipeline until then.
-"""
+"""Approvals: the state machine (pending -> approved | denied | expired, decided once), the
+prompts that ask for a decision on each channel, expiry, and signed lifecycle webhooks."""

@@ -25,6 +25,8 @@ class ChannelAdapter(ABC):
     max_text_units: ClassVar[int]
     """Provider limit for one message, in the units `text_units` counts."""
     required_secrets: ClassVar[tuple[str, ...]]
+    buttons: ClassVar[bool] = False
+    """Whether approval prompts can carry buttons (else they ask for a YES / NO reply)."""
 
     def __init__(self, account: AccountInfo) -> None:
         self.account = account

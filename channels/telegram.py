@@ -9,7 +9,16 @@ import os
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from telegram import Bot, Message, ReplyParameters, Update, User, WebhookInfo
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+    WebhookInfo,
+)
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -46,6 +55,7 @@ class TelegramAdapter(ChannelAdapter):
     which is never fewer than Telegram counts, so a part never bounces as too long)."""
 
     channel: ClassVar[str] = "telegram"
+    buttons = True
     max_text_units: ClassVar[int] = 4096
     required_secrets: ClassVar[tuple[str, ...]] = ("token", "webhook_secret")
 
@@ -195,6 +205,17 @@ class TelegramAdapter(ChannelAdapter):
 
     # --- outbound ----------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> SendResult:
+        edit = message.options.get("edit_message_id")
+        if edit:
+            # An approval prompt closed: new text, and no reply_markup, so the buttons go.
+            await self._call(
+                self.bot.edit_message_text,
+                chat_id=int(message.chat),
+                message_id=int(edit),
+                text=message.text,
+            )
+            return SendResult(provider_message_id=str(edit), chat=message.chat)
+        markup = _keyboard(message.options.get("buttons"))
         reply = (
             ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
             if message.reply_to
@@ -205,6 +226,7 @@ class TelegramAdapter(ChannelAdapter):
             chat_id=int(message.chat),
             text=message.text,
             reply_parameters=reply,
+            reply_markup=markup,
         )
         return SendResult(provider_message_id=str(sent.message_id), chat=str(sent.chat.id))
 
@@ -268,6 +290,18 @@ class TelegramAdapter(ChannelAdapter):
             # connection pools ourselves (shutting down twice is harmless).
             for request in self._requests:
                 await request.shutdown()
+
+
+def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
+    """Buttons in one row; `callback_data` is limited to 64 bytes, so longer ids are dropped."""
+    if not isinstance(buttons, list):
+        return None
+    row = [
+        InlineKeyboardButton(str(b["title"]), callback_data=str(b["id"]))
+        for b in buttons
+        if isinstance(b, dict) and b.get("id") and len(str(b["id"]).encode()) <= 64
+    ]
+    return InlineKeyboardMarkup([row]) if row else None
 
 
 def _command(message: Message) -> tuple[str, str | None, list[str]] | None:

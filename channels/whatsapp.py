@@ -57,6 +57,7 @@ class WhatsAppAdapter(ChannelAdapter):
     """`text.body` is limited to 4096 characters."""
 
     channel: ClassVar[str] = "whatsapp"
+    buttons = True
     max_text_units: ClassVar[int] = 4096
     required_secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
 

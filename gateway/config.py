@@ -72,6 +72,35 @@ class Settings(BaseSettings):
         "`allowlist` (only allowlisted senders are forwarded, as channel users).",
     )
 
+    # --- approvals (default project) ---------------------------------------------------------
+    approval_webhook_url: str | None = Field(
+        None,
+        validation_alias=_env("APPROVAL_WEBHOOK_URL"),
+        description="Where approval lifecycle events are POSTed for the default project.",
+    )
+    approval_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("APPROVAL_WEBHOOK_SECRET"),
+        description="Signs X-General-Augment-Signature; events are not sent without it.",
+    )
+    approval_ttl_seconds: int = Field(300, ge=10, validation_alias=_env("APPROVAL_TTL_SECONDS"))
+    approval_sweep_seconds: float = Field(
+        1.0,
+        validation_alias=_env("GATEWAY_APPROVAL_SWEEP_SECONDS"),
+        description="How often the worker expires overdue approvals.",
+    )
+    webhook_retry_hours: float = Field(
+        24.0,
+        validation_alias=_env("GATEWAY_WEBHOOK_RETRY_HOURS"),
+        description="Lifecycle events are retried with backoff at least this long, then dead.",
+    )
+    webhook_retry_cap_seconds: float = Field(
+        600.0, validation_alias=_env("GATEWAY_WEBHOOK_RETRY_CAP_SECONDS")
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, validation_alias=_env("GATEWAY_WEBHOOK_TIMEOUT_SECONDS")
+    )
+
     # --- Telegram (default account) ------------------------------------------------------
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_webhook_secret: SecretStr | None = Field(

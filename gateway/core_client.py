@@ -66,6 +66,18 @@ class CoreResult:
         return "".join(parts)
 
     @property
+    def approval_requests(self) -> list[dict[str, Any]]:
+        """The `mcp_approval_request` output items (each needs a human decision)."""
+        return [
+            item
+            for item in self.body.get("output") or []
+            if isinstance(item, dict)
+            and item.get("type") == "mcp_approval_request"
+            and isinstance(item.get("id"), str)
+            and item["id"]
+        ]
+
+    @property
     def cost(self) -> float | None:
         usage = self.body.get("usage") or {}
         value = usage.get("cost", (self.body.get("metadata") or {}).get("cost"))

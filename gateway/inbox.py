@@ -48,7 +48,7 @@ class Stored:
     inserted: bool
 
 
-def _row(
+def inbox_row(
     project_id: int, event: InboundEvent, request_id: str | None, payload: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Events the gateway never acts on (edits, unsupported updates) are recorded as `ignored`:
@@ -99,7 +99,7 @@ class InboxWriter:
         the batch could not be committed."""
         given = payloads if payloads is not None else [None] * len(events)
         rows = [
-            _row(project_id, event, request_id, payload)
+            inbox_row(project_id, event, request_id, payload)
             for event, payload in zip(events, given, strict=True)
         ]
         results = await self._commits.submit_many(rows)
@@ -151,4 +151,4 @@ def _key(values: dict[str, Any]) -> _Key:
     return (values["project_id"], values["channel"], values["account"], values["event_id"])
 
 
-__all__ = ["INBOX", "InboxWriter", "Stored", "chat_key", "event_key"]
+__all__ = ["INBOX", "InboxWriter", "Stored", "chat_key", "event_key", "inbox_row"]

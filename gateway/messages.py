@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-EventKind = Literal["message", "command", "action", "status", "edited", "unsupported"]
+EventKind = Literal["message", "command", "action", "status", "edited", "unsupported", "resume"]
+"""`resume`: internal, queued when the approvals a core turn waited for are all decided."""
 
 
 class Attachment(BaseModel):
@@ -61,7 +62,7 @@ class InboundEvent(BaseModel):
     @property
     def actionable(self) -> bool:
         """Whether the worker handles it: forwardable events and delivery statuses."""
-        return self.forwardable or self.kind == "status"
+        return self.forwardable or self.kind in ("status", "resume")
 
     @property
     def route(self) -> str:

@@ -57,5 +57,24 @@ class Metrics:
             "gateway_inbox_depth", "Inbound events waiting for the worker.", registry=r
         )
 
+        self.approvals = Counter(
+            "gateway_approvals_total",
+            "Approval transitions by outcome (pending = asked; approved, denied, expired) and "
+            "refused decisions (not the approval's user, unknown or forged token).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "gateway_approval_webhooks_total",
+            "Approval lifecycle webhook attempts by outcome (delivered, retry, dead).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_pending = Gauge(
+            "gateway_webhook_deliveries_pending",
+            "Approval lifecycle events not yet accepted by the app's webhook.",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -456,18 +456,20 @@ class MockCore:
         if decisions:
             text = "\n".join(decisions)
         elif directives.approval:
-            approval_id = f"mcpr_{_sha_hex(response_id + ':approval')}"
-            self._approvals[approval_id] = directives.approval
-            output.append(
-                {
-                    "type": "mcp_approval_request",
-                    "id": approval_id,
-                    "server_label": "gw",
-                    "name": directives.approval,
-                    "arguments": json.dumps({"text": clean_text}),
-                }
-            )
-            text = f"Approval needed to run {directives.approval}."
+            # `#approval=a,b`: one mcp_approval_request per tool, in one response.
+            for index, tool in enumerate(directives.approval.split(",")):
+                approval_id = f"mcpr_{_sha_hex(f'{response_id}:approval:{index}')}"
+                self._approvals[approval_id] = tool
+                output.append(
+                    {
+                        "type": "mcp_approval_request",
+                        "id": approval_id,
+                        "server_label": "gw",
+                        "name": tool,
+                        "arguments": json.dumps({"text": clean_text}),
+                    }
+                )
+            text = f"Approval needed to run {directives.approval.replace(',', ' and ')}."
         elif directives.long is not None:
             text = _filler(directives.long)
         else:

@@ -20,6 +20,8 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError
 
+from approvals.service import ApprovalService, CoreAsk, Destination
+from approvals.tokens import is_approval_action, parse_text
 from channels.base import ChannelAdapter
 from gateway import delivery, optouts, outbox
 from gateway.batching import GroupCommit
@@ -29,6 +31,7 @@ from gateway.conversations import ChatKey, Conversations, Step
 from gateway.core_client import CoreClient, CoreRequest, CoreResult
 from gateway.db import Database
 from gateway.db.models import InboxEvent, Turn, utcnow
+from gateway.decisions import ChannelDecisions
 from gateway.inbox import INBOX, event_key
 from gateway.messages import InboundEvent, SendError
 from gateway.metrics import Metrics
@@ -67,6 +70,8 @@ class Outcome:
     turn_status: str | None = None
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    asks: list[CoreAsk] = field(default_factory=list)
+    """Approvals the core asked for (mcp_approval_request items)."""
 
 
 class LeaseLost(Exception):
@@ -83,9 +88,12 @@ class TurnPipeline:
         metrics: Metrics,
         wake_sender: Callable[[], None],
         identity: IdentityStore,
+        approvals: ApprovalService,
     ) -> None:
         self.settings, self.db, self.directory = settings, db, directory
         self.identity = identity
+        self.approvals = approvals
+        self.decisions = ChannelDecisions(approvals, self._resolve)
         self.core, self.metrics, self.wake_sender = core, metrics, wake_sender
         self._cooldown_until: dict[int, float] = {}
         self.conversations = Conversations(db)
@@ -147,6 +155,8 @@ class TurnPipeline:
         """Returns None when the event was rescheduled instead of finished."""
         if event.kind == "status":
             return await self._delivery_status(row, worker_id, event)
+        if event.kind == "resume":
+            return await self._resume(row, worker_id, event, project, adapter, key)
         if event.channel == "sms":  # carrier keywords; WhatsApp through Twilio is not SMS
             outcome = await self._sms_keywords(project, event)
             if outcome is not None:
@@ -159,11 +169,18 @@ class TurnPipeline:
             return Outcome("ignored", [])
         if type(adapter).mark_received is not ChannelAdapter.mark_received:
             self._in_background(adapter.mark_received(event))
+        if event.kind == "action" and is_approval_action(event.action):
+            return Outcome("done", await self.decisions.button(project, adapter, event))
         if event.kind == "action":
             with contextlib.suppress(SendError):
                 await adapter.acknowledge_action(event)
             return Outcome("done", [])
         if event.kind == "message" and event.channel in TEXT_COMMAND_CHANNELS:
+            decision = parse_text(event.text)
+            if decision is not None:
+                replies = await self.decisions.text(project, event, decision)
+                if replies is not None:
+                    return Outcome("done", replies)
             parsed = text_command(event.text)
             if parsed is not None:
                 event.kind, (event.command, event.args) = "command", parsed
@@ -212,6 +229,55 @@ class TurnPipeline:
             "linked": identity.linked,
             "request": request,
             "chat": chat,
+        }
+        return await self._classify(row, worker_id, project, result, meta)
+
+    async def _resume(
+        self,
+        row: InboxEvent,
+        worker_id: str,
+        event: InboundEvent,
+        project: ProjectInfo,
+        adapter: ChannelAdapter,
+        key: str,
+    ) -> Outcome | None:
+        """The approvals of a core response are all decided: send the decisions back
+        (`mcp_approval_response`, chained to that response) and relay the final answer."""
+        response_id = str(event.hints.get("response_id"))
+        decided = await self.approvals.decisions_for(project.id, response_id)
+        if not decided or any(d.status == "pending" for d in decided):
+            return Outcome("failed", [], error="no decided approvals for this response")
+        items = [
+            {
+                "type": "mcp_approval_response",
+                "approval_request_id": d.core_request_id,
+                "approve": d.status == "approved",
+                **({} if d.status == "approved" else {"reason": _refusal_reason(d)}),
+            }
+            for d in decided
+        ]
+        linked = bool((decided[0].context or {}).get("linked"))
+        request = CoreRequest(
+            base_url=project.core_base_url,
+            api_key=project.core_api_key,
+            idempotency_key=key,
+            model=project.model,
+            user=decided[0].app_user_id,
+            input=items,
+            previous_response_id=response_id,
+            metadata={
+                "feature": "channel_gateway",
+                "source": event.channel,
+                "channel_account": event.account,
+                "identity_linked": str(linked).lower(),
+            },
+        )
+        result = await self._call_core(adapter, event, request)
+        meta = {
+            "user": decided[0].app_user_id,
+            "linked": linked,
+            "request": request,
+            "chat": _chat_key(project, event),
         }
         return await self._classify(row, worker_id, project, result, meta)
 
@@ -298,13 +364,25 @@ class TurnPipeline:
         )
         if result.ok:
             text = result.text
+            asks = [
+                CoreAsk(
+                    core_request_id=item["id"],
+                    tool=str(item.get("name") or "a tool"),
+                    server_label=item.get("server_label")
+                    if isinstance(item.get("server_label"), str)
+                    else None,
+                    arguments=item.get("arguments"),
+                )
+                for item in result.approval_requests
+            ]
             return Outcome(
                 "done",
                 [text] if text else [],
                 result=result,
-                turn_status="completed",
-                error=None if text else "core answered no output_text",
+                turn_status="awaiting_approval" if asks else "completed",
+                error=None if text or asks else "core answered no output_text",
                 meta=row_meta,
+                asks=asks,
             )
         if result.status == 429:
             seconds = min(result.retry_after or 30.0, 300.0)
@@ -503,6 +581,9 @@ class TurnPipeline:
                 )
             ]
             await outbox.insert(self.db, conn, queued)
+            for job in live:
+                if job.outcome.asks and job.project is not None:
+                    await self._ask(conn, job, turn_ids.get(job.row.id))
             contacts = [
                 _contact(job.event, _sender(job.project, job.event))
                 for job in live
@@ -510,6 +591,43 @@ class TurnPipeline:
             ]
             await self.identity.record_contacts(conn, contacts)
         return [job.row.id in settled for job in jobs]
+
+    async def _ask(self, conn: Any, job: _Finish, turn_id: int | None) -> None:
+        """Record the core's approval requests and queue their prompts (same transaction)."""
+        event, project, result = job.event, job.project, job.outcome.result
+        assert project is not None and result is not None and result.response_id
+        _, adapter = await self.directory.get(event.route, event.account)
+        # Telegram: prompts go to the private chat with the person, never into a group.
+        private = event.channel == "telegram" and event.is_group and event.sender
+        chat = (event.sender if private else event.chat) or "-"
+        await self.approvals.add_core_approvals(
+            conn,
+            project,
+            app_user_id=job.outcome.meta["user"],
+            asks=job.outcome.asks,
+            response_id=result.response_id,
+            turn_id=turn_id,
+            inbox_event_id=job.row.id,
+            destination=Destination(
+                event.route, event.account, chat, event.channel, adapter.buttons
+            ),
+            context={
+                "channel": event.channel,
+                "account": event.account,
+                "chat": event.chat,
+                "sender": event.sender,
+                "is_group": event.is_group,
+                "message_id": event.message_id,
+                "via": event.hints.get("via"),
+                "linked": job.outcome.meta["linked"],
+            },
+        )
+
+
+def _refusal_reason(decided: Any) -> str:
+    if decided.status == "expired":
+        return "the approval request expired without an answer"
+    return f"denied by the user via {decided.decision_source or 'the gateway'}"
 
 
 @dataclass

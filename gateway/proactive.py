@@ -44,16 +44,28 @@ class Queued:
     queued_at: datetime
 
 
-async def send_to_user(
+@dataclass(frozen=True)
+class Reach:
+    """Where an app user can be reached now: the linked identity and the route to it."""
+
+    project_id: int
+    channel: str
+    sender: str
+    route: str
+    account: str
+    chat: str
+
+
+async def reach_user(
     db: Database,
     identity: IdentityStore,
     project: str,
     app_user_id: str,
-    text: str,
     *,
     channel: str | None = None,
-    actor: str,
-) -> Queued:
+) -> Reach:
+    """The linked identity the user was heard from most recently (or on `channel`); raises
+    `Undeliverable` when there is none, the number opted out, or WhatsApp's window is closed."""
     links = await identity.list(project, app_user_id=app_user_id, channel=channel)
     if not links:
         where = f" on {channel}" if channel else ""
@@ -74,20 +86,34 @@ async def send_to_user(
             "outside the WhatsApp 24-hour window: the user has not written in the last 24 hours "
             "(only approved templates may be sent)",
         )
+    return Reach(owner.id, link.channel, link.sender, route, account, chat)
+
+
+async def send_to_user(
+    db: Database,
+    identity: IdentityStore,
+    project: str,
+    app_user_id: str,
+    text: str,
+    *,
+    channel: str | None = None,
+    actor: str,
+) -> Queued:
+    reach = await reach_user(db, identity, project, app_user_id, channel=channel)
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
-    parts = split_text(text, _LIMITS.get(route, 1600), len)
+    parts = split_text(text, _LIMITS.get(reach.route, 1600), len)
     rows = outbox.rows(
-        project_id=owner.id,
-        channel=route,
-        account=account,
-        chat=chat,
+        project_id=reach.project_id,
+        channel=reach.route,
+        account=reach.account,
+        chat=reach.chat,
         parts=parts,
         dedupe_key=f"proactive:{project}:{message_id}",
         options={"proactive": message_id, "actor": actor},
     )
     async with db.engine.begin() as conn:
         await outbox.insert(db, conn, rows)
-    return Queued(message_id, app_user_id, link.channel, link.sender, len(parts), utcnow())
+    return Queued(message_id, app_user_id, reach.channel, reach.sender, len(parts), utcnow())
 
 
 def _recency(link: Link) -> datetime:

@@ -58,6 +58,9 @@ class ProjectInfo:
     core_api_key: str | None
     model: str
     unlinked_policy: str
+    approval_ttl_seconds: int = 300
+    approval_webhook_url: str | None = None
+    approval_webhook_secret: str | None = None
 
 
 class ProjectStore:
@@ -77,6 +80,7 @@ class ProjectStore:
 
     def info(self, project: Project) -> ProjectInfo:
         key = self.box.decrypt(project.core_key_encrypted).get("core_api_key")
+        hook = self.box.decrypt(project.approval_webhook_secret_encrypted).get("webhook_secret")
         return ProjectInfo(
             id=project.id,
             name=project.name,
@@ -84,6 +88,9 @@ class ProjectStore:
             core_api_key=key,
             model=project.model,
             unlinked_policy=project.unlinked_policy,
+            approval_ttl_seconds=project.approval_ttl_seconds or self.settings.approval_ttl_seconds,
+            approval_webhook_url=project.approval_webhook_url,
+            approval_webhook_secret=hook,
         )
 
     async def list_projects(self) -> list[ProjectOut]:
@@ -113,6 +120,9 @@ class ProjectStore:
                 core_key_encrypted=self._core_key(data.core_api_key),
                 model=data.model or self.settings.core_model,
                 unlinked_policy=data.unlinked_policy or self.settings.unlinked_policy,
+                approval_webhook_url=data.approval_webhook_url,
+                approval_webhook_secret_encrypted=self._hook_secret(data.approval_webhook_secret),
+                approval_ttl_seconds=data.approval_ttl_seconds,
             )
             session.add(project)
             await session.flush()
@@ -125,14 +135,22 @@ class ProjectStore:
             if "core_api_key" in changes:
                 project.core_key_encrypted = self._core_key(changes.pop("core_api_key"))
                 changes["core_api_key"] = "<changed>"
-            for field in ("core_base_url", "model", "unlinked_policy"):
-                if field in changes and (changes[field] is not None or field == "core_base_url"):
+            if "approval_webhook_secret" in changes:
+                secret = changes.pop("approval_webhook_secret")
+                project.approval_webhook_secret_encrypted = self._hook_secret(secret)
+                changes["approval_webhook_secret"] = "<changed>"
+            nullable = ("core_base_url", "approval_webhook_url", "approval_ttl_seconds")
+            for field in ("model", "unlinked_policy", *nullable):
+                if field in changes and (changes[field] is not None or field in nullable):
                     setattr(project, field, changes[field])
             self._audit(session, project.id, actor, "project.update", name, changes)
         return await self.get_project(name)
 
     def _core_key(self, key: str | None) -> str | None:
         return self.box.encrypt({"core_api_key": key}) if key else None
+
+    def _hook_secret(self, secret: str | None) -> str | None:
+        return self.box.encrypt({"webhook_secret": secret}) if secret else None
 
     async def _project_out(self, session: AsyncSession, project: Project) -> ProjectOut:
         accounts = (
@@ -148,6 +166,9 @@ class ProjectStore:
             core_api_key_set=project.core_key_encrypted is not None,
             model=project.model,
             unlinked_policy=project.unlinked_policy,
+            approval_webhook_url=project.approval_webhook_url,
+            approval_webhook_secret_set=project.approval_webhook_secret_encrypted is not None,
+            approval_ttl_seconds=project.approval_ttl_seconds,
             accounts=[self._account_out(project.name, a) for a in accounts],
             created_at=project.created_at,
             updated_at=project.updated_at,
@@ -329,6 +350,15 @@ class ProjectStore:
                 project.model = s.core_model
             if "unlinked_policy" in given:
                 project.unlinked_policy = s.unlinked_policy
+            if "approval_webhook_url" in given:
+                project.approval_webhook_url = s.approval_webhook_url
+            if "approval_ttl_seconds" in given:
+                project.approval_ttl_seconds = s.approval_ttl_seconds
+            if s.approval_webhook_secret is not None:
+                hook = s.approval_webhook_secret.get_secret_value()
+                stored_hook = self.box.decrypt(project.approval_webhook_secret_encrypted)
+                if stored_hook.get("webhook_secret") != hook:
+                    project.approval_webhook_secret_encrypted = self._hook_secret(hook)
             await session.flush()
             if s.telegram_bot_token is not None:
                 await self._env_telegram(session, project, given)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import structlog
 
+from approvals.service import ApprovalService
+from approvals.tokens import tokens_from
+from approvals.webhooks import WEBHOOKS, WebhookSender, pending_count
 from gateway.config import Settings
 from gateway.core_client import CoreClient
 from gateway.db import Database
@@ -46,7 +52,11 @@ class Runtime:
                 )
             )
         }
-        self.sender = OutboxSender(settings, self.db, self.directory, pacers, self.metrics)
+        self.approvals = ApprovalService(self.db, tokens_from(self.box))
+        self.approvals.listeners.append(self._approval_changed)
+        self.sender = OutboxSender(
+            settings, self.db, self.directory, pacers, self.metrics, self.approvals.tokens
+        )
         self.outbox_loop = self._loop(
             "outbox", OUTBOX, self.sender.send, settings.sender_concurrency
         )
@@ -59,10 +69,14 @@ class Runtime:
             self.metrics,
             self.outbox_loop.wake,
             self.identity,
+            self.approvals,
         )
         self.inbox_loop = self._loop(
             "inbox", INBOX, self.pipeline.process, settings.worker_concurrency
         )
+        self.webhook_sender = WebhookSender(settings, self.db, self.box, self.metrics)
+        self.webhook_loop = self._loop("webhooks", WEBHOOKS, self.webhook_sender.deliver, 8)
+        self._sweeper: asyncio.Task[None] | None = None
         self.loops_running = False
 
     def _loop(self, name: str, spec: object, handler: object, concurrency: int) -> ClaimLoop:
@@ -85,6 +99,8 @@ class Runtime:
     def start_loops(self) -> None:
         self.inbox_loop.start()
         self.outbox_loop.start()
+        self.webhook_loop.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="approval-sweeper")
         self.loops_running = True
         log.info("worker.started", worker_id=self.worker_id)
 
@@ -96,10 +112,28 @@ class Runtime:
         if self.loops_running:
             self.inbox_loop.wake()
 
+    def _approval_changed(self, outcome: str) -> None:
+        """A decision queued notices, maybe a continuation and a lifecycle event: start on them
+        now rather than at the next poll (in this process; others find them by polling)."""
+        self.metrics.approvals.labels(outcome).inc()
+        if self.loops_running:
+            self.outbox_loop.wake()
+            self.inbox_loop.wake()
+            self.webhook_loop.wake()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.approvals.expire_overdue()
+            except Exception:  # database hiccup: keep sweeping
+                log.exception("approvals.sweep_failed")
+            await asyncio.sleep(self.settings.approval_sweep_seconds)
+
     async def refresh_gauges(self) -> None:
         inbox_count, _ = await depth(self.db, INBOX)
         outbox_count, outbox_age = await depth(self.db, OUTBOX)
         self.metrics.inbox_depth.set(inbox_count)
+        self.metrics.webhook_pending.set(await pending_count(self.db))
         self.metrics.outbox_depth.set(outbox_count)
         self.metrics.outbox_oldest_age.set(outbox_age)
 
@@ -107,12 +141,18 @@ class Runtime:
         if self.loops_running:
             # Turns first (they may queue replies), then flush the outbox they fed.
             await self.inbox_loop.stop(grace)
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sweeper
             await self.outbox_loop.stop(grace, drain_queue=True)
+            await self.webhook_loop.stop(grace)
             self.loops_running = False
         await self.inbox_writer.close()
         await self.pipeline.close()
         await self.identity.close()
         await self.sender.close()
+        await self.webhook_sender.close()
         await self.directory.close()
         await self.core.close()
         await self.db.close()

@@ -26,6 +26,10 @@ CoreUrl = Annotated[
 Model = Annotated[str | None, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 # NUL cannot be stored in PostgreSQL text; saying so in the schema makes it a documented 422.
 Secret = Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
+WebhookUrl = Annotated[
+    str | None, Field(max_length=1024, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
+]
+TtlSeconds = Annotated[int | None, Field(None, ge=10, le=7 * 24 * 3600)]
 
 
 class _Strict(BaseModel):
@@ -38,6 +42,13 @@ class ProjectCreate(_Strict):
     core_api_key: Secret | None = Field(None, description="Project key for the core (write-only).")
     model: Model = Field(None, description="Model sent to the core; default: `balanced`.")
     unlinked_policy: Literal["link_required", "channel_user", "allowlist"] | None = None
+    approval_webhook_url: WebhookUrl = Field(
+        None, description="Where approval lifecycle events are POSTed (signed)."
+    )
+    approval_webhook_secret: Secret | None = Field(
+        None, description="HMAC secret for X-General-Augment-Signature (write-only)."
+    )
+    approval_ttl_seconds: TtlSeconds = Field(None, description="Approval lifetime; default 300.")
 
 
 class ProjectPatch(_Strict):
@@ -45,6 +56,9 @@ class ProjectPatch(_Strict):
     core_api_key: Secret | None = None
     model: Model = None
     unlinked_policy: Literal["link_required", "channel_user", "allowlist"] | None = None
+    approval_webhook_url: WebhookUrl = None
+    approval_webhook_secret: Secret | None = None
+    approval_ttl_seconds: TtlSeconds = None
 
 
 class ProjectOut(BaseModel):
@@ -53,6 +67,9 @@ class ProjectOut(BaseModel):
     core_api_key_set: bool
     model: str
     unlinked_policy: str
+    approval_webhook_url: str | None = None
+    approval_webhook_secret_set: bool = False
+    approval_ttl_seconds: int | None = None
     accounts: list[AccountOut] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
@@ -286,6 +303,56 @@ class MessageOut(BaseModel):
     sender: str
     parts: int
     queued_at: datetime
+
+
+class ApprovalCreate(_Strict):
+    app_user_id: AppUserId
+    tool: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    summary: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
+    ttl_seconds: TtlSeconds = Field(None, description="Lifetime; default the project's (300 s).")
+    channel: Channel | None = Field(
+        None, description="Prompt on this channel; default the one the user used most recently."
+    )
+
+
+class ApprovalDecide(_Strict):
+    actor: str | None = Field(
+        None, max_length=200, pattern=NO_NUL, description="Who decided (audit log)."
+    )
+
+
+class ApprovalOut(BaseModel):
+    id: str
+    project: str
+    status: Literal["pending", "approved", "denied", "expired"]
+    app_user_id: str
+    tool: str
+    summary: str
+    input_summary: str | None = None
+    source: Literal["core", "api"]
+    server_label: str | None = None
+    channel: str | None = None
+    response_id: str | None = None
+    turn_id: int | None = None
+    decided_by: str | None = None
+    decision_source: str | None = None
+    decided_at: datetime | None = None
+    created_at: datetime
+    expires_at: datetime
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int
+    approval_id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status: int | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None = None
 
 
 class TurnStory(BaseModel):

@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from approvals.tokens import ApprovalTokens
 from gateway import optouts
 from gateway.batching import GroupCommit
 from gateway.config import Settings
@@ -42,9 +43,11 @@ class OutboxSender:
         directory: AccountDirectory,
         pacers: dict[str, Pacer],
         metrics: Metrics,
+        tokens: ApprovalTokens,
     ) -> None:
         self.settings, self.db, self.directory = settings, db, directory
         self.pacers, self.metrics = pacers, metrics
+        self.tokens = tokens
         self._sent_marks: GroupCommit[tuple[int, str, dict[str, Any]], bool] = GroupCommit(
             "sent-marks", self._write_sent_marks
         )
@@ -75,7 +78,7 @@ class OutboxSender:
             chat=row.chat,
             text=row.text,
             reply_to=(row.options or {}).get("reply_to"),
-            options=dict(row.options or {}),
+            options=await self._render_options(row),
         )
         # Renew-before-send: a holder whose lease ran out (it stalled, another process took the
         # row over) must not send; a fresh lease covers the send and the mark that follows. A
@@ -95,6 +98,26 @@ class OutboxSender:
         await self._mark_sent(row, worker_id, result.provider_message_id)
         self.metrics.sends.labels(row.channel, "sent").inc()
         bound.info("outbox.sent", provider_message_id=result.provider_message_id)
+
+    async def _render_options(self, row: OutboundRow) -> dict[str, Any]:
+        """Approval prompts get their buttons (tokens are derived here, never stored); an
+        edit of an earlier message gets that message's provider id (sent before it: the chat's
+        rows go out in order). An edit whose target never went out becomes a new message."""
+        options = dict(row.options or {})
+        approval_id = options.get("approval_prompt")
+        if isinstance(approval_id, str):
+            options["buttons"] = self.tokens.buttons(approval_id)
+        edit_of = options.pop("edit_of", None)
+        if isinstance(edit_of, str):
+            async with self.db.session() as session:
+                target = await session.scalar(
+                    select(OutboundRow.provider_message_id).where(
+                        OutboundRow.dedupe_key == edit_of, OutboundRow.status == "sent"
+                    )
+                )
+            if target:
+                options["edit_message_id"] = target
+        return options
 
     async def _failed(
         self, row: OutboundRow, worker_id: str, exc: SendError, pacer: Pacer | None

@@ -60,6 +60,9 @@ class Project(Base):
     core_key_encrypted: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(128))
     unlinked_policy: Mapped[str] = mapped_column(String(32))
+    approval_webhook_url: Mapped[str | None] = mapped_column(String(1024))
+    approval_webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    approval_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -282,3 +285,75 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(256))
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Approval(Base):
+    """A human decision the agent (or the app) waits for: `pending` until exactly one of
+    approved / denied / expired, set by one conditional update whatever decides it."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        Index("ix_approvals_due", "status", "expires_at"),
+        Index("ix_approvals_user", "project_id", "app_user_id", "status"),
+        Index("ix_approvals_response", "project_id", "response_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    app_user_id: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(16))
+    """`core` (an mcp_approval_request) or `api` (asked for by the app)."""
+    tool: Mapped[str] = mapped_column(String(200))
+    server_label: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    input_summary: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    short_code: Mapped[str] = mapped_column(String(8))
+    core_request_id: Mapped[str | None] = mapped_column(String(128))
+    response_id: Mapped[str | None] = mapped_column(String(128))
+    turn_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id", ondelete="SET NULL"))
+    inbox_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbox_events.id", ondelete="SET NULL")
+    )
+    route: Mapped[str | None] = mapped_column(String(16))
+    account: Mapped[str | None] = mapped_column(String(64))
+    chat: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    """The user-facing channel the prompt went to (WhatsApp through Twilio: `whatsapp`)."""
+    context: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    """Where the core turn came from (to continue it in the same chat)."""
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_source: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One lifecycle event for the app's approval webhook, retried until delivered. `chat_key`
+    is `approval:<id>`, so the queue delivers one approval's events in order."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_ready", "status", "id"),
+        Index("ix_webhook_order", "chat_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    approval_id: Mapped[str] = mapped_column(String(40), index=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    """The exact JSON sent (and signed) on every attempt."""
+    chat_key: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

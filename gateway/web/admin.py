@@ -13,13 +13,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from gateway import support
+from gateway import approval_ops, support
+from gateway.approval_ops import AlreadyDecided
 from gateway.proactive import Undeliverable, send_to_user
 from gateway.projects import Conflict, Invalid, NotFound
 from gateway.runtime import Runtime
@@ -29,6 +30,9 @@ from gateway.schemas import (
     AccountCreate,
     AccountOut,
     AccountPatch,
+    ApprovalCreate,
+    ApprovalDecide,
+    ApprovalOut,
     ErrorOut,
     IdentityLinkOut,
     IdentityLinkPut,
@@ -308,6 +312,89 @@ async def show_turn(rt: Runtime, call: Call) -> tuple[int, Any]:
     return 200, TurnStory(**await support.story(rt.db, inbox_id))
 
 
+# --- approvals ----------------------------------------------------------------------------------
+@route(
+    "GET",
+    "/projects/{project}/approvals",
+    "List approvals (filter `status`: pending, approved, denied, expired; `app_user_id`)",
+    response=ApprovalOut,
+    list_key="approvals",
+)
+async def list_approvals(rt: Runtime, call: Call) -> tuple[int, Any]:
+    found = await approval_ops.listing(
+        rt.store,
+        rt.approvals,
+        call.params["project"],
+        status=call.query.get("status"),
+        app_user_id=call.query.get("app_user_id"),
+    )
+    return 200, {"approvals": found}
+
+
+@route(
+    "POST",
+    "/projects/{project}/approvals",
+    "Ask an app user to approve an app-owned action on their linked channel (409 when they "
+    "cannot be reached)",
+    body=ApprovalCreate,
+    response=ApprovalOut,
+    status=201,
+)
+async def create_approval(rt: Runtime, call: Call) -> tuple[int, Any]:
+    approval = await approval_ops.request_approval(
+        rt.store,
+        rt.directory,
+        rt.identity,
+        rt.approvals,
+        call.params["project"],
+        call.body,
+        actor="admin-api",
+    )
+    return 201, approval
+
+
+@route("GET", "/projects/{project}/approvals/{id}", "Show an approval", response=ApprovalOut)
+async def show_approval(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 200, await approval_ops.show(
+        rt.store, rt.approvals, call.params["project"], call.params["id"]
+    )
+
+
+async def _decide(rt: Runtime, call: Call, verdict: Literal["approved", "denied"]) -> Any:
+    actor = call.body.actor if call.body is not None and call.body.actor else "admin-api"
+    return await approval_ops.decide(
+        rt.store,
+        rt.approvals,
+        call.params["project"],
+        call.params["id"],
+        verdict,
+        actor=actor,
+        source="api",
+    )
+
+
+@route(
+    "POST",
+    "/projects/{project}/approvals/{id}/approve",
+    "Approve a pending approval (409 `already_decided` when it is not pending)",
+    body=ApprovalDecide,
+    response=ApprovalOut,
+)
+async def approve(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 200, await _decide(rt, call, "approved")
+
+
+@route(
+    "POST",
+    "/projects/{project}/approvals/{id}/deny",
+    "Deny a pending approval (409 `already_decided` when it is not pending)",
+    body=ApprovalDecide,
+    response=ApprovalOut,
+)
+async def deny(rt: Runtime, call: Call) -> tuple[int, Any]:
+    return 200, await _decide(rt, call, "denied")
+
+
 # --- wiring -----------------------------------------------------------------------------------
 def _authorized(runtime: Runtime, request: web.Request) -> bool:
     expected = runtime.settings.admin_key
@@ -336,7 +423,9 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
         if spec.body is not None:
             raw = await request.read()
             try:
-                data = json.loads(raw or b"null")
+                # A body whose fields are all optional may be left out (approve / deny).
+                optional = not any(f.is_required() for f in spec.body.model_fields.values())
+                data = json.loads(raw) if raw.strip() or not optional else {}
             except (ValueError, RecursionError) as exc:
                 # ValueError covers JSONDecodeError, bad UTF-8 and over-long integer literals;
                 # RecursionError absurdly deep nesting. All are the client's body, never a 500.
@@ -353,6 +442,8 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
             status, payload = await spec.handler(runtime, Call(params, body, dict(request.query)))
         except NotFound as exc:
             return error_response(404, "not_found", str(exc))
+        except AlreadyDecided as exc:
+            return error_response(409, "already_decided", str(exc))
         except Conflict as exc:
             return error_response(409, "conflict", str(exc))
         except Invalid as exc:
@@ -406,14 +497,15 @@ def openapi_document() -> dict[str, Any]:
         }
         if r.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": any(f.is_required() for f in r.body.model_fields.values()),
                 "content": {"application/json": {"schema": _ref(r.body)}},
             }
             op["responses"]["400"] = {"description": "Malformed JSON", "content": error}
             if r.method in ("POST", "PUT"):
                 op["responses"]["409"] = {
-                    "description": "Conflict: already exists, linked to another app user, or "
-                    "cannot be delivered (no linked channel, opted out, outside the window)",
+                    "description": "Conflict: already exists, linked to another app user, "
+                    "cannot be delivered (no linked channel, opted out, outside the window), or "
+                    "the approval is already decided",
                     "content": error,
                 }
             if r.method == "PATCH":

@@ -1,0 +1,669 @@
+"""The approval state machine.
+
+Every decision, whatever its source (button, text reply, admin API, CLI, the expiry sweeper), is
+one conditional `UPDATE ... WHERE status = 'pending'` inside a transaction that also writes the
+decision's effects: the audit entry, the lifecycle event for the app, the notices to the user and,
+for a core approval, the continuation of the agent's turn. Exactly one caller's update matches;
+every other caller is told the approval was already decided, and nothing of theirs is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from approvals import prompts
+from approvals.redact import redact_text, summarize_arguments
+from approvals.tokens import ApprovalTokens
+from gateway import outbox
+from gateway.db import Database
+from gateway.db.models import Approval, AuditEntry, InboxEvent, Project, WebhookDelivery, utcnow
+from gateway.inbox import inbox_row
+from gateway.messages import InboundEvent
+from gateway.schemas import ApprovalOut
+
+if TYPE_CHECKING:
+    from gateway.projects import ProjectInfo
+
+Status = Literal["approved", "denied", "expired"]
+PENDING = "pending"
+EVENT_TYPES = ("approval.pending", "approval.approved", "approval.denied", "approval.expired")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the prompt goes: the account route that sends it, and the user-facing channel."""
+
+    route: str
+    account: str
+    chat: str
+    channel: str
+    buttons: bool
+
+
+@dataclass(frozen=True)
+class CoreAsk:
+    """One `mcp_approval_request` output item."""
+
+    core_request_id: str
+    tool: str
+    server_label: str | None
+    arguments: Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    """`won`: this caller's decision is the one recorded. Otherwise `reason` says why not:
+    already_decided, not_found, not_owner."""
+
+    won: bool
+    reason: str
+    approval: ApprovalOut | None = None
+
+
+class ApprovalService:
+    def __init__(self, db: Database, tokens: ApprovalTokens) -> None:
+        self.db = db
+        self.tokens = tokens
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with an outcome (pending, approved, denied, expired, refused) after commit."""
+
+    def _notify(self, outcome: str) -> None:
+        for listener in self.listeners:
+            listener(outcome)
+
+    # --- creation ------------------------------------------------------------------------------
+    async def add_core_approvals(
+        self,
+        conn: AsyncConnection,
+        project: ProjectInfo,
+        *,
+        app_user_id: str,
+        asks: Sequence[CoreAsk],
+        response_id: str,
+        turn_id: int | None,
+        inbox_event_id: int,
+        destination: Destination,
+        context: dict[str, Any],
+    ) -> list[str]:
+        """Inside the turn's own transaction: one approval (and prompt) per request. The ids are
+        derived from the core's request ids, so a replayed turn adds nothing twice."""
+        now = utcnow()
+        rows = []
+        for ask in asks:
+            input_summary = summarize_arguments(ask.arguments)
+            where = f" on {ask.server_label}" if ask.server_label else ""
+            summary = f"run {ask.tool}{where}" + (f" ({input_summary})" if input_summary else "")
+            approval_id = (
+                "apr_"
+                + hashlib.sha256(f"{project.id}:{ask.core_request_id}".encode()).hexdigest()[:24]
+            )
+            rows.append(
+                {
+                    "id": approval_id,
+                    "project_id": project.id,
+                    "app_user_id": app_user_id,
+                    "source": "core",
+                    "tool": ask.tool[:200],
+                    "server_label": (ask.server_label or None) and ask.server_label[:200],
+                    "summary": summary,
+                    "input_summary": input_summary or None,
+                    "core_request_id": ask.core_request_id[:128],
+                    "response_id": response_id,
+                    "turn_id": turn_id,
+                    "inbox_event_id": inbox_event_id,
+                    "context": context,
+                    "created_at": now,
+                    "expires_at": now + timedelta(seconds=project.approval_ttl_seconds),
+                }
+            )
+        created = await self._insert(conn, project, rows, destination, actor="core")
+        for _ in created:
+            self._notify("pending")
+        return created
+
+    async def request(
+        self,
+        project: ProjectInfo,
+        *,
+        app_user_id: str,
+        tool: str,
+        summary: str,
+        ttl_seconds: int | None,
+        destination: Destination,
+        actor: str,
+    ) -> ApprovalOut:
+        """An app-owned action: prompt the user, report the outcome through the webhook."""
+        now = utcnow()
+        row = {
+            "id": f"apr_{uuid.uuid4().hex[:24]}",
+            "project_id": project.id,
+            "app_user_id": app_user_id,
+            "source": "api",
+            "tool": tool,
+            "server_label": None,
+            "summary": redact_text(summary),
+            "input_summary": None,
+            "core_request_id": None,
+            "response_id": None,
+            "turn_id": None,
+            "inbox_event_id": None,
+            "context": {},
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl_seconds or project.approval_ttl_seconds),
+        }
+        async with self.db.engine.begin() as conn:
+            await self._insert(conn, project, [row], destination, actor=actor)
+        self._notify("pending")
+        found = await self.get(row["id"], project.id)
+        assert found is not None
+        return found
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        project: ProjectInfo,
+        rows: list[dict[str, Any]],
+        destination: Destination,
+        *,
+        actor: str,
+    ) -> list[str]:
+        if not rows:
+            return []
+        user = rows[0]["app_user_id"]
+        taken = set(
+            (
+                await conn.execute(
+                    select(Approval.short_code).where(
+                        Approval.project_id == project.id,
+                        Approval.app_user_id == user,
+                        Approval.status == PENDING,
+                    )
+                )
+            ).scalars()
+        )
+        with_code = len(taken) + len(rows) > 1
+        for row in rows:
+            row["short_code"] = _short_code(taken)
+            taken.add(row["short_code"])
+            row["token_hash"] = self.tokens.lookup_hash(self.tokens.token_for(row["id"]))
+            row["status"] = PENDING
+            row["route"], row["account"] = destination.route, destination.account
+            row["chat"], row["channel"] = destination.chat, destination.channel
+        inserted = await conn.execute(
+            self.db.insert(Approval)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Approval.id),
+            rows,
+        )
+        created = set(inserted.scalars())
+        fresh = [row for row in rows if row["id"] in created]
+        prompts_queued = []
+        for row in fresh:
+            facts = _facts(row)
+            text = prompts.prompt_text(facts, buttons=destination.buttons, with_code=with_code)
+            options: dict[str, Any] = {"approval_prompt": row["id"]}
+            if destination.buttons:
+                options["footer"] = prompts.footer(facts)
+            prompts_queued += outbox.rows(
+                project_id=project.id,
+                channel=destination.route,
+                account=destination.account,
+                chat=destination.chat,
+                parts=[text],
+                dedupe_key=f"approval:{row['id']}:prompt",
+                inbox_event_id=row["inbox_event_id"],
+                turn_id=row["turn_id"],
+                options=options,
+            )
+            await self._event(conn, project.id, project.name, row, "approval.pending")
+            await conn.execute(
+                AuditEntry.__table__.insert(),
+                {
+                    "project_id": project.id,
+                    "actor": actor[:128],
+                    "action": "approval.request",
+                    "subject": row["id"],
+                    "details": {"tool": row["tool"], "app_user_id": row["app_user_id"]},
+                    "created_at": utcnow(),
+                },
+            )
+        await outbox.insert(self.db, conn, prompts_queued)
+        return [row["id"] for row in fresh]
+
+    # --- decisions -----------------------------------------------------------------------------
+    async def decide(
+        self,
+        *,
+        verdict: Status,
+        actor: str,
+        source: str,
+        approval_id: str | None = None,
+        token: str | None = None,
+        project_id: int | None = None,
+        decider_user: str | None = None,
+    ) -> Decision:
+        """Record `verdict` unless the approval is already decided. `decider_user` (decisions
+        from a channel) must be the approval's own app user. An approve or deny that arrives
+        after the deadline expires the approval instead (the caller is told it expired)."""
+        decision = await self._decide(
+            verdict, actor, source, approval_id, token, project_id, decider_user
+        )
+        if decision.won and decision.approval is not None:
+            self._notify(decision.approval.status)
+        elif decision.reason in ("not_owner", "not_found") and source != "sweeper":
+            self._notify("refused")
+        return decision
+
+    async def _decide(
+        self,
+        verdict: Status,
+        actor: str,
+        source: str,
+        approval_id: str | None,
+        token: str | None,
+        project_id: int | None,
+        decider_user: str | None,
+    ) -> Decision:
+        async with self.db.engine.begin() as conn:
+            query = select(*Approval.__table__.c, Project.name.label("project_name")).join(
+                Project, Project.id == Approval.project_id
+            )
+            if token is not None:
+                query = query.where(Approval.token_hash == self.tokens.lookup_hash(token))
+            else:
+                query = query.where(Approval.id == approval_id)
+            if project_id is not None:
+                query = query.where(Approval.project_id == project_id)
+            found = (await conn.execute(query)).first()
+            if found is None:
+                await _audit(conn, project_id, actor, "approval.refused", "-", {
+                    "reason": "unknown approval or token", "source": source,
+                })  # fmt: skip
+                return Decision(False, "not_found")
+            row, project_name = _RowView.of(found), found.project_name
+            if decider_user is not None and decider_user != row.app_user_id:
+                await _audit(conn, row.project_id, actor, "approval.refused", row.id, {
+                    "reason": "not the approval's app user", "source": source,
+                })  # fmt: skip
+                return Decision(False, "not_owner", _out(row, project_name))
+            if row.response_id:
+                # Decisions on one core response are serialized, so the last one sees all the
+                # others and continues the turn exactly once (no-op on SQLite: one writer).
+                await conn.execute(
+                    select(Approval.id)
+                    .where(
+                        Approval.project_id == row.project_id,
+                        Approval.response_id == row.response_id,
+                    )
+                    .order_by(Approval.id)
+                    .with_for_update()
+                )
+            now = utcnow()
+            status: Status = verdict
+            conditions = [Approval.id == row.id, Approval.status == PENDING]
+            if verdict == "expired":
+                conditions.append(Approval.expires_at <= now)
+            elif row.expires_at <= now:
+                status, actor, source = "expired", "expiry", "sweeper"
+            changed = await conn.execute(
+                update(Approval)
+                .where(*conditions)
+                .values(
+                    status=status, decided_by=actor[:200], decision_source=source, decided_at=now
+                )
+            )
+            if changed.rowcount != 1:
+                current = (
+                    await conn.execute(select(*Approval.__table__.c).where(Approval.id == row.id))
+                ).one()
+                return Decision(False, "already_decided", _out(_RowView.of(current), project_name))
+            row.status, row.decided_by, row.decision_source, row.decided_at = (
+                status, actor[:200], source, now
+            )  # fmt: skip
+            await _audit(conn, row.project_id, actor, f"approval.{status}", row.id, {
+                "source": source, "tool": row.tool, "app_user_id": row.app_user_id,
+            })  # fmt: skip
+            await self._event(
+                conn, row.project_id, project_name, row.__dict__, f"approval.{status}"
+            )
+            await outbox.insert(self.db, conn, _notices(row, status))
+            if row.source == "core" and row.response_id:
+                await self._continue_turn(conn, row)
+            return Decision(True, "decided", _out(row, project_name))
+
+    async def _continue_turn(self, conn: AsyncConnection, row: _RowView) -> None:
+        """When the last approval of a core response is decided, queue the turn's continuation
+        (in the chat's order, like any message): the worker sends the decisions to the core."""
+        waiting = await conn.scalar(
+            select(func.count(Approval.id)).where(
+                Approval.project_id == row.project_id,
+                Approval.response_id == row.response_id,
+                Approval.status == PENDING,
+            )
+        )
+        if waiting:
+            return
+        ctx = row.context or {}
+        assert row.response_id is not None
+        hints: dict[str, Any] = {"response_id": row.response_id}
+        if ctx.get("via"):
+            hints["via"] = ctx["via"]
+        event = InboundEvent(
+            channel=ctx.get("channel") or row.channel or row.route or "-",
+            account=ctx.get("account") or row.account or "-",
+            event_id=_resume_id(row.response_id),
+            kind="resume",
+            sender=ctx.get("sender"),
+            chat=ctx.get("chat") or row.chat,
+            is_group=bool(ctx.get("is_group")),
+            message_id=ctx.get("message_id"),
+            hints=hints,
+        )
+        await conn.execute(
+            self.db.insert(InboxEvent).on_conflict_do_nothing(
+                index_elements=["project_id", "channel", "account", "event_id"]
+            ),
+            [inbox_row(row.project_id, event, None, None)],
+        )
+
+    async def expire_overdue(self, limit: int = 100) -> int:
+        """The sweeper: expire what is past its deadline (racing any late decision fairly)."""
+        async with self.db.session() as session:
+            due = (
+                await session.scalars(
+                    select(Approval.id)
+                    .where(Approval.status == PENDING, Approval.expires_at <= utcnow())
+                    .order_by(Approval.expires_at)
+                    .limit(limit)
+                )
+            ).all()
+        expired = 0
+        for approval_id in due:
+            decision = await self.decide(
+                approval_id=approval_id, verdict="expired", actor="sweeper", source="sweeper"
+            )
+            expired += decision.won
+        return expired
+
+    # --- reads ---------------------------------------------------------------------------------
+    async def get(self, approval_id: str, project_id: int | None = None) -> ApprovalOut | None:
+        query = (
+            select(Approval, Project.name)
+            .join(Project, Project.id == Approval.project_id)
+            .where(Approval.id == approval_id)
+        )
+        if project_id is not None:
+            query = query.where(Approval.project_id == project_id)
+        async with self.db.session() as session:
+            found = (await session.execute(query)).first()
+        return None if found is None else _out(_RowView.of(found[0]), found[1])
+
+    async def list(
+        self,
+        project_id: int | None = None,
+        *,
+        status: str | None = None,
+        app_user_id: str | None = None,
+        response_id: str | None = None,
+        limit: int = 200,
+    ) -> list[ApprovalOut]:
+        query = select(Approval, Project.name).join(Project, Project.id == Approval.project_id)
+        if project_id is not None:
+            query = query.where(Approval.project_id == project_id)
+        if status is not None:
+            query = query.where(Approval.status == status)
+        if app_user_id is not None:
+            query = query.where(Approval.app_user_id == app_user_id)
+        if response_id is not None:
+            query = query.where(Approval.response_id == response_id)
+        query = query.order_by(Approval.created_at.desc(), Approval.id).limit(limit)
+        async with self.db.session() as session:
+            rows = (await session.execute(query)).all()
+        return [_out(_RowView.of(row), name) for row, name in rows]
+
+    async def pending_for(self, project_id: int, app_user_id: str) -> list[tuple[str, str, str]]:
+        """(id, short code, tool) of the user's pending approvals, oldest first."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Approval.id, Approval.short_code, Approval.tool)
+                    .where(
+                        Approval.project_id == project_id,
+                        Approval.app_user_id == app_user_id,
+                        Approval.status == PENDING,
+                        Approval.expires_at > utcnow(),
+                    )
+                    .order_by(Approval.created_at, Approval.id)
+                )
+            ).all()
+        return [(r.id, r.short_code, r.tool) for r in rows]
+
+    async def pending_with_code(self, project_id: int, code: str) -> list[str]:
+        async with self.db.session() as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(Approval.id).where(
+                            Approval.project_id == project_id,
+                            Approval.short_code == code,
+                            Approval.status == PENDING,
+                        )
+                    )
+                ).all()
+            )
+
+    async def decisions_for(self, project_id: int, response_id: str) -> list[Any]:
+        """(core_request_id, status, app_user_id, decision_source) of every approval a core
+        response asked for."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        Approval.core_request_id,
+                        Approval.status,
+                        Approval.app_user_id,
+                        Approval.decision_source,
+                        Approval.context,
+                    )
+                    .where(Approval.project_id == project_id, Approval.response_id == response_id)
+                    .order_by(Approval.created_at, Approval.id)
+                )
+            ).all()
+        return list(rows)
+
+    # --- lifecycle events ------------------------------------------------------------------
+    async def _event(
+        self,
+        conn: AsyncConnection,
+        project_id: int,
+        project_name: str,
+        row: dict[str, Any],
+        event_type: str,
+    ) -> None:
+        """Queue one lifecycle event, if the project has an approval webhook."""
+        url = await conn.scalar(
+            select(Project.approval_webhook_url).where(Project.id == project_id)
+        )
+        if not url:
+            return
+        now = utcnow()
+        event_id = f"evt_{uuid.uuid4().hex}"
+        approval = _out(_RowView(**{k: row.get(k) for k in _RowView.FIELDS}), project_name)
+        body = {
+            "event_id": event_id,
+            "type": event_type,
+            "created_at": now.isoformat().replace("+00:00", "Z"),
+            "approval": _event_approval(approval, row),
+        }
+        await conn.execute(
+            WebhookDelivery.__table__.insert(),
+            {
+                "project_id": project_id,
+                "approval_id": row["id"],
+                "event_id": event_id,
+                "event_type": event_type,
+                "body": json.dumps(body, separators=(",", ":"), sort_keys=True),
+                "chat_key": f"approval:{row['id']}",
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+
+
+class _RowView:
+    """A plain, mutable copy of an approval row (ORM rows stay out of the transaction logic)."""
+
+    FIELDS = (
+        "id", "project_id", "app_user_id", "source", "tool", "server_label", "summary",
+        "input_summary", "status", "short_code", "core_request_id", "response_id", "turn_id",
+        "inbox_event_id", "route", "account", "chat", "channel", "context", "decided_by",
+        "decision_source", "decided_at", "created_at", "expires_at",
+    )  # fmt: skip
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    @classmethod
+    def of(cls, row: Any) -> _RowView:
+        """From an ORM object or a Core row of the approvals columns."""
+        return cls(**{name: getattr(row, name) for name in cls.FIELDS})
+
+    id: str
+    project_id: int
+    app_user_id: str
+    source: str
+    tool: str
+    summary: str
+    status: str
+    short_code: str
+    response_id: str | None
+    route: str | None
+    account: str | None
+    chat: str | None
+    channel: str | None
+    context: dict[str, Any]
+    created_at: Any
+    expires_at: Any
+    decided_by: str | None
+    decision_source: str | None
+    decided_at: Any
+
+
+def _out(row: _RowView, project_name: str) -> ApprovalOut:
+    return ApprovalOut(
+        id=row.id,
+        project=project_name,
+        status=row.status,  # type: ignore[arg-type]
+        app_user_id=row.app_user_id,
+        tool=row.tool,
+        summary=row.summary,
+        input_summary=getattr(row, "input_summary", None),
+        source=row.source,  # type: ignore[arg-type]
+        server_label=getattr(row, "server_label", None),
+        channel=row.channel,
+        response_id=row.response_id,
+        turn_id=getattr(row, "turn_id", None),
+        decided_by=row.decided_by,
+        decision_source=row.decision_source,
+        decided_at=row.decided_at,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )
+
+
+def _event_approval(approval: ApprovalOut, row: dict[str, Any]) -> dict[str, Any]:
+    body = approval.model_dump(mode="json")
+    body["conversation"] = {
+        "channel": approval.channel,
+        "turn_id": approval.turn_id,
+        "response_id": approval.response_id,
+    }
+    return body
+
+
+def _facts(row: Any) -> prompts.PromptFacts:
+    get = row.get if isinstance(row, dict) else row.__dict__.get
+    return prompts.PromptFacts(
+        tool=get("tool"),
+        summary=get("summary"),
+        expires_at=get("expires_at"),
+        created_at=get("created_at"),
+        short_code=get("short_code"),
+    )
+
+
+def _notices(row: _RowView, status: str) -> list[dict[str, Any]]:
+    """Tell the user in the prompt's chat. Telegram: the prompt is edited to show the outcome
+    (buttons gone); an expiry also gets a message of its own. Elsewhere: a short message."""
+    if not (row.route and row.account and row.chat):
+        return []
+    facts = _facts(row)
+    common = {
+        "project_id": row.project_id,
+        "channel": row.route,
+        "account": row.account,
+        "chat": row.chat,
+        "inbox_event_id": getattr(row, "inbox_event_id", None),
+        "turn_id": getattr(row, "turn_id", None),
+    }
+    queued: list[dict[str, Any]] = []
+    if row.route == "telegram":
+        queued += outbox.rows(
+            **common,
+            parts=[prompts.closed_prompt_text(facts, status)],
+            dedupe_key=f"approval:{row.id}:closed",
+            options={"edit_of": f"approval:{row.id}:prompt:0"},
+        )
+    if row.route != "telegram" or status == "expired":
+        queued += outbox.rows(
+            **common,
+            parts=[prompts.outcome_text(facts, status)],
+            dedupe_key=f"approval:{row.id}:outcome",
+        )
+    return queued
+
+
+async def _audit(
+    conn: AsyncConnection,
+    project_id: int | None,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any],
+) -> None:
+    await conn.execute(
+        AuditEntry.__table__.insert(),
+        {
+            "project_id": project_id,
+            "actor": actor[:128],
+            "action": action,
+            "subject": subject[:256],
+            "details": details,
+            "created_at": utcnow(),
+        },
+    )
+
+
+def _short_code(taken: set[str]) -> str:
+    while True:
+        code = f"{secrets.randbelow(9000) + 1000}"
+        if code not in taken:
+            return code
+
+
+def _resume_id(response_id: str) -> str:
+    if len(response_id) <= 110:
+        return f"approval:{response_id}"
+    return "approval:" + hashlib.sha256(response_id.encode()).hexdigest()
