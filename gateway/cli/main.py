@@ -75,6 +75,15 @@ inbox_app = typer.Typer(
 )
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(inbox_app, name="inbox")
+approvals_app = typer.Typer(
+    help="Approvals: list, inspect and decide human-in-the-loop requests.", no_args_is_help=True
+)
+webhooks_app = typer.Typer(
+    help="Approval lifecycle webhooks to the app: deliveries and re-sending.",
+    no_args_is_help=True,
+)
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(webhooks_app, name="webhooks")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
@@ -478,12 +487,19 @@ def secrets_rotate() -> None:
 
 
 # --- commands in their own modules (telegram, twilio, identity, allowlist, audit, send) -------
-from gateway.cli import identity_cmds, ops_cmds, telegram_cmds, twilio_cmds  # noqa: E402
+from gateway.cli import (  # noqa: E402
+    approval_cmds,
+    identity_cmds,
+    ops_cmds,
+    telegram_cmds,
+    twilio_cmds,
+)
 
 telegram_cmds.register(telegram_app)
 twilio_cmds.register(twilio_app)
 identity_cmds.register(identity_app, allowlist_app, audit_app, app)
 ops_cmds.register(app, outbox_app, inbox_app)
+approval_cmds.register(approvals_app, webhooks_app)
 
 
 def main() -> None:
