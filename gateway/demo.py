@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select
 
 from gateway.config import Settings
@@ -28,6 +29,7 @@ from gateway.logs import configure_logging
 from gateway.mock_core import MockCore
 from gateway.runtime import Runtime
 from gateway.testing import fake_twilio, fake_whatsapp
+from gateway.testing.fake_app_webhook import AppWebhookReceiver
 from gateway.testing.fake_telegram import FakeTelegram
 from gateway.testing.fake_twilio import FakeTwilio
 from gateway.testing.fake_whatsapp import FakeWhatsApp
@@ -53,6 +55,8 @@ class Step:
     expect_replies: int = 1
     code_for: str | None = None
     """Mint a link code for this app user first (as the app would) and put it in `says`."""
+    tap: int | None = None
+    """Telegram: press this button (0 Approve, 1 Deny) of the latest prompt instead of typing."""
     event_id: str = field(default="", init=False)
 
 
@@ -87,6 +91,24 @@ SCRIPT = [
         chat_id=GROUP,
         note="group message that mentions the bot",
     ),
+    Step(
+        "#approval=delete_repo Clean up the old repository",
+        expect_replies=2,
+        note="the agent asks to run a tool: the gateway records an approval and prompts Ana "
+        "with Approve / Deny buttons",
+    ),
+    Step(
+        "[taps Approve]",
+        tap=0,
+        note="decided once: the prompt is edited (buttons gone), the core gets "
+        "mcp_approval_response approve=true and the final answer arrives",
+    ),
+    Step(
+        "[taps Approve again]",
+        tap=0,
+        expect_replies=0,
+        note="a second tap changes nothing: 'already approved' on the button",
+    ),
     Step("/new", note="start a fresh conversation"),
     Step("HELP", channel="sms", note="SMS keyword: answered by the gateway, no core call"),
     Step("LINK {code}", channel="sms", code_for="app-user-ben", note="linking by SMS"),
@@ -107,6 +129,18 @@ SCRIPT = [
     Step("STOP", channel="sms", expect_replies=0, note="opted out: nothing more is sent"),
     Step("are you there?", channel="sms", expect_replies=0, note="not forwarded while opted out"),
     Step("START", channel="sms", note="opted back in, acknowledged"),
+    Step(
+        "#approval=refund_order Refund order 42",
+        channel="sms",
+        expect_replies=2,
+        note="an approval over SMS: the prompt ends with 'Reply YES to approve or NO to deny'",
+    ),
+    Step(
+        "yes",
+        channel="sms",
+        expect_replies=2,
+        note="YES decides it (case-insensitive): confirmed, and the core's final answer follows",
+    ),
     Step("link {code}", channel="whatsapp", code_for="app-user-caio", note="linking on WhatsApp"),
     Step("Olá! Can you help me?", channel="whatsapp"),
     Step("And in Portuguese?", channel="whatsapp", note="continues the WhatsApp conversation"),
@@ -151,10 +185,24 @@ class Channels:
             "X-Telegram-Bot-Api-Secret-Token": "demo-webhook-secret",
             "Content-Type": "application/json",
         }
-        body = json.dumps(_update(int(step.event_id), step))
+        update = (
+            _tap(int(step.event_id), self._buttons()[step.tap])
+            if step.tap is not None
+            else _update(int(step.event_id), step)
+        )
+        body = json.dumps(update)
         url = f"{self.base}/webhooks/telegram/default"
         async with http.post(url, data=body, headers=headers) as resp:
             return resp.status
+
+    def _buttons(self) -> list[str]:
+        """The callback data of the latest prompt's buttons."""
+        for call in reversed(self.telegram.calls_to("sendMessage")):
+            markup = call.params.get("reply_markup")
+            if markup:
+                markup = json.loads(markup) if isinstance(markup, str) else markup
+                return [b["callback_data"] for b in markup["inline_keyboard"][0]]
+        raise RuntimeError("no approval prompt was sent")
 
     async def _sms(self, http: aiohttp.ClientSession, step: Step) -> int:
         form = fake_twilio.inbound_form(
@@ -187,8 +235,10 @@ async def run_demo() -> int:
     console = Console()
     telegram, core = FakeTelegram(bot_username=BOT_USERNAME), MockCore()
     twilio, wa = FakeTwilio(phone_numbers=(TWILIO_NUMBER,)), FakeWhatsApp()
+    app_hook = AppWebhookReceiver(secret=secrets.token_urlsafe(24))
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as tmp:
         tg_url, core_url = await telegram.start(), await core.start()
+        await app_hook.start()
         twilio_url, wa_url = await twilio.start(), await wa.start()
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
@@ -208,6 +258,8 @@ async def run_demo() -> int:
             whatsapp_app_secret=fake_whatsapp.DEFAULT_APP_SECRET,
             whatsapp_verify_token="demo-verify-token",
             whatsapp_api_base_url=wa_url,
+            approval_webhook_url=app_hook.url,
+            approval_webhook_secret=app_hook.secret,
             poll_interval_seconds=0.05,
             log_level="ERROR",
         )
@@ -225,9 +277,10 @@ async def run_demo() -> int:
         )
         try:
             ok = await _play(console, Channels(base, telegram, twilio, wa), runtime)
+            ok = await _show_lifecycle(console, app_hook) and ok
         finally:
             await runner.cleanup()
-            for fake in (telegram, core, twilio, wa):
+            for fake in (telegram, core, twilio, wa, app_hook):
                 await fake.stop()
     console.print(
         "\n[bold green]demo finished: every step behaved as expected[/]"
@@ -261,11 +314,16 @@ async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
             status = await channels.post(http, step, previous)
             where = " in the group" if step.chat_id < 0 else ""
             console.print(
-                f"[cyan]{WHO[step.channel]}{where}>[/] {step.says}   [dim](webhook -> {status})[/]"
+                f"[cyan]{WHO[step.channel]}{where}>[/] {escape(step.says)}   "
+                f"[dim](webhook -> {status})[/]"
             )
             if step.note:
                 console.print(f"   [dim]{step.note}[/]")
             replies = await _replies(channels, step.channel, before, step.expect_replies)
+            if step.tap is not None:
+                answers = channels.telegram.calls_to("answerCallbackQuery")
+                said = answers[-1].params.get("text") if answers else None
+                console.print(f"[green]bot (on the button)>[/] {said}")
             for text in replies:
                 shown = text if len(text) < 160 else f"{text[:120]}... [{len(text)} chars]"
                 console.print(f"[green]bot>[/] {shown}")
@@ -282,6 +340,25 @@ async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
                 ok = False
             previous = step
     return ok
+
+
+async def _show_lifecycle(console: Console, app_hook: AppWebhookReceiver) -> bool:
+    """What the app's approval webhook received (signed, each event once)."""
+    expected = 4  # two approvals: pending + approved each
+    for _ in range(200):  # up to 10 s
+        if len(app_hook.events) >= expected:
+            break
+        await asyncio.sleep(0.05)
+    console.print("\n[bold]-- the app's approval webhook --[/]")
+    for event in app_hook.events:
+        approval = event["approval"]
+        console.print(
+            f"[magenta]app<[/] {event['type']:<18} {approval['id']}  tool {approval['tool']}  "
+            f"user {approval['app_user_id']}  [dim]{event['event_id']}[/]"
+        )
+    signed = all(d.signature_ok for d in app_hook.deliveries)
+    console.print(f"   [dim]X-General-Augment-Signature verified on every delivery: {signed}[/]")
+    return signed and len(app_hook.events) == expected
 
 
 async def _replies(channels: Channels, channel: str, before: int, expected: int) -> list[str]:
@@ -301,6 +378,24 @@ async def _turn(runtime: Runtime, event_id: str) -> Turn | None:
             .join(InboxEvent, Turn.inbox_event_id == InboxEvent.id)
             .where(InboxEvent.event_id == event_id)
         )
+
+
+def _tap(update_id: int, data: str) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"demo-{update_id}",
+            "chat_instance": "demo",
+            "from": USER,
+            "message": {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": {"id": USER["id"], "type": "private"},
+                "text": "Approval needed",
+            },
+            "data": data,
+        },
+    }
 
 
 def _update(update_id: int, step: Step) -> dict[str, Any]:
