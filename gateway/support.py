@@ -17,7 +17,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import Database
-from gateway.db.models import InboxEvent, OutboundMessage, Project, Turn
+from gateway.db.models import (
+    Approval,
+    InboxEvent,
+    OutboundMessage,
+    Project,
+    Turn,
+    WebhookDelivery,
+)
 from gateway.logs import mask_phone, scrub
 
 PHONE_CHANNELS = ("sms", "whatsapp")
@@ -53,7 +60,8 @@ def _lookups(ident: str) -> list[Any]:
         .join(OutboundMessage, OutboundMessage.inbox_event_id == InboxEvent.id)
         .where(OutboundMessage.provider_message_id == ident)
     )
-    lookups = [by_turn, by_event, by_reply]
+    by_approval = select(Approval.inbox_event_id).where(Approval.id == ident)
+    lookups = [by_turn, by_event, by_reply, by_approval]
     ref = ident.removeprefix("ref").strip()
     if ref.isdigit() and len(ref) < 19:  # the `(ref 123)` of an apology is the inbox id
         lookups.append(select(InboxEvent.id).where(InboxEvent.id == int(ref)))
@@ -81,6 +89,7 @@ async def story(db: Database, inbox_id: int) -> dict[str, Any]:
                 .order_by(OutboundMessage.id)
             )
         ).all()
+        approvals = await _approvals(session, event, turn)
     payload = event.payload or {}
     channel = event.channel
     return {
@@ -110,9 +119,74 @@ async def story(db: Database, inbox_id: int) -> dict[str, Any]:
             else None
         ),
         "core": _core(turn),
-        "approvals": [],
+        "approvals": approvals,
         "outbound": [_send(row) for row in sends],
     }
+
+
+async def _approvals(
+    session: AsyncSession, event: InboxEvent, turn: Turn | None
+) -> list[dict[str, Any]]:
+    """Approvals this turn asked for, or (a continuation turn) the ones it answered, each with
+    its decision and the delivery of its lifecycle events."""
+    resumed = (event.payload or {}).get("hints", {}).get("response_id")
+    if event.kind == "resume" and resumed:
+        where = Approval.response_id == str(resumed)
+    else:
+        where = Approval.inbox_event_id == event.id
+    rows = (
+        await session.scalars(
+            select(Approval)
+            .where(Approval.project_id == event.project_id, where)
+            .order_by(Approval.created_at, Approval.id)
+        )
+    ).all()
+    found = []
+    for row in rows:
+        deliveries = (
+            await session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.approval_id == row.id)
+                .order_by(WebhookDelivery.id)
+            )
+        ).all()
+        found.append(
+            {
+                "id": row.id,
+                "status": row.status,
+                "tool": row.tool,
+                "summary": _text(row.summary),
+                "app_user": _user(row.app_user_id),
+                "channel": row.channel,
+                "prompted_at": mask_address(row.channel or "", row.chat),
+                "decided_by": _actor(row.decided_by),
+                "decision_source": row.decision_source,
+                "created_at": _time(row.created_at),
+                "expires_at": _time(row.expires_at),
+                "decided_at": _time(row.decided_at),
+                "core_request_id": row.core_request_id,
+                "webhook_events": [
+                    {
+                        "event_id": d.event_id,
+                        "type": d.event_type,
+                        "status": d.status,
+                        "attempts": d.attempts,
+                        "last_status": d.last_status,
+                        "last_error": _text(d.last_error),
+                    }
+                    for d in deliveries
+                ],
+            }
+        )
+    return found
+
+
+def _actor(actor: str | None) -> str | None:
+    """`sms:+14155550123` -> `sms:+*******0123`."""
+    if not actor or ":" not in actor:
+        return actor
+    channel, _, who = actor.partition(":")
+    return f"{channel}:{mask_address(channel, who)}"
 
 
 def _core(turn: Turn | None) -> dict[str, Any] | None:

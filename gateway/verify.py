@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import aiohttp
 from sqlalchemy import select
 
+from approvals.signing import HEADER, sign
 from channels import webhook_path
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import ChannelAccount, Project
 from gateway.db.schema import SchemaOutOfDate, ensure_current
 from gateway.messages import SendError
-from gateway.projects import AccountDirectory, NotFound, ProjectStore
+from gateway.projects import DEFAULT, AccountDirectory, NotFound, ProjectStore
 from gateway.secrets import SecretBox, SecretKeyError, load_secret_box
 
 Status = Literal["PASS", "FAIL", "SKIP"]
@@ -66,9 +68,13 @@ async def run_checks(settings: Settings, project: str, gateway_url: str | None) 
         finally:
             await directory.close()
         checks.append(await _core(info.core_base_url, info.core_api_key, info.model))
-        checks.append(
-            Check("approval_webhook", "SKIP", "approvals are not built yet (a later issue adds it)")
-        )
+        url, secret = info.approval_webhook_url, info.approval_webhook_secret
+        if project == DEFAULT and settings.approval_webhook_url:
+            # What the gateway will use once it starts (the environment wins for `default`).
+            url = settings.approval_webhook_url
+            if settings.approval_webhook_secret is not None:
+                secret = settings.approval_webhook_secret.get_secret_value()
+        checks.append(await _approval_webhook(url, secret))
     finally:
         await db.close()
     return checks
@@ -234,6 +240,33 @@ async def _core(base_url: str, api_key: str | None, model: str) -> Check:
             name, "FAIL", f"project_key_execution=FAIL: the core refused the key ({status})"
         )
     return Check(name, "FAIL", f"project_key_execution=FAIL: the core answered {status}")
+
+
+async def _approval_webhook(url: str | None, secret: str | None) -> Check:
+    """POST a signed `approval.test` event: the app's receiver must accept it (2xx)."""
+    name = "approval_webhook"
+    if not url:
+        return Check(name, "SKIP", "no approval webhook configured (APPROVAL_WEBHOOK_URL)")
+    if not secret:
+        return Check(name, "FAIL", "APPROVAL_WEBHOOK_URL is set but APPROVAL_WEBHOOK_SECRET is not")
+    event_id = f"evt_verify_{uuid.uuid4().hex[:16]}"
+    body = json.dumps(
+        {"event_id": event_id, "type": "approval.test", "created_at": int(time.time()),
+         "approval": None},
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+    headers = {"Content-Type": "application/json", HEADER: sign(secret, body)}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.post(url, data=body, headers=headers) as resp,
+        ):
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Check(name, "FAIL", f"{url} unreachable: {type(exc).__name__}")
+    if 200 <= status < 300:
+        return Check(name, "PASS", f"{url} accepted a signed approval.test event ({status})")
+    return Check(name, "FAIL", f"{url} answered {status} to a signed approval.test event")
 
 
 def as_dicts(checks: list[Check]) -> list[dict[str, str]]:

@@ -156,3 +156,26 @@ async def test_a_core_response_with_two_requests_gets_two_approvals(gw: Harness)
     verdicts = {d["approval_request_id"]: d["approve"] for d in _decisions(gw)}
     by_tool = {a.tool: a.core_request_id for a in approvals}
     assert verdicts == {by_tool["tool_a"]: True, by_tool["tool_b"]: False}
+
+
+async def test_trace_tells_the_approval_story(gw: Harness) -> None:
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="#approval=close_account"))
+    await eventually(lambda: any("Reply YES" in b for b in gw.twilio.sent_bodies(PHONE)))
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="no"))
+    await eventually(lambda: any("Denied: close_account" in b for b in gw.twilio.sent_bodies()))
+    approval = (await _approvals(gw))[0]
+    status, story = await gw.admin("GET", f"/api/v1/admin/projects/default/turns/{approval.id}")
+    assert status == 200, story
+    told = story["approvals"][0]
+    assert told["id"] == approval.id and told["status"] == "denied"
+    assert told["decision_source"] == "sms"
+    assert PHONE not in json.dumps(story) and PHONE[-4:] in told["decided_by"]
+    # The continuation turn tells the same approval from the other side.
+    assert gw.runtime is not None
+    turns = await gw.turns()
+    assert len(turns) == 2 and turns[1].previous_response_id == approval.response_id
+    status, resumed = await gw.admin(
+        "GET", f"/api/v1/admin/projects/default/turns/{turns[1].response_id}"
+    )
+    assert status == 200 and resumed["inbound"]["kind"] == "resume"
+    assert [a["id"] for a in resumed["approvals"]] == [approval.id]

@@ -52,3 +52,57 @@ async def test_metrics_count_a_known_workload(harness: Harness) -> None:
     for _name, labels in metrics:
         for key, _ in labels:
             assert key in {"channel", "outcome", "status", "le"}, key
+
+
+async def test_metrics_count_approvals_and_pending_webhook_events(harness: Harness) -> None:
+    # The app's webhook points at a port nothing listens on: events stay pending.
+    from tests.auxil.harness import free_port
+
+    status, _ = await harness.admin(
+        "PATCH",
+        "/api/v1/admin/projects/default",
+        json={
+            "approval_webhook_url": f"http://127.0.0.1:{free_port()}/hook",
+            "approval_webhook_secret": "whsec-metrics",
+        },
+    )
+    assert status == 200
+    await harness.post_update(updates.message("#approval=a,b two tools"))
+    prompts = await eventually(
+        lambda: (
+            [c for c in harness.telegram.calls_to("sendMessage") if c.params.get("reply_markup")]
+            if len(harness.telegram.calls_to("sendMessage")) >= 3
+            else None
+        )
+    )
+    import json
+
+    def data(call: object, index: int) -> str:
+        markup = call.params["reply_markup"]  # type: ignore[attr-defined]
+        markup = json.loads(markup) if isinstance(markup, str) else markup
+        return markup["inline_keyboard"][0][index]["callback_data"]
+
+    await harness.post_update(updates.callback(data(prompts[0], 0)))  # approve one
+    await harness.post_update(updates.callback(data(prompts[1], 1)))  # deny the other
+    await harness.post_update(updates.callback("ap:forged-token-forged-token:y"))
+    await eventually(lambda: len(harness.telegram.calls_to("answerCallbackQuery")) == 3)
+    assert harness.runtime is not None
+    await eventually(lambda: _refreshed(harness))
+    metrics = await _scrape(harness)
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("gateway_approvals_total", outcome="pending") == 2
+    assert value("gateway_approvals_total", outcome="approved") == 1
+    assert value("gateway_approvals_total", outcome="denied") == 1
+    assert value("gateway_approvals_total", outcome="refused") == 1
+    assert value("gateway_webhook_deliveries_pending") == 4  # 2 pending + 2 decided events
+    assert value("gateway_approval_webhooks_total", outcome="retry") >= 1
+    assert value("gateway_turns_total", channel="telegram", status="awaiting_approval") == 1
+
+
+async def _refreshed(harness: Harness) -> bool:
+    assert harness.runtime is not None
+    await harness.runtime.refresh_gauges()
+    return True

@@ -44,7 +44,7 @@ async def test_verify_passes_then_each_broken_piece_fails_its_row(gw: Harness) -
     code, rows, reasons = await _verify(gw)
     assert code == 0, reasons
     assert {name for name, status in rows.items() if status == "PASS"} == EXPECTED_PASS, reasons
-    assert rows["approval_webhook"] == "SKIP"
+    assert rows["approval_webhook"] == "SKIP"  # none configured
     assert "project_key_execution=PASS" in reasons["core"]
     assert "pending_update_count=" in reasons["telegram:default webhook"]
     # The self-tests reached the gateway but no user: nothing was sent anywhere, and the only
@@ -78,3 +78,29 @@ async def test_verify_passes_then_each_broken_piece_fails_its_row(gw: Harness) -
     code, rows, reasons = await _verify(gw, GATEWAY_SECRET_KEY="not-the-key")
     assert code != 0 and only_failure(rows) == ["secret_key"]
     assert "do not decrypt" in reasons["secret_key"]
+
+
+async def test_verify_sends_a_signed_test_event_to_the_approval_webhook(gw: Harness) -> None:
+    from gateway.testing.fake_app_webhook import AppWebhookReceiver
+
+    gw.telegram.webhook["url"] = f"{PUBLIC_URL}/webhooks/telegram/default"
+    receiver = AppWebhookReceiver("whsec-verify")
+    await receiver.start()
+    stopped_url = receiver.url
+    try:
+        hook = {"APPROVAL_WEBHOOK_URL": receiver.url, "APPROVAL_WEBHOOK_SECRET": "whsec-verify"}
+        code, rows, reasons = await _verify(gw, **hook)
+        assert code == 0 and rows["approval_webhook"] == "PASS", reasons
+        assert receiver.events[-1]["type"] == "approval.test"
+        assert receiver.deliveries[-1].signature_ok
+        # A secret the app does not share: the receiver refuses the signature.
+        code, rows, reasons = await _verify(gw, **{**hook, "APPROVAL_WEBHOOK_SECRET": "wrong"})
+        assert code != 0 and [n for n, s in rows.items() if s == "FAIL"] == ["approval_webhook"]
+        assert "401" in reasons["approval_webhook"]
+    finally:
+        await receiver.stop()
+    code, rows, reasons = await _verify(
+        gw, APPROVAL_WEBHOOK_URL=stopped_url, APPROVAL_WEBHOOK_SECRET="whsec-verify"
+    )
+    assert code != 0 and rows["approval_webhook"] == "FAIL"
+    assert "unreachable" in reasons["approval_webhook"]
