@@ -48,9 +48,9 @@ def closed_prompt_text(facts: PromptFacts, status: str) -> str:
 
 def outcome_text(facts: PromptFacts, status: str) -> str:
     if status == "approved":
-        return f"Approved: {facts.tool}. Going ahead."
+        return f"{facts.tool} was approved. Going ahead."
     if status == "denied":
-        return f"Denied: {facts.tool}. It will not run."
+        return f"{facts.tool} was denied. It will not run."
     return f"The approval request for {facts.tool} expired. Nothing was done."
 
 

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         validation_alias=_env("APPROVAL_WEBHOOK_SECRET"),
         description="Signs X-General-Augment-Signature; events are not sent without it.",
     )
-    approval_ttl_seconds: int = Field(300, ge=10, validation_alias=_env("APPROVAL_TTL_SECONDS"))
+    approval_ttl_seconds: int = Field(300, ge=1, validation_alias=_env("APPROVAL_TTL_SECONDS"))
     approval_sweep_seconds: float = Field(
         1.0,
         validation_alias=_env("GATEWAY_APPROVAL_SWEEP_SECONDS"),

@@ -60,7 +60,11 @@ def _lookups(ident: str) -> list[Any]:
         .join(OutboundMessage, OutboundMessage.inbox_event_id == InboxEvent.id)
         .where(OutboundMessage.provider_message_id == ident)
     )
-    by_approval = select(Approval.inbox_event_id).where(Approval.id == ident)
+    by_approval = (
+        select(InboxEvent.id)
+        .join(Approval, Approval.inbox_event_id == InboxEvent.id)
+        .where(Approval.id == ident)
+    )
     lookups = [by_turn, by_event, by_reply, by_approval]
     ref = ident.removeprefix("ref").strip()
     if ref.isdigit() and len(ref) < 19:  # the `(ref 123)` of an apology is the inbox id

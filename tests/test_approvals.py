@@ -97,7 +97,9 @@ async def test_whatsapp_reply_buttons_decide(gw: Harness, verdict: str) -> None:
     assert [d["approve"] for d in _decisions(gw)] == [verdict == "approve"]
 
 
-@pytest.mark.parametrize(("address", "answer"), [(PHONE, "YES"), (PHONE, "no"), ("wa", "y")])
+@pytest.mark.parametrize(
+    ("address", "answer"), [(PHONE, "YES"), (PHONE, "no"), ("wa", "y"), ("wa", "Deny")]
+)
 async def test_text_replies_decide_on_sms_and_twilio_whatsapp(
     gw: Harness, address: str, answer: str
 ) -> None:
@@ -141,10 +143,12 @@ async def test_several_pending_need_a_code(gw: Harness) -> None:
 
 async def test_a_core_response_with_two_requests_gets_two_approvals(gw: Harness) -> None:
     await gw.post_update(updates.message("#approval=tool_a,tool_b do both"))
-    prompts = await eventually(
-        lambda: [c for c in gw.telegram.calls_to("sendMessage") if c.params.get("reply_markup")],
+    await eventually(
+        lambda: (
+            len([c for c in gw.telegram.calls_to("sendMessage") if c.params.get("reply_markup")])
+            == 2
+        )
     )
-    await eventually(lambda: len(prompts) == 2 or None)
     approvals = await _approvals(gw)
     assert sorted(a.tool for a in approvals) == ["tool_a", "tool_b"]
     first, second = (_keyboard(c) for c in gw.telegram.calls_to("sendMessage")[-2:])

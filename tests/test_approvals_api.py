@@ -20,7 +20,8 @@ from gateway.testing.fake_telegram import FakeTelegram
 from gateway.testing.fake_twilio import FakeTwilio
 from gateway.testing.fake_whatsapp import FakeWhatsApp
 from tests.auxil import updates
-from tests.auxil.harness import Harness, eventually
+from tests.auxil.harness import SECRET_KEY, Harness, eventually
+from tests.test_cli import cli_env, gateway
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,14 +43,19 @@ async def app_hook() -> AsyncIterator[AppWebhookReceiver]:
 
 
 @pytest_asyncio.fixture
-async def hooked(db_url: str, app_hook: AppWebhookReceiver) -> AsyncIterator[Harness]:
-    """Every channel, the app's approval webhook, identity required (no channel users)."""
+async def hooked(
+    db_url: str, app_hook: AppWebhookReceiver, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    """Every channel, the app's approval webhook, identity required (no channel users).
+    A test marked `short_ttl` gets approvals that live 2 seconds."""
     h = Harness(db_url, FakeTelegram(), MockCore(), twilio=FakeTwilio(), whatsapp=FakeWhatsApp())
+    ttl = {"approval_ttl_seconds": 2} if request.node.get_closest_marker("short_ttl") else {}
     await h.start(
         approval_webhook_url=app_hook.url,
         approval_webhook_secret=HOOK_SECRET,
         unlinked_policy="link_required",
         approval_sweep_seconds=0.1,
+        **ttl,
     )
     for channel, sender in (("telegram", str(TG_ALICE)), ("sms", PHONE)):
         status, _ = await h.admin(
@@ -165,6 +171,7 @@ async def _status(h: Harness, approval_id: str, status: str) -> bool:
     return (await _approval(h, approval_id)).status == status
 
 
+@pytest.mark.short_ttl
 async def test_expiry_tells_the_user_and_the_core_hears_no(
     hooked: Harness, app_hook: AppWebhookReceiver
 ) -> None:
@@ -173,8 +180,8 @@ async def test_expiry_tells_the_user_and_the_core_hears_no(
         lambda: [c for c in hooked.telegram.calls_to("sendMessage") if c.params.get("reply_markup")]
     )
     assert hooked.runtime is not None
-    async with hooked.runtime.db.engine.begin() as conn:  # let the clock run out
-        await conn.execute(update(Approval).values(expires_at=utcnow() - timedelta(seconds=1)))
+    asked = (await hooked.runtime.approvals.list())[0]
+    assert (asked.expires_at - asked.created_at).total_seconds() == 2  # left alone: its TTL
     await eventually(
         lambda: any("expired" in t for t in hooked.telegram.sent_texts()), message="told"
     )
@@ -272,6 +279,9 @@ async def test_fifty_concurrent_decisions_make_one_transition(
             racers.append(hooked.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="yes")))
         else:
             racers.append(sweeper())
+    env = cli_env(hooked.db_url, hooked.telegram_url, GATEWAY_SECRET_KEY=SECRET_KEY)
+    for verdict in ("approve", "deny"):  # the real CLI, as separate processes
+        racers.append(gateway("approvals", verdict, approval_id, env=env))
     await asyncio.sleep(0.3)
     await asyncio.gather(*racers)
     final = await eventually(lambda: _decided(hooked, approval_id))
