@@ -498,7 +498,8 @@ class TurnPipeline:
                 for reply in outcome.replies
                 for part in split_text(reply, adapter.max_text_units, adapter.text_units)
             ]
-        job = _Finish(row, worker_id, event, project, outcome, parts, key or "")
+        buttons = adapter is not None and adapter.buttons
+        job = _Finish(row, worker_id, event, project, outcome, parts, key or "", buttons)
         if not await self._finishes.submit(job):
             raise LeaseLost
         if parts:
@@ -596,7 +597,6 @@ class TurnPipeline:
         """Record the core's approval requests and queue their prompts (same transaction)."""
         event, project, result = job.event, job.project, job.outcome.result
         assert project is not None and result is not None and result.response_id
-        _, adapter = await self.directory.get(event.route, event.account)
         # Telegram: prompts go to the private chat with the person, never into a group.
         private = event.channel == "telegram" and event.is_group and event.sender
         chat = (event.sender if private else event.chat) or "-"
@@ -608,9 +608,7 @@ class TurnPipeline:
             response_id=result.response_id,
             turn_id=turn_id,
             inbox_event_id=job.row.id,
-            destination=Destination(
-                event.route, event.account, chat, event.channel, adapter.buttons
-            ),
+            destination=Destination(event.route, event.account, chat, event.channel, job.buttons),
             context={
                 "channel": event.channel,
                 "account": event.account,
@@ -641,6 +639,8 @@ class _Finish:
     outcome: Outcome
     parts: list[str]
     key: str
+    buttons: bool = False
+    """Whether the route's adapter renders approval buttons."""
 
 
 def _sender(project: ProjectInfo, event: InboundEvent) -> Sender:

@@ -106,3 +106,33 @@ async def _refreshed(harness: Harness) -> bool:
     assert harness.runtime is not None
     await harness.runtime.refresh_gauges()
     return True
+
+
+def test_the_sample_dashboard_only_uses_exported_metrics() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from gateway.metrics import Metrics
+
+    exported = {
+        sample_name
+        for family in Metrics().registry.collect()
+        for sample_name in (
+            family.name,
+            f"{family.name}_total",
+            f"{family.name}_bucket",
+            f"{family.name}_count",
+            f"{family.name}_sum",
+        )
+    }
+    path = Path(__file__).parents[1] / "deploy" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"gateway_[a-z_]+", target["expr"])
+    }
+    assert used and used <= exported, used - exported
+    assert {"gateway_approvals_total", "gateway_webhook_deliveries_pending"} <= used
