@@ -307,3 +307,38 @@ async def test_fifty_concurrent_decisions_make_one_transition(
 async def _decided(h: Harness, approval_id: str) -> str | None:
     status = (await _approval(h, approval_id)).status
     return None if status == "pending" else status
+
+
+async def test_a_delivery_is_dead_only_after_the_retry_window_and_can_be_resent(
+    db_url: str, app_hook: AppWebhookReceiver
+) -> None:
+    """Retried with backoff through the whole window (here 2 s, in production 24 h) and at least
+    ten attempts; then `dead`, with its reason; `webhooks retry` sends it again, same event_id."""
+    from approvals.webhooks import MIN_ATTEMPTS, list_deliveries, retry_deliveries
+
+    h = Harness(db_url, FakeTelegram(), MockCore(), twilio=FakeTwilio(), whatsapp=FakeWhatsApp())
+    await h.start(
+        approval_webhook_url=app_hook.url,
+        approval_webhook_secret=HOOK_SECRET,
+        webhook_retry_hours=2 / 3600,
+        webhook_retry_cap_seconds=0.1,
+    )
+    try:
+        app_hook.status = 503
+        await h.post_update(updates.message("#approval=nightly_job run"))
+        assert h.runtime is not None
+        db = h.runtime.db
+
+        async def dead() -> list:
+            return await list_deliveries(db, status="dead")
+
+        found = await eventually(dead, timeout=20)
+        assert found[0].attempts >= MIN_ATTEMPTS and "503" in (found[0].last_error or "")
+        assert (found[0].created_at + timedelta(seconds=2)) <= utcnow()
+        assert app_hook.events == [] and len(app_hook.deliveries) >= MIN_ATTEMPTS
+        app_hook.status = 200
+        assert await retry_deliveries(db, None) == 1
+        await eventually(lambda: app_hook.types() == ["approval.pending"])
+        assert app_hook.events[0]["event_id"] == found[0].event_id
+    finally:
+        await h.stop()
