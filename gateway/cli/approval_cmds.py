@@ -141,36 +141,27 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
 
         emit(_with_approvals(action), as_json)
 
-    def _decide(
-        approval_id: str, verdict: Literal["approved", "denied"], actor: str | None, project: str
-    ) -> Any:
-        from gateway import approval_ops
+    def decision_command(name: str, verdict: Literal["approved", "denied"]) -> None:
+        def decide(
+            approval_id: ApprovalArg,
+            actor: ActorOpt = None,
+            project: ProjectOpt = DEFAULT,
+            as_json: JsonOpt = False,
+        ) -> None:
+            from gateway import approval_ops
 
-        return _with_approvals(
-            lambda store, svc: approval_ops.decide(
-                store, svc, project, approval_id, verdict, actor=_actor(actor), source="cli"
+            decided = _with_approvals(
+                lambda store, svc: approval_ops.decide(
+                    store, svc, project, approval_id, verdict, actor=_actor(actor), source="cli"
+                )
             )
-        )
+            emit(decided, as_json)
 
-    @approvals_app.command("approve")
-    def approve(
-        approval_id: ApprovalArg,
-        actor: ActorOpt = None,
-        project: ProjectOpt = DEFAULT,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Approve a pending approval (exit 2 when it was already decided)."""
-        emit(_decide(approval_id, "approved", actor, project), as_json)
+        decide.__doc__ = f"{name.capitalize()} a pending approval (exit 2: already decided)."
+        approvals_app.command(name)(decide)
 
-    @approvals_app.command("deny")
-    def deny(
-        approval_id: ApprovalArg,
-        actor: ActorOpt = None,
-        project: ProjectOpt = DEFAULT,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Deny a pending approval (exit 2 when it was already decided)."""
-        emit(_decide(approval_id, "denied", actor, project), as_json)
+    decision_command("approve", "approved")
+    decision_command("deny", "denied")
 
     @webhooks_app.command("list")
     def webhooks_list(
