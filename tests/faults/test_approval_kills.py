@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.db.models import Approval, AuditEntry
 from gateway.testing.fake_app_webhook import AppWebhookReceiver
 from tests.auxil import updates
-from tests.auxil.faultkit import Fleet, fault_env
+from tests.auxil.faultkit import IN_FLIGHT_SECONDS, Fleet, fault_env
 from tests.auxil.harness import ADMIN_KEY, WEBHOOK_SECRET, eventually, free_port
 from tests.faults.conftest import Fakes
 
@@ -88,7 +88,7 @@ async def test_approvals_are_decided_and_continued_once_across_worker_kills(
             # recorded the send); never more extra copies than kills.
             assert len(times) <= 1 + len(kills), (chat, times, kills)
             for first, again in itertools.pairwise(times):
-                assert any(first <= k <= again for k in kills), (
+                assert any(first - IN_FLIGHT_SECONDS <= k <= again for k in kills), (
                     chat,
                     times,
                     kills,
