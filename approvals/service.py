@@ -226,17 +226,8 @@ class ApprovalService:
                 options=options,
             )
             await self._event(conn, project.id, project.name, row, "approval.pending")
-            await conn.execute(
-                AuditEntry.__table__.insert(),
-                {
-                    "project_id": project.id,
-                    "actor": actor[:128],
-                    "action": "approval.request",
-                    "subject": row["id"],
-                    "details": {"tool": row["tool"], "app_user_id": row["app_user_id"]},
-                    "created_at": utcnow(),
-                },
-            )
+            details = {"tool": row["tool"], "app_user_id": row["app_user_id"]}
+            await _audit(conn, project.id, actor, "approval.request", row["id"], details)
         await outbox.insert(self.db, conn, prompts_queued)
         return [row["id"] for row in fresh]
 
@@ -397,16 +388,8 @@ class ApprovalService:
 
     # --- reads ---------------------------------------------------------------------------------
     async def get(self, approval_id: str, project_id: int | None = None) -> ApprovalOut | None:
-        query = (
-            select(Approval, Project.name)
-            .join(Project, Project.id == Approval.project_id)
-            .where(Approval.id == approval_id)
-        )
-        if project_id is not None:
-            query = query.where(Approval.project_id == project_id)
-        async with self.db.session() as session:
-            found = (await session.execute(query)).first()
-        return None if found is None else _out(_RowView.of(found[0]), found[1])
+        found = await self.list(project_id, approval_id=approval_id, limit=1)
+        return found[0] if found else None
 
     async def list(
         self,
@@ -415,9 +398,12 @@ class ApprovalService:
         status: str | None = None,
         app_user_id: str | None = None,
         response_id: str | None = None,
+        approval_id: str | None = None,
         limit: int = 200,
     ) -> list[ApprovalOut]:
         query = select(Approval, Project.name).join(Project, Project.id == Approval.project_id)
+        if approval_id is not None:
+            query = query.where(Approval.id == approval_id)
         if project_id is not None:
             query = query.where(Approval.project_id == project_id)
         if status is not None:
@@ -463,8 +449,8 @@ class ApprovalService:
             )
 
     async def decisions_for(self, project_id: int, response_id: str) -> list[Any]:
-        """(core_request_id, status, app_user_id, decision_source) of every approval a core
-        response asked for."""
+        """Rows of (core_request_id, status, app_user_id, decision_source, context) of every
+        approval a core response asked for, in the order they were asked."""
         async with self.db.session() as session:
             rows = (
                 await session.execute(

@@ -37,16 +37,16 @@ class ChannelDecisions:
         return what to say in the chat (nothing when the prompt's own update says it)."""
         press = parse_action(event.action)
         identity = await self.resolve(project, event)
+        verdict: Verdict = press.verdict if press else "denied"
         # A malformed payload is looked up like any token: not found, refused and audited.
         decision = await self.approvals.decide(
             token=press.token if press else (event.action or "")[:200],
-            verdict=press.verdict if press else "denied",
+            verdict=verdict,
             actor=_actor(event),
             source=event.channel,
             project_id=project.id,
             decider_user=identity.user or "",
         )
-        verdict: Verdict = press.verdict if press else "denied"
         text = _answer(decision, verdict)
         log.info("approval.button", won=decision.won, reason=decision.reason)
         with contextlib.suppress(SendError):

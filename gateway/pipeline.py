@@ -212,12 +212,7 @@ class TurnPipeline:
             user=identity.user,
             input=text,
             previous_response_id=await self.conversations.last_response(chat),
-            metadata={
-                "feature": "channel_gateway",
-                "source": event.channel,
-                "channel_account": event.account,
-                "identity_linked": str(identity.linked).lower(),
-            },
+            metadata=_core_metadata(event, identity.linked),
         )
         result = await self._call_core(adapter, event, request)
         if result.previous_response_missing and request.previous_response_id:
@@ -265,12 +260,7 @@ class TurnPipeline:
             user=decided[0].app_user_id,
             input=items,
             previous_response_id=response_id,
-            metadata={
-                "feature": "channel_gateway",
-                "source": event.channel,
-                "channel_account": event.account,
-                "identity_linked": str(linked).lower(),
-            },
+            metadata=_core_metadata(event, linked),
         )
         result = await self._call_core(adapter, event, request)
         meta = {
@@ -620,6 +610,15 @@ class TurnPipeline:
                 "linked": job.outcome.meta["linked"],
             },
         )
+
+
+def _core_metadata(event: InboundEvent, linked: bool) -> dict[str, str]:
+    return {
+        "feature": "channel_gateway",
+        "source": event.channel,
+        "channel_account": event.account,
+        "identity_linked": str(linked).lower(),
+    }
 
 
 def _refusal_reason(decided: Any) -> str:
