@@ -27,6 +27,7 @@ from approvals.tokens import ApprovalTokens
 from gateway import outbox
 from gateway.db import Database
 from gateway.db.models import Approval, AuditEntry, InboxEvent, Project, WebhookDelivery, utcnow
+from gateway.db.raw import Statements
 from gateway.inbox import inbox_row
 from gateway.messages import InboundEvent
 from gateway.schemas import ApprovalOut
@@ -228,7 +229,7 @@ class ApprovalService:
             await self._event(conn, project.id, project.name, row, "approval.pending")
             details = {"tool": row["tool"], "app_user_id": row["app_user_id"]}
             await _audit(conn, project.id, actor, "approval.request", row["id"], details)
-        await outbox.insert(self.db, conn, prompts_queued)
+        await outbox.insert(self.db, Statements(conn), prompts_queued)
         return [row["id"] for row in fresh]
 
     # --- decisions -----------------------------------------------------------------------------
@@ -327,7 +328,7 @@ class ApprovalService:
             await self._event(
                 conn, row.project_id, project_name, row.__dict__, f"approval.{status}"
             )
-            await outbox.insert(self.db, conn, _notices(row, status))
+            await outbox.insert(self.db, Statements(conn), _notices(row, status))
             if row.source == "core" and row.response_id:
                 await self._continue_turn(conn, row)
             return Decision(True, "decided", _out(row, project_name))

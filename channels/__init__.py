@@ -7,9 +7,11 @@ Telegram never loads the Twilio client (several MB per process).
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterator, Mapping
 
 from channels.base import ChannelAdapter
+from gateway.heap import freeze_long_lived
 
 _ADAPTER_PATHS = {
     "telegram": "channels.telegram:TelegramAdapter",
@@ -23,7 +25,10 @@ class _Adapters(Mapping[str, type[ChannelAdapter]]):
 
     def __getitem__(self, channel: str) -> type[ChannelAdapter]:
         module, _, name = _ADAPTER_PATHS[channel].partition(":")
+        first_import = module not in sys.modules
         adapter: type[ChannelAdapter] = getattr(importlib.import_module(module), name)
+        if first_import:  # the provider library's objects live as long as the process
+            freeze_long_lived()
         return adapter
 
     def __iter__(self) -> Iterator[str]:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.batching import GroupCommit
 from gateway.db import Database
 from gateway.db.models import Conversation, utcnow
+from gateway.db.raw import Statements
 
 ChatKey = tuple[int, str, str, str]
 """(project id, channel, account, chat)."""
@@ -66,7 +66,7 @@ class Conversations:
             }
         return [found.get(chat) for chat in chats]
 
-    async def advance(self, conn: AsyncConnection, steps: list[Step]) -> dict[ChatKey, int]:
+    async def advance(self, st: Statements, steps: list[Step]) -> dict[ChatKey, int]:
         """Inside the caller's transaction: create or move each chat's conversation; returns
         the conversation ids."""
         merged: dict[ChatKey, dict[str, Any]] = {}
@@ -89,8 +89,8 @@ class Conversations:
                 values["turn_count"] += 1
         if not merged:
             return {}
-        result = await conn.execute(self._advance, list(merged.values()))
-        return {(row[1], row[2], row[3], row[4]): row[0] for row in result}
+        rows = await st.rows_many(self._advance, list(merged.values()))
+        return {(row[1], row[2], row[3], row[4]): row[0] for row in rows}
 
     async def reset(self, chat: ChatKey) -> None:
         """`/new`: the next turn starts a fresh thread."""

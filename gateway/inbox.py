@@ -127,9 +127,10 @@ class InboxWriter:
         return results
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[_Key]:
-        async with self.db.engine.begin() as conn:
-            result = await conn.execute(self._insert_sql, rows)
-            return {tuple(row) for row in result}  # type: ignore[misc]
+        # One statement: on PostgreSQL it runs in autocommit (atomic on its own), one round
+        # trip instead of BEGIN, INSERT, COMMIT.
+        async with self.db.statements(transaction=False) as st:
+            return {tuple(row) for row in await st.rows_many(self._insert_sql, rows)}  # type: ignore[misc]
 
     async def _insert_each(
         self, rows: list[dict[str, Any]]

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import Database
 from gateway.db.models import OutboundMessage, utcnow
+from gateway.db.raw import Statements
 from gateway.queue import QueueSpec
 
 OUTBOX = QueueSpec(model=OutboundMessage, ready="queued", active="sending")
@@ -51,10 +51,9 @@ def rows(
     ]
 
 
-async def insert(db: Database, conn: AsyncConnection, queued: list[dict[str, Any]]) -> None:
-    """Queue `rows(...)` inside the caller's transaction: one statement for all of them."""
-    if queued:
-        await conn.execute(_insert_sql(db.is_sqlite), queued)
+async def insert(db: Database, st: Statements, queued: list[dict[str, Any]]) -> None:
+    """Queue `rows(...)` inside the caller's transaction (one round trip for all of them)."""
+    await st.execute_many(_insert_sql(db.is_sqlite), queued)
 
 
 @cache

@@ -524,9 +524,9 @@ class TurnPipeline:
     async def _write(self, jobs: list[_Finish]) -> list[bool | BaseException]:
         """Every effect of the jobs in one transaction, a few statements for the whole batch."""
         now = utcnow()
-        async with self.db.engine.begin() as conn:
+        async with self.db.statements() as st:
             settled = await settle_many(
-                conn,
+                st,
                 INBOX,
                 [
                     (
@@ -548,13 +548,13 @@ class TurnPipeline:
                 steps = [
                     Step(job.outcome.meta["chat"], _new_thread_head(job.outcome)) for job in turns
                 ]
-                conversation_ids = await self.conversations.advance(conn, steps)
+                conversation_ids = await self.conversations.advance(st, steps)
                 values = [
                     _turn_values(job, conversation_ids[step.chat], now)
                     for job, step in zip(turns, steps, strict=True)
                 ]
-                result = await conn.execute(self._upsert_turn, values)
-                turn_ids = {inbox_id: turn_id for turn_id, inbox_id in result.all()}
+                written = await st.rows_many(self._upsert_turn, values)
+                turn_ids = {inbox_id: turn_id for turn_id, inbox_id in written}
             queued = [
                 queued_row
                 for job in live
@@ -571,16 +571,16 @@ class TurnPipeline:
                     options={"reply_to": job.event.message_id} if job.event.is_group else {},
                 )
             ]
-            await outbox.insert(self.db, conn, queued)
+            await outbox.insert(self.db, st, queued)
             for job in live:
                 if job.outcome.asks and job.project is not None:
-                    await self._ask(conn, job, turn_ids.get(job.row.id))
+                    await self._ask(st.conn, job, turn_ids.get(job.row.id))
             contacts = [
                 _contact(job.event, _sender(job.project, job.event))
                 for job in live
                 if job.project is not None and job.event.forwardable and job.event.sender
             ]
-            await self.identity.record_contacts(conn, contacts)
+            await self.identity.record_contacts(st, contacts)
         return [job.row.id in settled for job in jobs]
 
     async def _ask(self, conn: Any, job: _Finish, turn_id: int | None) -> None:

@@ -111,8 +111,8 @@ async def send_to_user(
         dedupe_key=f"proactive:{project}:{message_id}",
         options={"proactive": message_id, "actor": actor},
     )
-    async with db.engine.begin() as conn:
-        await outbox.insert(db, conn, rows)
+    async with db.statements() as st:
+        await outbox.insert(db, st, rows)
     return Queued(message_id, app_user_id, reach.channel, reach.sender, len(parts), utcnow())
 
 

@@ -16,12 +16,13 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, select, update
+from sqlalchemy import ARRAY, Integer, String, and_, any_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from gateway.db import Database
 from gateway.db.models import UTCDateTime, utcnow
+from gateway.db.raw import Statements
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ async def claim(
     PostgreSQL walk every finished row: 5 ms per claim at 20,000 rows, and growing). Rows whose
     lease ran out (their holder died) are looked for only with `include_expired`, which the
     claim loop asks for once per poll interval."""
-    async with db.single_statement() as conn:
+    async with db.statements(transaction=False) as st:
         # Timestamps are taken once the connection is ours: a wait for the pool must not eat
         # into the lease being granted.
         now = utcnow()
@@ -61,10 +62,10 @@ async def claim(
         # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
         rows: list[Any] = []
         if include_expired:
-            rows = list((await conn.execute(_claim_sql(spec, lock, expired=True), params)).all())
+            rows = await st.rows(_claim_sql(spec, lock, expired=True), params)
             params["p_limit"] = limit - len(rows)
         if params["p_limit"] > 0:
-            rows += (await conn.execute(_claim_sql(spec, lock, expired=False), params)).all()
+            rows += await st.rows(_claim_sql(spec, lock, expired=False), params)
         return sorted(rows, key=lambda row: row.id)
 
 
@@ -152,7 +153,7 @@ async def settle(
 
 
 async def settle_many(
-    conn: AsyncConnection, spec: QueueSpec, items: Sequence[tuple[int, str, dict[str, Any]]]
+    st: Statements, spec: QueueSpec, items: Sequence[tuple[int, str, dict[str, Any]]]
 ) -> set[int]:
     """`settle` for many `(row id, worker id, values)` at once, one statement per distinct
     (worker, values): returns the ids whose lease was still ours (and were written)."""
@@ -164,13 +165,13 @@ async def settle_many(
     for (worker_id, *pairs), ids in groups.items():
         params = {f"p_{name}": value for name, value in pairs}
         params["p_ids"], params["p_worker"] = ids, worker_id
-        sql = _settle_many_sql(spec, tuple(name for name, _ in pairs))
-        written.update(row_id for (row_id,) in await conn.execute(sql, params))
+        sql = _settle_many_sql(spec, tuple(name for name, _ in pairs), st.pg is not None)
+        written.update(row.id for row in await st.rows(sql, params))
     return written
 
 
 async def settle_each(
-    conn: AsyncConnection, spec: QueueSpec, items: Sequence[tuple[int, str, dict[str, Any]]]
+    st: Statements, spec: QueueSpec, items: Sequence[tuple[int, str, dict[str, Any]]]
 ) -> None:
     """`settle` for many rows with values of their own (one executemany per set of columns).
     Fenced like `settle`, but it cannot tell which rows were no longer ours."""
@@ -181,17 +182,24 @@ async def settle_each(
         params["p_id"], params["p_worker"] = row_id, worker_id
         groups.setdefault(tuple(sorted(values)), []).append(params)
     for columns, many in groups.items():
-        await conn.execute(_settle_sql(spec, columns), many)
+        await st.execute_many(_settle_sql(spec, columns), many)
 
 
 @cache
-def _settle_many_sql(spec: QueueSpec, columns: tuple[str, ...]) -> Any:
+def _settle_many_sql(spec: QueueSpec, columns: tuple[str, ...], array: bool) -> Any:
+    """`array`: the ids as one PostgreSQL array parameter (`= ANY`), so the statement text is
+    the same for any number of ids and is prepared once; SQLite expands an IN list."""
     m = spec.model
     table = m.__table__
+    ids = (
+        m.id == any_(bindparam("p_ids", type_=ARRAY(m.id.type)))
+        if array
+        else m.id.in_(bindparam("p_ids", expanding=True))
+    )
     return (
         update(m)
         .where(
-            m.id.in_(bindparam("p_ids", expanding=True)),
+            ids,
             m.claimed_by == bindparam("p_worker", type_=String()),
             m.status == spec.active,
         )

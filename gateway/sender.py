@@ -171,8 +171,8 @@ class OutboxSender:
         self, marks: list[tuple[int, str, dict[str, Any]]]
     ) -> list[bool | BaseException]:
         """Group commit of "sent" marks, on the pool reserved for lease writes."""
-        async with self.db.control_statement() as conn:
-            await settle_each(conn, OUTBOX, marks)
+        async with self.db.statements(transaction=False, control=True) as st:
+            await settle_each(st, OUTBOX, marks)
         return [True] * len(marks)
 
     async def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Integer, String, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.batching import GroupCommit
 from gateway.db import Database
@@ -26,6 +26,7 @@ from gateway.db.models import (
     UTCDateTime,
     utcnow,
 )
+from gateway.db.raw import Statements
 from gateway.secrets import SecretBox
 from identity.codes import new_code, normalize
 
@@ -110,13 +111,13 @@ class IdentityStore:
             )
             return row is not None
 
-    async def record_contacts(self, conn: AsyncConnection, contacts: list[Contact]) -> None:
+    async def record_contacts(self, st: Statements, contacts: list[Contact]) -> None:
         """Inside the transaction that finishes the turns: where each linked sender was last
         heard from (one statement for the batch; unlinked senders match no row)."""
         if not contacts:
             return
         now = utcnow()
-        await conn.execute(
+        await st.execute_many(
             _TOUCH,
             [
                 {

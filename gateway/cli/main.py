@@ -152,6 +152,7 @@ def worker(
     from aiohttp import web
 
     from gateway.db.schema import SchemaOutOfDate
+    from gateway.heap import freeze_long_lived
     from gateway.runtime import Runtime
     from gateway.secrets import SecretKeyError
     from gateway.web import health
@@ -164,6 +165,7 @@ def worker(
         try:
             await runtime.prepare()
             runtime.start_loops()
+            freeze_long_lived()
             if metrics_port is not None:  # the worker's own counters (turns, sends, core calls)
                 app = web.Application()
                 health.add_routes(app, runtime)

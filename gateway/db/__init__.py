@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from gateway.db import raw
+
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -63,6 +65,15 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    def statements(self, *, transaction: bool = True, control: bool = False) -> Any:
+        """A `raw.Statements` runner for the hot path's statements, as one transaction or (no
+        `transaction`) one autocommit statement; `control` uses the small lease-write pool.
+        PostgreSQL runs them on asyncpg directly (see `gateway.db.raw`)."""
+        if self.is_sqlite:
+            return raw.statements(self.engine.begin, None, transaction=transaction)
+        engine = self.control if control else self._autocommit
+        return raw.statements(self.engine.begin, engine, transaction=transaction)
 
     def control_statement(self) -> Any:
         """Like `single_statement`, on the small pool reserved for lease and settle writes."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.heap import freeze_long_lived
 from gateway.runtime import Runtime
 from gateway.web import admin, health, webhooks
 from gateway.web.errors import request_context
@@ -26,6 +27,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> web.Application:
     async def on_startup(_: web.Application) -> None:
         if run_worker:
             runtime.start_loops()
+        freeze_long_lived()
 
     async def on_shutdown(_: web.Application) -> None:
         await runtime.close()

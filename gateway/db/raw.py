@@ -1,0 +1,235 @@
+"""PostgreSQL hot path: SQLAlchemy statements compiled once, run on asyncpg directly.
+
+Under load SQLAlchemy's execution machinery cost more CPU than the statements it ran (py-spy of
+`gateway serve` in the benchmark: about 40% of the process in SQLAlchemy's execute path and
+its greenlet bridge, for a few cheap statements per batch). The statements of the turn path are
+still written with SQLAlchemy Core, in one place, for both backends; on PostgreSQL they are
+compiled once to SQL text and executed on the asyncpg connection beneath a pooled SQLAlchemy
+connection (same pool, same connection limits). SQLite runs them through SQLAlchemy as before.
+
+Parameters go through the same type processors SQLAlchemy would apply (naive-UTC timestamps, JSON
+serialization), results come back through the result processors (timezone-aware timestamps), and
+errors are raised as SQLAlchemy's (`DataError`, `IntegrityError`, `OperationalError` ...), with a
+connection that broke invalidated, so callers handle one family of exceptions.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import asyncpg
+from sqlalchemy import bindparam
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_DIALECT = asyncpg_dialect()
+_VALUE = "v__"
+"""Prefix of the parameters of an INSERT's values (a bind may not be named after a column)."""
+_Processor = Callable[[Any], Any] | None
+
+
+class RawStatement:
+    """One SQLAlchemy statement, compiled for PostgreSQL once, executed with asyncpg."""
+
+    def __init__(self, statement: Any, keys: tuple[str, ...] = ()) -> None:
+        # An INSERT without explicit values covers the columns its parameters name (`keys`),
+        # as SQLAlchemy compiles it per execution; the others get their Python-side defaults.
+        if keys:
+            table = statement.table
+            statement = statement.values(
+                {key: bindparam(_VALUE + key, type_=table.c[key].type) for key in keys}
+            )
+        compiled = statement.compile(dialect=_DIALECT)
+        defaults = {
+            column.key: column.default if column in compiled.insert_prefetch else column.onupdate
+            for column in [*compiled.insert_prefetch, *compiled.update_prefetch]
+        }
+        given = {name: None for name, bind in compiled.binds.items() if bind.value is None}
+        # Literal IN lists (`status IN ('a', 'b')`) are rendered now; they never change.
+        expanded = compiled.construct_expanded_state(given)
+        self.sql: str = expanded.statement
+        self._slots: list[tuple[str | None, Any, _Processor, Any]] = []
+        for name in expanded.positiontup or ():
+            if name in given:
+                impl = compiled.binds[name].type.dialect_impl(_DIALECT)
+                default = defaults.get(name)
+                key = name.removeprefix(_VALUE)
+                self._slots.append((key, None, impl.bind_processor(_DIALECT), default))
+            else:
+                self._slots.append((None, expanded.parameters[name], None, None))
+        returned = list(getattr(statement, "exported_columns", ()))
+        # Rows unpack, index and answer `row.name` like SQLAlchemy's rows.
+        self._make_row = namedtuple("Row", [column.key for column in returned])._make
+        self._results: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(returned):
+            impl = column.type.dialect_impl(_DIALECT)
+            processor = impl.result_processor(_DIALECT, None)
+            if processor is not None:
+                self._results.append((index, processor))
+
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, constant, processor, default in self._slots:
+            if name is None:
+                values.append(constant)
+                continue
+            value = params[name] if default is None or name in params else _default(default)
+            values.append(value if processor is None else processor(value))
+        return tuple(values)
+
+    def _row(self, record: Any) -> Any:
+        if not self._results:
+            return self._make_row(record)
+        values = list(record)
+        for index, processor in self._results:
+            values[index] = processor(values[index])
+        return self._make_row(values)
+
+    async def fetch(self, pg: Any, params: Mapping[str, Any]) -> list[Any]:
+        """Run once; the returned rows (RETURNING / SELECT columns, by name or position)."""
+        return [self._row(record) for record in await pg.fetch(self.sql, *self.args(params))]
+
+    async def execute(self, pg: Any, params: Mapping[str, Any]) -> int:
+        """Run once; the number of rows it touched."""
+        status = await pg.execute(self.sql, *self.args(params))
+        return _rowcount(status)
+
+    async def fetch_many(self, pg: Any, many: Iterable[Mapping[str, Any]]) -> list[Any]:
+        """Run once per parameter set, pipelined in one round trip; every returned row."""
+        args = [self.args(params) for params in many]
+        if not args:
+            return []
+        return [self._row(record) for record in await pg.fetchmany(self.sql, args)]
+
+    async def execute_many(self, pg: Any, many: Iterable[Mapping[str, Any]]) -> None:
+        args = [self.args(params) for params in many]
+        if args:
+            await pg.executemany(self.sql, args)
+
+
+def _default(default: Any) -> Any:
+    """A column's Python-side default (`default=utcnow`, `default=0`)."""
+    return default.arg(None) if default.is_callable else default.arg
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg answers a command tag such as `UPDATE 3` or `INSERT 0 1`."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else 0
+
+
+@dataclass
+class PgSession:
+    """The asyncpg connection to run `RawStatement`s on, and the SQLAlchemy connection over it
+    (for the rare statements of the same transaction that stay in SQLAlchemy)."""
+
+    pg: Any
+    conn: AsyncConnection
+
+
+@asynccontextmanager
+async def pg_session(
+    autocommit_engine: AsyncEngine, *, transaction: bool
+) -> AsyncIterator[PgSession]:
+    """Check a connection out of the pool (an AUTOCOMMIT one: SQLAlchemy issues no BEGIN of its
+    own) and, with `transaction`, run the block in one asyncpg transaction."""
+    async with autocommit_engine.connect() as conn:
+        pooled = await conn.get_raw_connection()
+        pg = pooled.driver_connection
+        try:
+            if transaction:
+                async with pg.transaction():
+                    yield PgSession(pg, conn)
+            else:
+                yield PgSession(pg, conn)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            broken = pg.is_closed() or pg.is_in_transaction()
+            if broken:
+                await conn.invalidate(error)
+            raise translate(error, broken) from error
+        except BaseException as error:
+            # Cancelled mid-transaction: a connection left inside a transaction must not go
+            # back to the pool, where the next user would run in it.
+            if pg.is_closed() or pg.is_in_transaction():
+                await conn.invalidate(error)
+            raise
+
+
+def translate(error: Exception, invalidated: bool) -> sa_exc.DBAPIError:
+    """asyncpg's error as the SQLAlchemy exception the callers already handle."""
+    kind: type[sa_exc.DBAPIError]
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        kind = sa_exc.IntegrityError
+    elif isinstance(error, asyncpg.DataError):
+        kind = sa_exc.DataError
+    elif isinstance(error, asyncpg.PostgresError) and not invalidated:
+        kind = sa_exc.DatabaseError
+    else:
+        kind = sa_exc.OperationalError
+    return kind(None, None, error, connection_invalidated=invalidated)
+
+
+@cache
+def compiled(statement: Any, keys: tuple[str, ...] = ()) -> RawStatement:
+    """Statements are module-level or cached objects: each is compiled once per process (per
+    set of parameter names, for an INSERT)."""
+    return RawStatement(statement, keys)
+
+
+def _compiled_for(statement: Any, params: Mapping[str, Any]) -> RawStatement:
+    return compiled(statement, tuple(params) if statement.is_insert else ())
+
+
+class Statements:
+    """Runs the hot path's statements on one connection, whichever the backend: SQLAlchemy on
+    SQLite (`conn`), asyncpg with statements compiled once on PostgreSQL (`pg`). Rows come back
+    by name and position either way."""
+
+    def __init__(self, conn: AsyncConnection, pg: Any = None) -> None:
+        self.conn, self.pg = conn, pg
+
+    async def rows(self, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+        if self.pg is not None:
+            return await _compiled_for(statement, params).fetch(self.pg, params)
+        return list((await self.conn.execute(statement, dict(params))).all())
+
+    async def execute(self, statement: Any, params: Mapping[str, Any]) -> int:
+        """Rows touched."""
+        if self.pg is not None:
+            return await _compiled_for(statement, params).execute(self.pg, params)
+        return (await self.conn.execute(statement, dict(params))).rowcount
+
+    async def rows_many(self, statement: Any, many: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """An INSERT ... RETURNING for many parameter sets: every returned row."""
+        if not many:
+            return []
+        if self.pg is not None:
+            return await _compiled_for(statement, many[0]).fetch_many(self.pg, many)
+        return list((await self.conn.execute(statement, [dict(p) for p in many])).all())
+
+    async def execute_many(self, statement: Any, many: Sequence[Mapping[str, Any]]) -> None:
+        if not many:
+            return
+        if self.pg is not None:
+            await _compiled_for(statement, many[0]).execute_many(self.pg, many)
+        else:
+            await self.conn.execute(statement, [dict(p) for p in many])
+
+
+@asynccontextmanager
+async def statements(
+    sqlalchemy_begin: Callable[[], Any], autocommit_engine: AsyncEngine | None, *, transaction: bool
+) -> AsyncIterator[Statements]:
+    """SQLite (`autocommit_engine` None): SQLAlchemy's own transaction. PostgreSQL: asyncpg."""
+    if autocommit_engine is None:
+        async with sqlalchemy_begin() as conn:
+            yield Statements(conn)
+        return
+    async with pg_session(autocommit_engine, transaction=transaction) as session:
+        yield Statements(session.conn, session.pg)
