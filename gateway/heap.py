@@ -18,4 +18,3 @@ def freeze_long_lived() -> None:
     """Collect what is garbage now, then exempt every surviving object from later collections."""
     gc.collect()
     gc.freeze()
-
