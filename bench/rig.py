@@ -449,3 +449,56 @@ async def run_wrk(
             )
             return data
     raise RuntimeError(f"wrk printed no result:\n{text}")
+
+
+class CommitProbe:
+    """Tiny durable commits at a fixed rate on a connection of its own, beside a measurement.
+
+    A webhook is acknowledged only after its row is committed, so an acknowledgement can never
+    be faster than a commit. This shows what the disk itself did meanwhile: when the probe's own
+    one-row commits stall (fsync waits of tens of ms happen on this VM even when it is idle),
+    every durable system's acknowledgements stall with them."""
+
+    TABLE = "bench_commit_probe"
+
+    def __init__(self, rate: float = 50.0) -> None:
+        self.rate = rate
+        self.latencies_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> CommitProbe:
+        self._conn = await _connect(PG_ADMIN_DSN)
+        await self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.TABLE} (id bigserial, at timestamptz)"
+        )
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await self._conn.execute(f"INSERT INTO {self.TABLE} (at) VALUES (now())")
+            spent = time.perf_counter() - start
+            self.latencies_ms.append(spent * 1000)
+            await asyncio.sleep(max(0.0, 1 / self.rate - spent))
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(Exception):
+            await self._conn.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+        await self._conn.close()
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        if not lat:
+            return {"commits": 0}
+        return {
+            "commits": len(lat),
+            "p50_ms": round(lat[len(lat) // 2], 2),
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+            "max_ms": round(lat[-1], 2),
+            "over_10ms": sum(1 for x in lat if x > 10),
+        }

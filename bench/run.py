@@ -40,6 +40,7 @@ from bench.rig import (
     ROOT,
     SERVER_CORE,
     SYSTEMS,
+    CommitProbe,
     CpuMeter,
     CpuWindow,
     Proc,
@@ -198,10 +199,11 @@ async def gateway_migrate(env: dict[str, str], log_dir: Path) -> None:
 
 
 async def measure_ack(url: str, *, first_ids: int, first_chat: int) -> dict[str, Any]:
-    result = await load.open_loop(
-        url, rate=ACK_RATE, seconds=ACK_S, first_update_id=first_ids, first_chat=first_chat
-    )
-    return result.summary()
+    async with CommitProbe() as probe:
+        result = await load.open_loop(
+            url, rate=ACK_RATE, seconds=ACK_S, first_update_id=first_ids, first_chat=first_chat
+        )
+    return {**result.summary(), "commit_probe": probe.summary()}
 
 
 async def measure_ingest(url: str, meter: CpuMeter) -> dict[str, Any]:
@@ -947,6 +949,19 @@ def notes(results: dict[str, Any]) -> list[str]:
     ]
     if commits:
         out.append("PostgreSQL commits per unit of work: " + ", ".join(commits))
+    probes = [
+        f"{name}{' (slow core)' if phase == 'ack_slow_core' else ''} "
+        f"{probe['p50_ms']}/{probe['p99_ms']}/{probe['max_ms']} ms ({probe['over_10ms']} > 10 ms)"
+        for name, data in results["systems"].items()
+        for phase in ("ack", "ack_slow_core")
+        if (probe := _get(data, phase, "commit_probe")) and probe.get("commits")
+    ]
+    if probes:
+        out.append(
+            "PostgreSQL's own one-row commits (50/s on a connection of their own) during each "
+            "ack measurement, p50/p99/max: " + "; ".join(probes) + ". No durable "
+            "acknowledgement can be faster than a commit: a stall here stalls every ack."
+        )
     sender_max = _get(checks, "python_sender_vs_trivial", "per_second")
     for name, data in results["systems"].items():
         burst = _get(data, "e2e", "burst")

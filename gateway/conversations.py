@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, select, tuple_, update
+from sqlalchemy import Integer, String, bindparam, func, update
 
 from gateway.batching import GroupCommit
 from gateway.db import Database
 from gateway.db.models import Conversation, utcnow
-from gateway.db.raw import Statements
+from gateway.db.raw import KeyLookup, Statements
 
 ChatKey = tuple[int, str, str, str]
 """(project id, channel, account, chat)."""
@@ -59,10 +59,10 @@ class Conversations:
 
     async def _read_batch(self, chats: list[ChatKey]) -> list[str | None]:
         unique = list(dict.fromkeys(chats))
-        async with self.db.engine.connect() as conn:
+        async with self.db.statements(transaction=False) as st:
             found = {
                 (row.project_id, row.channel, row.account, row.chat): row.last_response_id
-                for row in await conn.execute(_FIND, {"p_keys": unique})
+                for row in await _FIND.rows(st, unique)
             }
         return [found.get(chat) for chat in chats]
 
@@ -104,16 +104,8 @@ class Conversations:
         await self._reads.close()
 
 
-_KEY = tuple_(
-    Conversation.project_id, Conversation.channel, Conversation.account, Conversation.chat
-)
-_FIND = select(
-    Conversation.project_id,
-    Conversation.channel,
-    Conversation.account,
-    Conversation.chat,
-    Conversation.last_response_id,
-).where(_KEY.in_(bindparam("p_keys", expanding=True)))
+_KEY = (Conversation.project_id, Conversation.channel, Conversation.account, Conversation.chat)
+_FIND = KeyLookup(_KEY, (*_KEY, Conversation.last_response_id))
 _RESET = (
     update(Conversation)
     .where(

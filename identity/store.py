@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Integer, String, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Integer, String, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ from gateway.db.models import (
     UTCDateTime,
     utcnow,
 )
-from gateway.db.raw import Statements
+from gateway.db.raw import KeyLookup, Statements
 from gateway.secrets import SecretBox
 from identity.codes import new_code, normalize
 
@@ -97,10 +97,10 @@ class IdentityStore:
 
     async def _read_links(self, senders: list[Sender]) -> list[str | None]:
         unique = list(dict.fromkeys(senders))
-        async with self.db.engine.connect() as conn:
+        async with self.db.statements(transaction=False) as st:
             found = {
                 (row.project_id, row.channel, row.sender): row.app_user_id
-                for row in await conn.execute(_FIND_LINKS, {"p_keys": unique})
+                for row in await _FIND_LINKS.rows(st, unique)
             }
         return [found.get(sender) for sender in senders]
 
@@ -423,12 +423,9 @@ def _link(row: IdentityLink) -> Link:
     )
 
 
-_FIND_LINKS = select(
-    IdentityLink.project_id, IdentityLink.channel, IdentityLink.sender, IdentityLink.app_user_id
-).where(
-    tuple_(IdentityLink.project_id, IdentityLink.channel, IdentityLink.sender).in_(
-        bindparam("p_keys", expanding=True)
-    )
+_FIND_LINKS = KeyLookup(
+    (IdentityLink.project_id, IdentityLink.channel, IdentityLink.sender),
+    (IdentityLink.project_id, IdentityLink.channel, IdentityLink.sender, IdentityLink.app_user_id),
 )
 _TOUCH = (
     update(IdentityLink)

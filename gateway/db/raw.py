@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import bindparam
+from sqlalchemy import ARRAY, bindparam, func, select, tuple_
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -233,3 +233,32 @@ async def statements(
         return
     async with pg_session(autocommit_engine, transaction=transaction) as session:
         yield Statements(session.conn, session.pg)
+
+
+class KeyLookup:
+    """`SELECT ... WHERE (a, b, c) IN <many keys>` for batched reads, for both backends.
+
+    SQLite gets an expanding IN list. PostgreSQL gets one array parameter per key column,
+    unnested on the server: the statement text no longer depends on the number of keys, so it
+    is prepared once instead of once per batch size."""
+
+    def __init__(self, columns: Sequence[Any], returned: Sequence[Any]) -> None:
+        self._names = [f"p_key{index}" for index in range(len(columns))]
+        self.sqlite = select(*returned).where(
+            tuple_(*columns).in_(bindparam("p_keys", expanding=True))
+        )
+        unnested = func.unnest(
+            *[
+                bindparam(name, type_=ARRAY(column.type))
+                for name, column in zip(self._names, columns, strict=True)
+            ]
+        ).table_valued(*self._names).render_derived()
+        self.postgresql = select(*returned).where(
+            tuple_(*columns).in_(select(*[unnested.c[name] for name in self._names]))
+        )
+
+    async def rows(self, st: Statements, keys: Sequence[Sequence[Any]]) -> list[Any]:
+        if st.pg is None:
+            return await st.rows(self.sqlite, {"p_keys": list(keys)})
+        arrays = [list(values) for values in zip(*keys, strict=True)] or [[] for _ in self._names]
+        return await st.rows(self.postgresql, dict(zip(self._names, arrays, strict=True)))
