@@ -247,12 +247,16 @@ class KeyLookup:
         self.sqlite = select(*returned).where(
             tuple_(*columns).in_(bindparam("p_keys", expanding=True))
         )
-        unnested = func.unnest(
-            *[
-                bindparam(name, type_=ARRAY(column.type))
-                for name, column in zip(self._names, columns, strict=True)
-            ]
-        ).table_valued(*self._names).render_derived()
+        unnested = (
+            func.unnest(
+                *[
+                    bindparam(name, type_=ARRAY(column.type))
+                    for name, column in zip(self._names, columns, strict=True)
+                ]
+            )
+            .table_valued(*self._names)
+            .render_derived()
+        )
         self.postgresql = select(*returned).where(
             tuple_(*columns).in_(select(*[unnested.c[name] for name in self._names]))
         )
