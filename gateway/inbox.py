@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError
 from gateway.batching import GroupCommit
 from gateway.db import Database
 from gateway.db.models import InboxEvent, utcnow
+from gateway.db.raw import BulkInsert
 from gateway.messages import InboundEvent
 from gateway.queue import QueueSpec
 
@@ -71,17 +72,34 @@ def inbox_row(
 
 
 _Key = tuple[int, str, str, str]
+INBOX_COLUMNS = (
+    "project_id",
+    "channel",
+    "account",
+    "event_id",
+    "chat_key",
+    "kind",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "request_id",
+    "received_at",
+)
+"""What `inbox_row` fills in (one multi-row insert needs every row to name the same columns)."""
 
 
 class InboxWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._insert_sql = (
-            db.insert(InboxEvent)
-            .on_conflict_do_nothing(index_elements=["project_id", "channel", "account", "event_id"])
-            .returning(
+        self._bulk = BulkInsert(
+            InboxEvent.__table__,
+            INBOX_COLUMNS,
+            lambda insert: insert.on_conflict_do_nothing(
+                index_elements=["project_id", "channel", "account", "event_id"]
+            ).returning(
                 InboxEvent.project_id, InboxEvent.channel, InboxEvent.account, InboxEvent.event_id
-            )
+            ),
         )
         self._commits: GroupCommit[dict[str, Any], bool] = GroupCommit(
             "inbox", self._flush, max_batch=MAX_BATCH, max_in_flight=MAX_FLUSHES_IN_FLIGHT
@@ -130,7 +148,7 @@ class InboxWriter:
         # One statement: on PostgreSQL it runs in autocommit (atomic on its own), one round
         # trip instead of BEGIN, INSERT, COMMIT.
         async with self.db.statements(transaction=False) as st:
-            return {tuple(row) for row in await st.rows_many(self._insert_sql, rows)}  # type: ignore[misc]
+            return {tuple(row) for row in await self._bulk.rows(st, rows)}  # type: ignore[misc]
 
     async def _insert_each(
         self, rows: list[dict[str, Any]]

@@ -12,7 +12,9 @@ from sqlalchemy import insert, select, text
 
 from gateway.db import Database
 from gateway.db.models import InboxEvent, Project
-from gateway.inbox import INBOX
+from gateway.db.raw import BulkInsert
+from gateway.inbox import INBOX, INBOX_COLUMNS, inbox_row
+from gateway.messages import InboundEvent
 from gateway.queue import claim, settle_many
 from tests.auxil.databases import PostgresServer
 
@@ -30,6 +32,12 @@ def _event(event_id: str, chat: str = "c1", **overrides: object) -> dict[str, ob
         "request_id": None,
         **overrides,
     }
+
+
+def _inbound(event_id: str) -> InboundEvent:
+    return InboundEvent(
+        channel="telegram", account="default", event_id=event_id, kind="message", chat="c1"
+    )
 
 
 async def _project(db: Database) -> None:
@@ -83,6 +91,11 @@ async def test_database_refusals_arrive_as_sqlalchemy_errors(pg: Database) -> No
         with pytest.raises(sa_exc.IntegrityError):  # no such project
             async with pg.statements() as st:
                 await st.execute_many(statement, [_event("u1", project_id=99)])
+        bulk = BulkInsert(InboxEvent.__table__, INBOX_COLUMNS, lambda insert: insert)
+        with pytest.raises(sa_exc.DataError):  # one array per column: never truncated to fit
+            async with pg.statements() as st:
+                too_long = {**inbox_row(1, _inbound("y"), None, None), "chat_key": "z" * 500}
+                await bulk.rows(st, [too_long])
         async with pg.statements() as st:  # the same (only) connection still works
             await st.execute_many(statement, [_event("u1")])
         async with pg.engine.connect() as conn:

@@ -23,9 +23,23 @@ from functools import cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ARRAY, bindparam, func, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    DateTime,
+    String,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _DIALECT = asyncpg_dialect()
@@ -148,8 +162,13 @@ async def pg_session(
                     yield PgSession(pg, conn)
             else:
                 yield PgSession(pg, conn)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-            broken = pg.is_closed() or pg.is_in_transaction()
+        except _DRIVER_ERRORS as error:
+            # Only an error the server raised for a statement leaves the connection usable;
+            # anything else (lost connection, protocol state, timeout) retires it.
+            statement_error = isinstance(error, asyncpg.PostgresError) and not isinstance(
+                error, asyncpg.PostgresConnectionError
+            )
+            broken = not statement_error or pg.is_closed() or pg.is_in_transaction()
             if broken:
                 await conn.invalidate(error)
             raise translate(error, broken) from error
@@ -159,6 +178,15 @@ async def pg_session(
             if pg.is_closed() or pg.is_in_transaction():
                 await conn.invalidate(error)
             raise
+
+
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 def translate(error: Exception, invalidated: bool) -> sa_exc.DBAPIError:
@@ -183,7 +211,8 @@ def compiled(statement: Any, keys: tuple[str, ...] = ()) -> RawStatement:
 
 
 def _compiled_for(statement: Any, params: Mapping[str, Any]) -> RawStatement:
-    return compiled(statement, tuple(params) if statement.is_insert else ())
+    plain_insert = statement.is_insert and statement.select is None
+    return compiled(statement, tuple(params) if plain_insert else ())
 
 
 class Statements:
@@ -250,7 +279,7 @@ class KeyLookup:
         unnested = (
             func.unnest(
                 *[
-                    bindparam(name, type_=ARRAY(column.type))
+                    bindparam(name, type_=ARRAY(_element(column.type)))
                     for name, column in zip(self._names, columns, strict=True)
                 ]
             )
@@ -266,3 +295,72 @@ class KeyLookup:
             return await st.rows(self.sqlite, {"p_keys": list(keys)})
         arrays = [list(values) for values in zip(*keys, strict=True)] or [[] for _ in self._names]
         return await st.rows(self.postgresql, dict(zip(self._names, arrays, strict=True)))
+
+
+class BulkInsert:
+    """An INSERT of many rows (all with the same columns), for both backends.
+
+    SQLite gets SQLAlchemy's executemany. PostgreSQL gets one statement for the whole batch: one
+    array parameter per column, unnested on the server (`INSERT ... SELECT * FROM unnest(...)`),
+    instead of one execution per row. `finish` adds the ON CONFLICT / RETURNING clauses."""
+
+    def __init__(self, table: Any, columns: Sequence[str], finish: Callable[[Any], Any]) -> None:
+        self.columns = list(columns)
+        self.sqlite = finish(sqlite_insert(table))
+        # Each column's values go through its own bind processor once, here, in one list
+        # comprehension (naive-UTC timestamps, JSON text), then travel as a plain array: JSON as
+        # text[] cast to the column's type on the server, so no per-element wrapper runs.
+        self._processors: list[_Processor] = []
+        arrays, selected = [], []
+        for name in self.columns:
+            column_type = table.c[name].type
+            impl = column_type.dialect_impl(_DIALECT)
+            self._processors.append(impl.bind_processor(_DIALECT))
+            plain, recast = _plain(impl)
+            arrays.append(bindparam(name, type_=ARRAY(plain)))
+            selected.append((name, recast, column_type))
+        unnested = func.unnest(*arrays).table_valued(*self.columns).render_derived()
+        rows = select(
+            *[
+                cast(unnested.c[name], column_type) if recast else unnested.c[name]
+                for name, recast, column_type in selected
+            ]
+        )
+        self.postgresql = finish(
+            pg_insert(table).from_select(self.columns, rows, include_defaults=False)
+        )
+
+    async def rows(self, st: Statements, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Insert `rows` (dicts with exactly `columns`); the rows RETURNING gave back."""
+        if not rows:
+            return []
+        if st.pg is None:
+            return await st.rows_many(self.sqlite, rows)
+        arrays = {
+            name: [row[name] for row in rows]
+            if processor is None
+            else [None if row[name] is None else processor(row[name]) for row in rows]
+            for name, processor in zip(self.columns, self._processors, strict=True)
+        }
+        return await st.rows(self.postgresql, arrays)
+
+
+def _plain(impl: Any) -> tuple[Any, bool]:
+    """The array element type for a column whose values are already processed, and whether the
+    server must cast it back to the column's type (JSON, sent as text). Strings carry no length:
+    an explicit cast to `varchar(n)` truncates silently, where storing into the column refuses
+    an over-long value (DataError)."""
+    if isinstance(impl, JSON):
+        return Text(), True
+    base = impl.impl if isinstance(impl, TypeDecorator) else impl
+    if isinstance(base, String):
+        return String(), False
+    if isinstance(base, DateTime):
+        return DateTime(), False
+    return impl, False
+
+
+def _element(column_type: Any) -> Any:
+    """An array element type without a length: casting to `varchar(n)[]` would truncate an
+    over-long value silently, where inserting it into the column refuses it (DataError)."""
+    return String() if isinstance(column_type, String) else column_type
