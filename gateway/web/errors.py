@@ -34,10 +34,14 @@ _STATUS_CODES = {
 }
 
 
+_ID_BITS = random.Random()
+"""A generator of its own: request ids never disturb (or depend on) the global `random` state."""
+
+
 def _new_request_id() -> str:
     """128 random bits, not a UUID from the OS's entropy pool: a correlation id needs no secrecy,
     and `uuid4()` cost a system call per request."""
-    return f"req_{random.getrandbits(128):032x}"
+    return f"req_{_ID_BITS.getrandbits(128):032x}"
 
 
 @web.middleware
