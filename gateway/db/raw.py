@@ -6,6 +6,8 @@ its greenlet bridge, for a few cheap statements per batch). The statements of th
 still written with SQLAlchemy Core, in one place, for both backends; on PostgreSQL they are
 compiled once to SQL text and executed on the asyncpg connection beneath a pooled SQLAlchemy
 connection (same pool, same connection limits). SQLite runs them through SQLAlchemy as before.
+`KeyLookup` (batched reads by key) and `BulkInsert` (batched inserts) send one array per column
+on PostgreSQL, unnested on the server.
 
 Parameters go through the same type processors SQLAlchemy would apply (naive-UTC timestamps, JSON
 serialization), results come back through the result processors (timezone-aware timestamps), and
@@ -109,11 +111,6 @@ class RawStatement:
         """Run once; the returned rows (RETURNING / SELECT columns, by name or position)."""
         return [self._row(record) for record in await pg.fetch(self.sql, *self.args(params))]
 
-    async def execute(self, pg: Any, params: Mapping[str, Any]) -> int:
-        """Run once; the number of rows it touched."""
-        status = await pg.execute(self.sql, *self.args(params))
-        return _rowcount(status)
-
     async def fetch_many(self, pg: Any, many: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Run once per parameter set, pipelined in one round trip; every returned row."""
         args = [self.args(params) for params in many]
@@ -130,12 +127,6 @@ class RawStatement:
 def _default(default: Any) -> Any:
     """A column's Python-side default (`default=utcnow`, `default=0`)."""
     return default.arg(None) if default.is_callable else default.arg
-
-
-def _rowcount(status: str) -> int:
-    """asyncpg answers a command tag such as `UPDATE 3` or `INSERT 0 1`."""
-    last = status.rpartition(" ")[2]
-    return int(last) if last.isdigit() else 0
 
 
 @dataclass
@@ -227,12 +218,6 @@ class Statements:
         if self.pg is not None:
             return await _compiled_for(statement, params).fetch(self.pg, params)
         return list((await self.conn.execute(statement, dict(params))).all())
-
-    async def execute(self, statement: Any, params: Mapping[str, Any]) -> int:
-        """Rows touched."""
-        if self.pg is not None:
-            return await _compiled_for(statement, params).execute(self.pg, params)
-        return (await self.conn.execute(statement, dict(params))).rowcount
 
     async def rows_many(self, statement: Any, many: Sequence[Mapping[str, Any]]) -> list[Any]:
         """An INSERT ... RETURNING for many parameter sets: every returned row."""
