@@ -71,9 +71,9 @@ class Database:
         `transaction`) one autocommit statement; `control` uses the small lease-write pool.
         PostgreSQL runs them on asyncpg directly (see `gateway.db.raw`)."""
         if self.is_sqlite:
-            return raw.statements(self.engine.begin, None, transaction=transaction)
+            return raw.statements(self.engine, asyncpg_direct=False, transaction=transaction)
         engine = self.control if control else self._autocommit
-        return raw.statements(self.engine.begin, engine, transaction=transaction)
+        return raw.statements(engine, asyncpg_direct=True, transaction=transaction)
 
     def control_statement(self) -> Any:
         """Like `single_statement`, on the small pool reserved for lease and settle writes."""

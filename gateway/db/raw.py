@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -129,30 +128,23 @@ def _default(default: Any) -> Any:
     return default.arg(None) if default.is_callable else default.arg
 
 
-@dataclass
-class PgSession:
-    """The asyncpg connection to run `RawStatement`s on, and the SQLAlchemy connection over it
-    (for the rare statements of the same transaction that stay in SQLAlchemy)."""
-
-    pg: Any
-    conn: AsyncConnection
-
-
 @asynccontextmanager
-async def pg_session(
+async def _asyncpg_statements(
     autocommit_engine: AsyncEngine, *, transaction: bool
-) -> AsyncIterator[PgSession]:
+) -> AsyncIterator[Statements]:
     """Check a connection out of the pool (an AUTOCOMMIT one: SQLAlchemy issues no BEGIN of its
-    own) and, with `transaction`, run the block in one asyncpg transaction."""
+    own) and, with `transaction`, run the block in one asyncpg transaction. The SQLAlchemy
+    connection over it stays usable for the rare statements of the same transaction that remain
+    in SQLAlchemy."""
     async with autocommit_engine.connect() as conn:
         pooled = await conn.get_raw_connection()
         pg = pooled.driver_connection
         try:
             if transaction:
                 async with pg.transaction():
-                    yield PgSession(pg, conn)
+                    yield Statements(conn, pg)
             else:
-                yield PgSession(pg, conn)
+                yield Statements(conn, pg)
         except _DRIVER_ERRORS as error:
             # Only an error the server raised for a statement leaves the connection usable;
             # anything else (lost connection, protocol state, timeout) retires it.
@@ -238,15 +230,16 @@ class Statements:
 
 @asynccontextmanager
 async def statements(
-    sqlalchemy_begin: Callable[[], Any], autocommit_engine: AsyncEngine | None, *, transaction: bool
+    engine: AsyncEngine, *, asyncpg_direct: bool, transaction: bool
 ) -> AsyncIterator[Statements]:
-    """SQLite (`autocommit_engine` None): SQLAlchemy's own transaction. PostgreSQL: asyncpg."""
-    if autocommit_engine is None:
-        async with sqlalchemy_begin() as conn:
+    """SQLite: a SQLAlchemy transaction on `engine`. PostgreSQL (`asyncpg_direct`, `engine` an
+    AUTOCOMMIT one): asyncpg, in a transaction of its own when `transaction`."""
+    if not asyncpg_direct:
+        async with engine.begin() as conn:
             yield Statements(conn)
         return
-    async with pg_session(autocommit_engine, transaction=transaction) as session:
-        yield Statements(session.conn, session.pg)
+    async with _asyncpg_statements(engine, transaction=transaction) as st:
+        yield st
 
 
 class KeyLookup:
