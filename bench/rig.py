@@ -25,6 +25,8 @@ import aiohttp
 import asyncpg
 import psutil
 
+from bench.load import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 GATEWAY = ROOT / ".venv" / "bin" / "gateway"
@@ -497,8 +499,8 @@ class CommitProbe:
             return {"commits": 0}
         return {
             "commits": len(lat),
-            "p50_ms": round(lat[len(lat) // 2], 2),
-            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+            "p50_ms": round(percentile(lat, 50), 2),
+            "p99_ms": round(percentile(lat, 99), 2),
             "max_ms": round(lat[-1], 2),
             "over_10ms": sum(1 for x in lat if x > 10),
         }
