@@ -5,7 +5,8 @@ Servers under test are pinned to core 0; this harness, wrk, the fake Bot API and
 core 1. Prints a table and a one-line summary of ratios, and writes ``bench/results.json``.
 
 Environment knobs (for development; ``make bench`` uses the defaults):
-``BENCH_ONLY=gateway_serve,ptb`` runs a subset; ``BENCH_QUICK=1`` shortens every phase.
+``BENCH_ONLY=gateway_serve,ptb`` runs a subset; ``BENCH_QUICK=1`` shortens every phase;
+``BENCH_ROUNDS=N`` sets how many full passes over the systems are made (default 5, quick 1).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,11 @@ from bench.rig import (
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ONLY = {s for s in os.environ.get("BENCH_ONLY", "").split(",") if s}
+# This VM's speed drifts by +-25% from minute to minute (same code, same figures: 380-510
+# turns/s). One pass measures each system at a different moment, so a ratio between two systems
+# carries that drift; several passes, the order reversed every other pass, and the median of the
+# per-pass ratios do not.
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "5")))
 
 TOKEN = "123:bench-token-xxxxxxxxxxxxxxxxxxxxxxxx"
 SECRET = load.SECRET
@@ -542,7 +549,45 @@ async def rig_checks(ctx: Ctx) -> dict[str, Any]:
     )
     for proc in fakes.procs:
         ctx.rig.stop(proc)
+    out["cpu_speed"] = await cpu_speed_probe()
     return out
+
+
+_FIXED_WORK = (
+    "import time\n"
+    "t = time.process_time()\n"
+    "s = 0\n"
+    "for i in range(1_000_000):\n"
+    "    s += i * i\n"
+    "print(time.process_time() - t)\n"
+)
+
+
+async def cpu_speed_probe(samples: int = 15) -> dict[str, Any]:
+    """The same pure-Python loop, timed in CPU seconds on the server core, `samples` times: how
+    much the machine's own speed moves (on a shared VM the same work can take 1.8x as long a
+    second later), which no ratio between systems measured at different moments escapes."""
+    times = []
+    for _ in range(samples):
+        proc = await asyncio.create_subprocess_exec(
+            "taskset",
+            "-c",
+            str(SERVER_CORE),
+            str(BENCH_PYTHON),
+            "-c",
+            _FIXED_WORK,
+            stdout=subprocess.PIPE,
+        )
+        stdout, _ = await proc.communicate()
+        times.append(float(stdout) * 1000)
+        await asyncio.sleep(0.2)
+    times.sort()
+    return {
+        "loop_ms_min": round(times[0], 1),
+        "loop_ms_median": round(statistics.median(times), 1),
+        "loop_ms_max": round(times[-1], 1),
+        "slowest_vs_fastest": round(times[-1] / times[0], 2),
+    }
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -641,34 +686,109 @@ async def run_all(ctx: Ctx, results: dict[str, Any]) -> None:
     finally:
         ctx.rig.stop_all()
     results["checks"]["other_processes_cpu_percent"] = ctx.rss.foreign_cpu_percent()
-    for name, run in SYSTEM_ORDER:
-        if ONLY and name not in ONLY:
-            continue
-        say(f"system {name} ...")
-        started = time.monotonic()
-        slots = None
-        ctx.rss.foreign_window()
-        try:
-            slots = await wait_for_pg_slots()
-            results["systems"][name] = await run(ctx)
-        except Exception as exc:
-            results["systems"][name] = {"error": f"{type(exc).__name__}: {exc}"}
-            say(f"  {name} FAILED: {type(exc).__name__}: {exc}")
-            say(traceback.format_exc())
-        finally:
-            # Read before stopping: what a process logs while being shut down is not the run's.
-            results["systems"].setdefault(name, {})["log_exceptions"] = log_exceptions(
-                ctx.log_dir, name
-            )
-            ctx.rig.stop_all()
-            if name in DATABASES and os.environ.get("BENCH_KEEP_DB") != "1":
-                with contextlib.suppress(Exception):
-                    await drop_database(DATABASES[name])
-        results["systems"][name]["wall_seconds"] = round(time.monotonic() - started, 1)
-        results["systems"][name]["pg_free_slots_at_start"] = slots
-        results["systems"][name]["other_processes_cpu_percent"] = ctx.rss.foreign_cpu_percent()
-        results["systems"][name]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-        say(f"  done in {results['systems'][name]['wall_seconds']}s")
+    systems = [(name, run) for name, run in SYSTEM_ORDER if not ONLY or name in ONLY]
+    for number in range(ROUNDS):
+        order = systems if number % 2 == 0 else systems[::-1]
+        measured: dict[str, Any] = {}
+        results["rounds"].append({"order": [name for name, _ in order], "systems": measured})
+        for name, run in order:
+            say(f"round {number + 1}/{ROUNDS}: system {name} ...")
+            measured[name] = await run_system(ctx, name, run)
+            say(f"  done in {measured[name]['wall_seconds']}s")
+    results["systems"] = combine_rounds([r["systems"] for r in results["rounds"]])
+
+
+async def run_system(
+    ctx: Ctx, name: str, run: Callable[[Ctx], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    started = time.monotonic()
+    slots = None
+    out: dict[str, Any]
+    ctx.rss.foreign_window()
+    try:
+        slots = await wait_for_pg_slots()
+        out = await run(ctx)
+    except Exception as exc:
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+        say(f"  {name} FAILED: {type(exc).__name__}: {exc}")
+        say(traceback.format_exc())
+    finally:
+        # Read before stopping: what a process logs while being shut down is not the run's.
+        log_errors = log_exceptions(ctx.log_dir, name)
+        ctx.rig.stop_all()
+        if name in DATABASES and os.environ.get("BENCH_KEEP_DB") != "1":
+            with contextlib.suppress(Exception):
+                await drop_database(DATABASES[name])
+    out["log_exceptions"] = log_errors
+    out["wall_seconds"] = round(time.monotonic() - started, 1)
+    out["pg_free_slots_at_start"] = slots
+    out["other_processes_cpu_percent"] = ctx.rss.foreign_cpu_percent()
+    out["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+# --- combining rounds --------------------------------------------------------------------------
+_WORST_IS_MAX = {
+    "peak_rss_mb",
+    "peak_rss_mb_web",
+    "peak_rss_mb_worker",
+    "max_ms",
+    "over_10ms",
+    "generator_max_lag_ms",
+    "missing",
+    "duplicates",
+    "unrecognised",
+    "wrong_chat",
+    "chats_out_of_order",
+    "backlog_at_slow_phase",
+    "other_processes_cpu_percent",
+}
+_SUMMED = {"log_exceptions"}
+
+
+def combine_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure per system from several passes: the median of each measurement; the worst
+    for peaks, maxima and correctness counts (a reply lost in any pass is lost); a system that
+    failed in any pass carries that pass's error."""
+    names = dict.fromkeys(name for systems in rounds for name in systems)
+    combined: dict[str, Any] = {}
+    for name in names:
+        passes = [systems[name] for systems in rounds if name in systems]
+        ok = [data for data in passes if "error" not in data]
+        merged = _combine(ok or passes, None)
+        errors = [data["error"] for data in passes if "error" in data]
+        if errors:
+            merged["error"] = errors[0]
+        merged["rounds"] = len(passes)
+        combined[name] = merged
+    return combined
+
+
+def _combine(values: list[Any], key: str | None) -> Any:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    first = present[0]
+    if key in _SUMMED and all(isinstance(v, dict) for v in present):
+        total: dict[str, int] = defaultdict(int)
+        for counts in present:
+            for k, n in counts.items():
+                total[k] += n
+        return dict(total)
+    if isinstance(first, dict):
+        dicts = [v for v in present if isinstance(v, dict)]
+        keys = dict.fromkeys(k for d in dicts for k in d)
+        return {k: _combine([d.get(k) for d in dicts], k) for k in keys}
+    if isinstance(first, bool):
+        return all(present)
+    if isinstance(first, int | float):
+        numbers = [v for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
+        if key in _WORST_IS_MAX:
+            return max(numbers)
+        middle = statistics.median(numbers)
+        whole = isinstance(first, int) and middle == int(middle)
+        return int(middle) if whole else round(middle, 2)
+    return first
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -819,21 +939,14 @@ def _cpu_total(systems: dict[str, Any], name: str, phase: str, unit: str) -> flo
 
 
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
-    s = results["systems"]
-    gw_ingest = _get(s, "gateway_ingest", "ingest", "ok_per_second")
-    bare_ingest = _get(s, "bare", "ingest", "ok_per_second")
-    gw_e2e = _get(s, "gateway_serve", "e2e", "turns_per_s")
-    split_e2e = _get(s, "gateway_split", "e2e", "turns_per_s")
-    ptb_e2e = _get(s, "ptb", "e2e", "turns_per_s")
-    aiogram_e2e = _get(s, "aiogram", "e2e", "turns_per_s")
-    bare_e2e = _get(s, "bare_e2e", "e2e", "turns_per_s")
-    figures = {
-        "ingest_vs_bare": _ratio(gw_ingest, bare_ingest),
-        "e2e_vs_ptb": _ratio(gw_e2e, ptb_e2e),
-        "e2e_vs_aiogram": _ratio(gw_e2e, aiogram_e2e),
-        "ack_p99_ms": _get(s, "gateway_serve", "ack", "p99_ms"),
-        "ack_p99_slow_core_ms": _get(s, "gateway_serve", "ack_slow_core", "p99_ms"),
-        "serve_peak_rss_mb": _get(s, "gateway_serve", "peak_rss_mb"),
+    """The target figures: each ratio is taken within one pass (both systems measured minutes
+    apart at most), then the median over passes; absolute figures are the median of the passes,
+    except peak RSS, the highest of any pass."""
+    passes = [_figures(r["systems"]) for r in results["rounds"]] or [_figures(results["systems"])]
+    figures = {key: _median([p["figures"][key] for p in passes]) for key in passes[0]["figures"]}
+    figures["serve_peak_rss_mb"] = _get(results, "systems", "gateway_serve", "peak_rss_mb")
+    extra = {
+        key: _median([p["extra_ratios"][key] for p in passes]) for key in passes[0]["extra_ratios"]
     }
     lower_is_better = {"ack_p99_ms", "serve_peak_rss_mb", "ack_p99_slow_core_ms"}
     verdicts = {}
@@ -851,6 +964,33 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "figures": figures,
         "targets": TARGETS,
         "met": verdicts,
+        "extra_ratios": extra,
+        "per_round": [p["figures"] for p in passes],
+    }
+
+
+def _median(values: list[Any]) -> Any:
+    numbers = [v for v in values if v is not None]
+    return round(statistics.median(numbers), 2) if numbers else None
+
+
+def _figures(s: dict[str, Any]) -> dict[str, Any]:
+    gw_ingest = _get(s, "gateway_ingest", "ingest", "ok_per_second")
+    bare_ingest = _get(s, "bare", "ingest", "ok_per_second")
+    gw_e2e = _get(s, "gateway_serve", "e2e", "turns_per_s")
+    split_e2e = _get(s, "gateway_split", "e2e", "turns_per_s")
+    ptb_e2e = _get(s, "ptb", "e2e", "turns_per_s")
+    aiogram_e2e = _get(s, "aiogram", "e2e", "turns_per_s")
+    bare_e2e = _get(s, "bare_e2e", "e2e", "turns_per_s")
+    return {
+        "figures": {
+            "ingest_vs_bare": _ratio(gw_ingest, bare_ingest),
+            "e2e_vs_ptb": _ratio(gw_e2e, ptb_e2e),
+            "e2e_vs_aiogram": _ratio(gw_e2e, aiogram_e2e),
+            "ack_p99_ms": _get(s, "gateway_serve", "ack", "p99_ms"),
+            "ack_p99_slow_core_ms": _get(s, "gateway_serve", "ack_slow_core", "p99_ms"),
+            "serve_peak_rss_mb": _get(s, "gateway_serve", "peak_rss_mb"),
+        },
         "extra_ratios": {
             "split_e2e_vs_ptb": _ratio(split_e2e, ptb_e2e),
             "split_e2e_vs_aiogram": _ratio(split_e2e, aiogram_e2e),
@@ -910,6 +1050,20 @@ def notes(results: dict[str, Any]) -> list[str]:
         f"e2e: {E2E_TURNS:,} turns ({E2E_CHATS:,} chats x {E2E_PER_CHAT}, a chat's 2nd message "
         "sent after its 1st was acknowledged), first webhook -> 2,000th sendMessage at the fake.",
     ]
+    per_round = _get(results, "summary", "per_round") or []
+    if len(results.get("rounds", [])) > 1 and per_round:
+
+        def series(key: str) -> str:
+            return ", ".join("-" if p[key] is None else f"{p[key]:g}" for p in per_round)
+
+        out.append(
+            f"{len(per_round)} passes over every system (the order reversed every other pass); "
+            "each figure above is the median of the passes (peak RSS, maxima and correctness "
+            "counts: the worst), each ratio the median of the per-pass ratios. Per pass: ingest "
+            f"gateway/bare {series('ingest_vs_bare')}; e2e gateway/PTB {series('e2e_vs_ptb')}, "
+            f"gateway/aiogram {series('e2e_vs_aiogram')}; ack p99 {series('ack_p99_ms')} ms, "
+            f"slow core {series('ack_p99_slow_core_ms')} ms."
+        )
     noisy = [
         f"{name} {data['other_processes_cpu_percent']:.0f}%"
         for name, data in results["systems"].items()
@@ -930,6 +1084,14 @@ def notes(results: dict[str, Any]) -> list[str]:
             f"{checks['fake_telegram_capacity']['ok_per_second']:,.0f} sends/s, mock core "
             f"{checks['mock_core_capacity']['ok_per_second']:,.0f} responses/s (with wrk on the "
             "same core)."
+        )
+    speed = checks.get("cpu_speed")
+    if speed:
+        out.append(
+            "machine speed: one fixed pure-Python loop timed 15 times on the server core took "
+            f"{speed['loop_ms_min']}-{speed['loop_ms_max']} ms of CPU (median "
+            f"{speed['loop_ms_median']}; slowest/fastest {speed['slowest_vs_fastest']}x): "
+            "figures measured at different moments carry that much noise."
         )
     extra = _get(results, "summary", "extra_ratios") or {}
     if extra.get("ingest_cpu_per_update_vs_bare") or extra.get("e2e_cpu_per_turn_vs_ptb"):
@@ -1013,8 +1175,10 @@ def main() -> int:
             "ack": {"rate_per_s": ACK_RATE, "seconds": ACK_S, "slow_core_delay_s": 5.0},
             "e2e": {"chats": E2E_CHATS, "per_chat": E2E_PER_CHAT, "turns": E2E_TURNS},
             "quick": QUICK,
+            "rounds": ROUNDS,
         },
         "systems": {},
+        "rounds": [],
         "logs": str(log_dir),
     }
     say(f"gateway benchmark; logs in {log_dir}")
