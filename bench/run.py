@@ -1145,13 +1145,24 @@ def notes(results: dict[str, Any]) -> list[str]:
                 f"{name}: {backlog} turns of the 200/s ack test were still queued when the "
                 "slow-core ack test started"
             )
-        ingest = _get(data, "ingest")
-        if ingest and "stored_rows" in ingest:
-            acked = ingest["ok"] + ingest["warmup"]["ok"]
-            acked += int(_get(data, "ack", "ok") or 0) + int(_get(data, "ack", "warmup_ok") or 0)
-            if ingest["stored_rows"] < acked:
-                out.append(f"{name}: only {ingest['stored_rows']} rows for {acked} acks: LOST DATA")
+    for number, measured in enumerate(results.get("rounds") or [{"systems": results["systems"]}]):
+        for name, data in measured["systems"].items():
+            lost = _lost_rows(data)
+            if lost:
+                out.append(f"{name}, pass {number + 1}: {lost}: LOST DATA")
     return out
+
+
+def _lost_rows(data: dict[str, Any]) -> str | None:
+    """Rows stored vs requests acknowledged, within one pass of a durable system."""
+    ingest = _get(data, "ingest")
+    if not ingest or "stored_rows" not in ingest:
+        return None
+    acked = ingest["ok"] + ingest["warmup"]["ok"]
+    acked += int(_get(data, "ack", "ok") or 0) + int(_get(data, "ack", "warmup_ok") or 0)
+    if ingest["stored_rows"] >= acked:
+        return None
+    return f"only {ingest['stored_rows']} rows for {acked} acks"
 
 
 def main() -> int:

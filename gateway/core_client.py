@@ -8,7 +8,6 @@ Everything else is classified once and handed back to the pipeline.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.backoff import retry_delay
 from gateway.metrics import Metrics
 
 
@@ -135,8 +135,7 @@ class CoreClient:
             retryable = result.status is None or result.status >= 500
             if not retryable or attempt == self.attempts:
                 break
-            delay = self.backoff_base * 2 ** (attempt - 1)
-            await asyncio.sleep(random.uniform(delay / 2, delay))
+            await asyncio.sleep(retry_delay(attempt, self.backoff_base))
         result.latency_ms = int((time.monotonic() - started) * 1000)
         return result
 

@@ -56,11 +56,11 @@ class ChannelDecisions:
         return [text]
 
     async def text(
-        self, project: ProjectInfo, event: InboundEvent, parsed: TextDecision
+        self, project: ProjectInfo, event: InboundEvent, parsed: TextDecision, identity: Identity
     ) -> list[str] | None:
-        """A YES / NO reply. None when it is not a decision after all (nothing of the sender's
-        is waiting): then it is an ordinary message for the agent."""
-        identity = await self.resolve(project, event)
+        """A YES / NO reply from the sender `identity` (resolved by the caller, who needs it again
+        when this answers None: not a decision after all, nothing of the sender's is waiting, so
+        an ordinary message for the agent)."""
         if identity.user is None:  # unlinked: may decide nothing (told how to link instead)
             if parsed.code is not None:
                 await self._refuse_code(project, event, parsed.code)

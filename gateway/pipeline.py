@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from approvals.service import ApprovalService, CoreAsk, Destination
 from approvals.tokens import is_approval_action, parse_text
 from channels.base import ChannelAdapter
 from gateway import delivery, optouts, outbox
+from gateway.backoff import retry_delay
 from gateway.batching import GroupCommit
 from gateway.commands import CommandContext, commands, text_command
 from gateway.config import Settings
@@ -175,10 +175,12 @@ class TurnPipeline:
             with contextlib.suppress(SendError):
                 await adapter.acknowledge_action(event)
             return Outcome("done", [])
+        identity: Identity | None = None
         if event.kind == "message" and event.channel in TEXT_COMMAND_CHANNELS:
             decision = parse_text(event.text)
             if decision is not None:
-                replies = await self.decisions.text(project, event, decision)
+                identity = await self._resolve(project, event)
+                replies = await self.decisions.text(project, event, decision, identity)
                 if replies is not None:
                     return Outcome("done", replies)
             parsed = text_command(event.text)
@@ -196,7 +198,8 @@ class TurnPipeline:
         text = await adapter.prompt_text(event)
         if not text:
             return Outcome("done", [NO_TEXT_REPLY])
-        identity = await self._resolve(project, event)
+        if identity is None:
+            identity = await self._resolve(project, event)
         if identity.refusal is not None:
             return Outcome("done", [identity.refusal])
         cooldown = self._cooldown_until.get(project.id, 0.0) - time.monotonic()
@@ -428,7 +431,7 @@ class TurnPipeline:
     ) -> Outcome | None:
         if row.attempts < self.settings.inbox_max_attempts:
             base, cap = self.settings.retry_base_seconds, self.settings.retry_cap_seconds
-            delay = random.uniform(0.5, 1.0) * min(cap, base * 2 ** (row.attempts - 1))
+            delay = retry_delay(row.attempts, base, cap)
             log.warning("inbox.retry", attempt=row.attempts, delay=round(delay, 2), error=error)
             if not await retry_later(self.db, INBOX, row.id, worker_id, delay, error):
                 raise LeaseLost

@@ -7,7 +7,6 @@ the only window in which a crash can repeat a send (see README, "Delivery guaran
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from approvals.tokens import ApprovalTokens
 from gateway import optouts
+from gateway.backoff import retry_delay
 from gateway.batching import GroupCommit
 from gateway.config import Settings
 from gateway.db import Database
@@ -145,7 +145,7 @@ class OutboxSender:
             await self._give_up(row, worker_id, "dead", reason)
             return
         base, cap = self.settings.retry_base_seconds, self.settings.retry_cap_seconds * 5
-        delay = random.uniform(0.5, 1.0) * min(cap, base * 2 ** (row.attempts - 1))
+        delay = retry_delay(row.attempts, base, cap)
         await retry_later(self.db, OUTBOX, row.id, worker_id, delay, exc.reason)
         self.metrics.sends.labels(row.channel, "retry").inc()
         logger.warning("outbox.retry", delay=round(delay, 2), reason=exc.reason)
