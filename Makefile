@@ -38,7 +38,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 
 # Load benchmark against a bare baseline and the python-telegram-bot / aiogram peers
-# (bench/README.md). Its own venv (bench/.venv), fresh PostgreSQL databases; ~6-10 minutes.
+# (bench/README.md). Its own venv (bench/.venv), fresh PostgreSQL databases; 5 passes, ~18-20 minutes.
 BENCH_STAMP := bench/.venv/.installed
 
 $(BENCH_STAMP): bench/requirements.txt
