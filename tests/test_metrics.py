@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.db.models import OutboundMessage
@@ -86,9 +88,18 @@ async def test_metrics_count_approvals_and_pending_webhook_events(harness: Harne
     await harness.post_update(updates.callback(data(prompts[1], 1)))  # deny the other
     await harness.post_update(updates.callback("ap:forged-token-forged-token:y"))
     await eventually(lambda: len(harness.telegram.calls_to("answerCallbackQuery")) == 3)
-    assert harness.runtime is not None
-    await eventually(lambda: _refreshed(harness))
-    metrics = await _scrape(harness)
+    retry = ("gateway_approval_webhooks_total", (("outcome", "retry"),))
+
+    async def scraped_after_a_delivery_attempt() -> dict[Any, float] | None:
+        # The delivery loop tries the unreachable webhook on its own schedule: scrape once it has.
+        assert harness.runtime is not None
+        await harness.runtime.refresh_gauges()
+        scraped = await _scrape(harness)
+        return scraped if scraped.get(retry, 0.0) >= 1 else None
+
+    metrics = await eventually(
+        scraped_after_a_delivery_attempt, message="a refused lifecycle webhook delivery"
+    )
 
     def value(name: str, **labels: str) -> float:
         return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -100,12 +111,6 @@ async def test_metrics_count_approvals_and_pending_webhook_events(harness: Harne
     assert value("gateway_webhook_deliveries_pending") == 4  # 2 pending + 2 decided events
     assert value("gateway_approval_webhooks_total", outcome="retry") >= 1
     assert value("gateway_turns_total", channel="telegram", status="awaiting_approval") == 1
-
-
-async def _refreshed(harness: Harness) -> bool:
-    assert harness.runtime is not None
-    await harness.runtime.refresh_gauges()
-    return True
 
 
 def test_the_sample_dashboard_only_uses_exported_metrics() -> None:
