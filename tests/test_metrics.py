@@ -35,7 +35,14 @@ async def test_metrics_count_a_known_workload(harness: Harness) -> None:
         return await harness.count(OutboundMessage, OutboundMessage.status == "sent") == 3
 
     await eventually(all_sent)
-    metrics = await _scrape(harness)
+    sent = ("gateway_outbox_sends_total", (("channel", "telegram"), ("outcome", "sent")))
+
+    async def scraped_once_counted() -> dict[Any, float] | None:
+        # A sender counts its send just after the "sent" mark commits: scrape once it has.
+        scraped = await _scrape(harness)
+        return scraped if scraped.get(sent, 0.0) >= 3 else None
+
+    metrics = await eventually(scraped_once_counted, message="three sends counted")
 
     def value(name: str, **labels: str) -> float:
         return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
