@@ -565,7 +565,7 @@ _FIXED_WORK = (
 
 async def cpu_speed_probe(samples: int = 15) -> dict[str, Any]:
     """The same pure-Python loop, timed in CPU seconds on the server core, `samples` times: how
-    much the machine's own speed moves (on a shared VM the same work can take 1.8x as long a
+    much the machine's own speed moves (on a shared VM the same work can take twice as long a
     second later), which no ratio between systems measured at different moments escapes."""
     times = []
     for _ in range(samples):
@@ -583,6 +583,7 @@ async def cpu_speed_probe(samples: int = 15) -> dict[str, Any]:
         await asyncio.sleep(0.2)
     times.sort()
     return {
+        "samples": samples,
         "loop_ms_min": round(times[0], 1),
         "loop_ms_median": round(statistics.median(times), 1),
         "loop_ms_max": round(times[-1], 1),
@@ -1088,7 +1089,8 @@ def notes(results: dict[str, Any]) -> list[str]:
     speed = checks.get("cpu_speed")
     if speed:
         out.append(
-            "machine speed: one fixed pure-Python loop timed 15 times on the server core took "
+            "machine speed: one fixed pure-Python loop timed "
+            f"{speed.get('samples', 15)} times on the server core took "
             f"{speed['loop_ms_min']}-{speed['loop_ms_max']} ms of CPU (median "
             f"{speed['loop_ms_median']}; slowest/fastest {speed['slowest_vs_fastest']}x): "
             "figures measured at different moments carry that much noise."
