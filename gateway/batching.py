@@ -1,16 +1,21 @@
 """Group commit: many concurrent callers, one database transaction for all of them.
 
-Each caller submits its items and waits for its own results; a single background task writes
-whatever accumulated since the last write (up to `max_batch` items per transaction, at most
-`max_in_flight` transactions at once). An idle system pays no added latency: the first item is
-written at once. Under load one commit serves hundreds of callers, which is where a per-caller
-transaction spends its time (round trips, statement overhead, fsync).
+Each caller submits its items and waits for its own results; a flusher writes whatever has
+accumulated when it starts (up to `max_batch` items per transaction, at most `max_in_flight`
+transactions at once). An idle system pays no added latency: the first item is written in the
+next turn of the event loop. Under load one commit serves hundreds of callers, which is where a
+per-caller transaction spends its time (round trips, statement overhead, fsync).
+
+Every hop through the event loop costs a caller a full loop iteration, and in a busy process
+(`gateway serve` runs the worker beside the webhooks) an iteration can take milliseconds, so the
+path from `submit` to the write is kept short: the submitting call starts a flusher itself (no
+coordinator task in between), the flusher takes its batch when it first runs (so everything
+submitted in the same iteration joins it), and a single item is awaited without `gather`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -26,42 +31,55 @@ class GroupCommit(Generic[T, R]):
     def __init__(
         self, name: str, flush: Flush[T, R], *, max_batch: int = 256, max_in_flight: int = 2
     ) -> None:
-        self.name, self._flush_batch, self.max_batch = name, flush, max_batch
+        self.name, self._flush_batch = name, flush
+        self.max_batch, self.max_in_flight = max_batch, max_in_flight
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
-        self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(max_in_flight)
-        self._task: asyncio.Task[None] | None = None
-        self._flushes: set[asyncio.Task[None]] = set()
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._starting: asyncio.Task[None] | None = None
+        """A flusher was created and has not yet taken its first batch: later submissions of
+        this loop iteration join that batch instead of starting flushers of their own."""
 
     async def submit(self, item: T) -> R:
         return (await self.submit_many([item]))[0]
 
     async def submit_many(self, items: Sequence[T]) -> list[R]:
         """Results in the order of `items`; raises the first item's error if any failed."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=f"{self.name}-group-commit")
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[R]] = []
         for item in items:
             future: asyncio.Future[R] = loop.create_future()
             self._queue.append((item, future))
             futures.append(future)
-        self._wake.set()
+        self._start_flusher()
+        if len(futures) == 1:
+            return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                await self._slots.acquire()
-                batch = self._queue[: self.max_batch]
-                self._queue = self._queue[self.max_batch :]
-                task = asyncio.create_task(self._flush(batch))
-                self._flushes.add(task)
-                task.add_done_callback(self._flushes.discard)
+    def _start_flusher(self) -> None:
+        if self._starting or not self._queue or len(self._flushers) >= self.max_in_flight:
+            return
+        task = asyncio.create_task(self._flusher(), name=f"{self.name}-group-commit")
+        self._starting = task
+        self._flushers.add(task)
+        task.add_done_callback(self._flusher_done)
 
-    async def _flush(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    def _flusher_done(self, task: asyncio.Task[None]) -> None:
+        self._flushers.discard(task)
+        if self._starting is task:
+            self._starting = None  # cancelled before it ever ran
+        self._start_flusher()  # a slot is free: take up what queued meanwhile
+
+    async def _flusher(self) -> None:
+        """Writes batches until the queue is empty; another flusher is started beside it while
+        items are left over and a slot is free."""
+        self._starting = None
+        while self._queue:
+            batch = self._queue[: self.max_batch]
+            self._queue = self._queue[self.max_batch :]
+            self._start_flusher()
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self._flush_batch([item for item, _ in batch])
         except BaseException as exc:  # every waiter learns its write failed
@@ -71,20 +89,15 @@ class GroupCommit(Generic[T, R]):
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        finally:
-            self._slots.release()
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
-                continue
+                continue  # its caller gave up (cancelled) meanwhile
             if isinstance(result, BaseException):
                 future.set_exception(result)
             else:
                 future.set_result(result)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
+        """Waits for the writes in progress, and for those of whatever is still queued."""
+        while self._flushers:
+            await asyncio.gather(*list(self._flushers), return_exceptions=True)
