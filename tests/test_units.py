@@ -99,3 +99,14 @@ def test_secret_box_rotation() -> None:
         SecretBox(["new-key"]).decrypt(token)
     assert old.derive("p", "m") == SecretBox(["old-key"]).derive("p", "m")
     assert old.derive("p", "m") != both.derive("p", "m")
+
+
+def test_a_send_result_reads_the_answer_and_tolerates_odd_ones() -> None:
+    from channels.telegram import _send_result
+
+    answer = {"message_id": 42, "chat": {"id": -100123, "type": "supergroup"}, "text": "hi"}
+    assert _send_result(answer, "-100123").provider_message_id == "42"
+    assert _send_result(answer, "-1").chat == "-100123"  # Telegram's word for where it went
+    assert _send_result(True, "7").provider_message_id is None
+    assert _send_result(True, "7").chat == "7"
+    assert _send_result({"message_id": 5, "chat": None}, "7").chat == "7"
