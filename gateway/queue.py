@@ -115,6 +115,28 @@ def _claim_sql(spec: QueueSpec, lock_rows: bool, *, expired: bool) -> Any:
 
 
 @cache
+def _renew_sql(spec: QueueSpec, *, lock_rows: bool) -> Any:
+    m = spec.model
+    mine = (
+        select(m.id)
+        .where(
+            m.id.in_(bindparam("p_ids", expanding=True)),
+            m.claimed_by == bindparam("p_worker", type_=String()),
+            m.status == spec.active,
+        )
+        .order_by(m.id)
+    )
+    if lock_rows:
+        mine = mine.with_for_update(skip_locked=True, of=m)
+    return (
+        update(m)
+        .where(m.id.in_(mine.scalar_subquery()))
+        .values(lease_until=bindparam("p_lease_until", type_=UTCDateTime()))
+        .returning(m.id)
+    )
+
+
+@cache
 def _settle_sql(spec: QueueSpec, columns: tuple[str, ...]) -> Any:
     m = spec.model
     table = m.__table__
@@ -136,6 +158,29 @@ async def extend(db: Database, spec: QueueSpec, row_id: int, worker_id: str, lea
     async with db.single_statement() as conn:
         until = utcnow() + timedelta(seconds=lease)
         return await settle(conn, spec, row_id, worker_id, lease_until=until)
+
+
+async def renew_leases(
+    db: Database, spec: QueueSpec, row_ids: Sequence[int], worker_id: str, lease: float
+) -> set[int]:
+    """The heartbeat: extend the leases this worker still holds on `row_ids`; returns the ids
+    renewed.
+
+    On PostgreSQL a row another transaction has locked is skipped, not waited for: the lock is
+    a settle of that very row in progress (finishing a turn, a "sent" mark), which ends the
+    lease anyway. Waiting would be worse than useless: this one statement locks many rows while
+    a finishing transaction locks several of the same in another order, and PostgreSQL breaks
+    such a deadlock by failing one of them (seen in the three-worker fault test: a batch of
+    finished turns rolled back and run again)."""
+    if not row_ids:
+        return set()
+    async with db.control_statement() as conn:
+        until = utcnow() + timedelta(seconds=lease)
+        result = await conn.execute(
+            _renew_sql(spec, lock_rows=not db.is_sqlite),
+            {"p_ids": list(row_ids), "p_worker": worker_id, "p_lease_until": until},
+        )
+        return {row.id for row in result}
 
 
 async def settle(

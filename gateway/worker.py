@@ -15,15 +15,13 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import update
 
 from gateway.db import Database
-from gateway.db.models import utcnow
-from gateway.queue import QueueSpec, claim
+from gateway.queue import QueueSpec, claim, renew_leases
 
 log = structlog.get_logger("gateway.worker")
 
@@ -119,23 +117,13 @@ class ClaimLoop:
             self._wake.set()  # the chat's next row may now be claimable
 
     async def _heartbeat_forever(self) -> None:
-        m = self.spec.model
         while True:
             await asyncio.sleep(self.lease / 3)
             held = list(self._inflight)
             if not held:
                 continue
             try:
-                async with self.db.control_statement() as conn:
-                    await conn.execute(
-                        update(m)
-                        .where(
-                            m.id.in_(held),
-                            m.claimed_by == self.worker_id,
-                            m.status == self.spec.active,
-                        )
-                        .values(lease_until=utcnow() + timedelta(seconds=self.lease))
-                    )
+                await renew_leases(self.db, self.spec, held, self.worker_id, self.lease)
             except Exception:
                 log.exception(f"{self.name}.heartbeat_failed")
 

@@ -6,14 +6,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from gateway.db import Database
 from gateway.db.models import InboxEvent
 from gateway.db.schema import SCHEMA_HEAD, SchemaOutOfDate, alembic_head, ensure_current, is_empty
 from gateway.inbox import INBOX, chat_key
 from gateway.messages import InboundEvent
-from gateway.queue import claim, extend
+from gateway.queue import claim, extend, renew_leases
 from gateway.runtime import Runtime
 from tests.auxil import updates
 from tests.auxil.harness import Harness, settings_for
@@ -99,6 +99,35 @@ async def test_claim_takes_only_the_head_of_each_chat_and_leases_expire(db_url: 
         assert not await extend(runtime_db, INBOX, first[0], "w1", 0.5)  # fenced out
     finally:
         await runtime_db.close()
+
+
+async def test_lease_renewal_skips_a_row_being_settled_instead_of_waiting(db_url: str) -> None:
+    """The heartbeat renews many rows in one statement while finishing transactions lock some of
+    them: waiting there deadlocked a finishing batch (three-worker fault test). A row another
+    transaction holds is skipped, the others are renewed at once."""
+    db = Database(db_url)
+    try:
+        settings = settings_for(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9")
+        rt = Runtime(settings)
+        await rt.prepare()
+        project = await rt.store.project_info("default")
+        await rt.close()
+        await _insert(db, project.id, "a", 1)
+        await _insert(db, project.id, "b", 1)
+        ids = sorted(row.id for row in await claim(db, INBOX, "w1", lease=30, limit=10))
+        assert len(ids) == 2
+        assert await renew_leases(db, INBOX, ids, "w2", 60) == set()  # not w2's leases
+        if not db.is_sqlite:  # SQLite locks the whole database, not rows
+            async with db.engine.connect() as finishing:
+                await finishing.execute(
+                    update(InboxEvent).where(InboxEvent.id == ids[0]).values(last_error="x")
+                )
+                renewed = await asyncio.wait_for(renew_leases(db, INBOX, ids, "w1", 60), 5)
+                assert renewed == {ids[1]}
+                await finishing.rollback()
+        assert await renew_leases(db, INBOX, ids, "w1", 60) == set(ids)
+    finally:
+        await db.close()
 
 
 async def test_schema_checks(db_url: str, tmp_path: Path) -> None:
