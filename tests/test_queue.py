@@ -48,6 +48,15 @@ async def test_two_workers_share_the_load_without_overlap(harness: Harness) -> N
         await second.close()
 
 
+async def _default_project(db_url: str) -> int:
+    """A migrated database with the default project (a runtime's start-up creates both)."""
+    rt = Runtime(settings_for(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9"))
+    await rt.prepare()
+    project = await rt.store.project_info("default")
+    await rt.close()
+    return project.id
+
+
 async def _insert(db: Database, project_id: int, chat: str, n: int) -> None:
     async with db.session() as session, session.begin():
         for i in range(n):
@@ -78,13 +87,9 @@ async def _insert(db: Database, project_id: int, chat: str, n: int) -> None:
 async def test_claim_takes_only_the_head_of_each_chat_and_leases_expire(db_url: str) -> None:
     runtime_db = Database(db_url)
     try:
-        settings = settings_for(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9")
-        rt = Runtime(settings)
-        await rt.prepare()
-        project = await rt.store.project_info("default")
-        await rt.close()
-        await _insert(runtime_db, project.id, "a", 3)
-        await _insert(runtime_db, project.id, "b", 2)
+        project_id = await _default_project(db_url)
+        await _insert(runtime_db, project_id, "a", 3)
+        await _insert(runtime_db, project_id, "b", 2)
 
         first = [row.id for row in await claim(runtime_db, INBOX, "w1", lease=0.5, limit=10)]
         assert len(first) == 2  # one per chat: the heads
@@ -107,13 +112,9 @@ async def test_lease_renewal_skips_a_row_being_settled_instead_of_waiting(db_url
     transaction holds is skipped, the others are renewed at once."""
     db = Database(db_url)
     try:
-        settings = settings_for(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9")
-        rt = Runtime(settings)
-        await rt.prepare()
-        project = await rt.store.project_info("default")
-        await rt.close()
-        await _insert(db, project.id, "a", 1)
-        await _insert(db, project.id, "b", 1)
+        project_id = await _default_project(db_url)
+        await _insert(db, project_id, "a", 1)
+        await _insert(db, project_id, "b", 1)
         ids = sorted(row.id for row in await claim(db, INBOX, "w1", lease=30, limit=10))
         assert len(ids) == 2
         assert await renew_leases(db, INBOX, ids, "w2", 60) == set()  # not w2's leases
