@@ -115,7 +115,10 @@ def _claim_sql(spec: QueueSpec, lock_rows: bool, *, expired: bool) -> Any:
 
 
 @cache
-def _renew_sql(spec: QueueSpec, *, lock_rows: bool) -> Any:
+def _held_rows_sql(spec: QueueSpec, *, lock_rows: bool, release: bool) -> Any:
+    """Renew (or, `release`, hand back as ready) the rows of `p_ids` this worker still holds.
+
+    With `lock_rows` a row another transaction has locked is skipped, never waited for."""
     m = spec.model
     mine = (
         select(m.id)
@@ -128,12 +131,12 @@ def _renew_sql(spec: QueueSpec, *, lock_rows: bool) -> Any:
     )
     if lock_rows:
         mine = mine.with_for_update(skip_locked=True, of=m)
-    return (
-        update(m)
-        .where(m.id.in_(mine.scalar_subquery()))
-        .values(lease_until=bindparam("p_lease_until", type_=UTCDateTime()))
-        .returning(m.id)
+    values: dict[str, Any] = (
+        {"status": spec.ready, "claimed_by": None, "lease_until": None}
+        if release
+        else {"lease_until": bindparam("p_lease_until", type_=UTCDateTime())}
     )
+    return update(m).where(m.id.in_(mine.scalar_subquery())).values(values).returning(m.id)
 
 
 @cache
@@ -172,13 +175,37 @@ async def renew_leases(
     a finishing transaction locks several of the same in another order, and PostgreSQL breaks
     such a deadlock by failing one of them (seen in the three-worker fault test: a batch of
     finished turns rolled back and run again)."""
+    until = utcnow() + timedelta(seconds=lease)
+    return await _update_held(db, spec, row_ids, worker_id, release=False, p_lease_until=until)
+
+
+async def release_leases(
+    db: Database, spec: QueueSpec, row_ids: Sequence[int], worker_id: str
+) -> set[int]:
+    """At shutdown: hand the rows this worker still holds back as ready, so another process
+    takes them at once instead of after the lease; returns the ids released.
+
+    Rows locked by another transaction are skipped for the reason `renew_leases` gives (a
+    finishing batch may still be writing when the loop stops); such a row is either settled by
+    that batch or, if the batch fails, claimable again when its lease runs out."""
+    return await _update_held(db, spec, row_ids, worker_id, release=True)
+
+
+async def _update_held(
+    db: Database,
+    spec: QueueSpec,
+    row_ids: Sequence[int],
+    worker_id: str,
+    *,
+    release: bool,
+    **params: Any,
+) -> set[int]:
     if not row_ids:
         return set()
     async with db.control_statement() as conn:
-        until = utcnow() + timedelta(seconds=lease)
         result = await conn.execute(
-            _renew_sql(spec, lock_rows=not db.is_sqlite),
-            {"p_ids": list(row_ids), "p_worker": worker_id, "p_lease_until": until},
+            _held_rows_sql(spec, lock_rows=not db.is_sqlite, release=release),
+            {"p_ids": list(row_ids), "p_worker": worker_id, **params},
         )
         return {row.id for row in result}
 

@@ -18,10 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import update
 
 from gateway.db import Database
-from gateway.queue import QueueSpec, claim, renew_leases
+from gateway.queue import QueueSpec, claim, release_leases, renew_leases
 
 log = structlog.get_logger("gateway.worker")
 
@@ -151,13 +150,5 @@ class ClaimLoop:
             await self._release(leftover)
 
     async def _release(self, row_ids: list[int]) -> None:
-        m = self.spec.model
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(m)
-                .where(
-                    m.id.in_(row_ids), m.claimed_by == self.worker_id, m.status == self.spec.active
-                )
-                .values(status=self.spec.ready, claimed_by=None, lease_until=None)
-            )
-        log.info(f"{self.name}.released", count=len(row_ids))
+        released = await release_leases(self.db, self.spec, row_ids, self.worker_id)
+        log.info(f"{self.name}.released", count=len(released))

@@ -13,8 +13,9 @@ from gateway.db.models import InboxEvent
 from gateway.db.schema import SCHEMA_HEAD, SchemaOutOfDate, alembic_head, ensure_current, is_empty
 from gateway.inbox import INBOX, chat_key
 from gateway.messages import InboundEvent
-from gateway.queue import claim, extend, renew_leases
+from gateway.queue import claim, extend, release_leases, renew_leases
 from gateway.runtime import Runtime
+from gateway.worker import ClaimLoop
 from tests.auxil import updates
 from tests.auxil.harness import Harness, settings_for
 
@@ -127,6 +128,74 @@ async def test_lease_renewal_skips_a_row_being_settled_instead_of_waiting(db_url
                 assert renewed == {ids[1]}
                 await finishing.rollback()
         assert await renew_leases(db, INBOX, ids, "w1", 60) == set(ids)
+    finally:
+        await db.close()
+
+
+async def test_release_hands_held_rows_back_and_skips_a_row_being_settled(db_url: str) -> None:
+    """Shutdown releases what the loop still holds so another process takes it at once; like
+    the heartbeat it must not wait for (and deadlock with) a batch still settling a row."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        for chat in ("a", "b", "c"):
+            await _insert(db, project_id, chat, 1)
+        ids = sorted(row.id for row in await claim(db, INBOX, "w1", lease=30, limit=10))
+        assert len(ids) == 3
+        assert await release_leases(db, INBOX, ids, "w2") == set()  # not w2's rows
+        if not db.is_sqlite:  # SQLite locks the whole database, not rows
+            async with db.engine.connect() as finishing:
+                await finishing.execute(
+                    update(InboxEvent).where(InboxEvent.id == ids[0]).values(last_error="x")
+                )
+                released = await asyncio.wait_for(release_leases(db, INBOX, ids[:2], "w1"), 5)
+                assert released == {ids[1]}
+                await finishing.rollback()
+        else:
+            assert await release_leases(db, INBOX, ids[1:2], "w1") == {ids[1]}
+        # Released rows are ready and claimable by anyone at once; the skipped one stays w1's.
+        taken = [row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10)]
+        assert taken == [ids[1]]
+        assert await release_leases(db, INBOX, ids, "w1") == {ids[0], ids[2]}
+        taken = sorted(row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10))
+        assert taken == [ids[0], ids[2]]
+    finally:
+        await db.close()
+
+
+async def test_stopped_loop_hands_unfinished_rows_back_at_once(db_url: str) -> None:
+    """Work still in flight when the grace period ends is released (ready, unclaimed), not left
+    to wait out its lease."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        for chat in ("a", "b"):
+            await _insert(db, project_id, chat, 1)
+        started: list[int] = []
+
+        async def stuck(row: object, worker_id: str) -> None:
+            started.append(row.id)  # type: ignore[attr-defined]
+            await asyncio.sleep(3600)
+
+        loop = ClaimLoop(
+            "inbox",
+            db,
+            INBOX,
+            stuck,
+            worker_id="w1",
+            concurrency=4,
+            lease_seconds=600,
+            poll_interval=0.05,
+        )
+        loop.start()
+        for _ in range(100):
+            if len(started) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(started) == 2
+        await asyncio.wait_for(loop.stop(grace=0.2), 10)
+        taken = sorted(row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10))
+        assert taken == sorted(started)  # claimable by another worker now, not in 10 minutes
     finally:
         await db.close()
 
