@@ -14,7 +14,6 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
     ReplyParameters,
     Update,
     User,
@@ -32,6 +31,7 @@ from telegram.warnings import PTBUserWarning
 
 from channels.base import ChannelAdapter
 from channels.ptb_aiohttp import AiohttpRequest
+from channels.telegram_fields import MessageFields
 from gateway.messages import (
     AccountInfo,
     Attachment,
@@ -52,7 +52,6 @@ warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", cate
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 API_DEFAULT = "https://api.telegram.org"
-_ATTACHMENT_FIELDS = ("document", "audio", "video", "voice", "video_note", "sticker", "animation")
 
 
 class TelegramAdapter(ChannelAdapter):
@@ -113,8 +112,7 @@ class TelegramAdapter(ChannelAdapter):
         if not isinstance(update_id, int) or not 0 <= update_id < 2**63:
             raise WebhookRejected(400, "malformed_update", "an Update object with update_id")
         try:
-            update = Update.de_json(data, bot=None)
-            return [self._normalize(update, data)]
+            return [self._normalize(data)]
         except (
             KeyError,
             TypeError,
@@ -126,34 +124,25 @@ class TelegramAdapter(ChannelAdapter):
         ) as exc:
             raise WebhookRejected(400, "malformed_update", f"not a valid Update: {exc}") from None
 
-    def _normalize(self, update: Update, raw: dict[str, Any]) -> InboundEvent:
+    def _normalize(self, raw: dict[str, Any]) -> InboundEvent:
         base: dict[str, Any] = {
             "channel": self.channel,
             "account": self.account.account,
-            "event_id": str(update.update_id),
+            "event_id": str(raw["update_id"]),
             "raw": raw,
         }
-        if update.callback_query is not None:
-            query = update.callback_query
-            message = query.message
+        key = next((k for k in ("message", "edited_message") if raw.get(k) is not None), None)
+        if key is None or raw.get("callback_query") is not None:
+            return self._normalize_other(Update.de_json(raw, bot=None), base)
+        # The hot path: a message, read without building PTB's whole Message (telegram_fields).
+        message = MessageFields.read(raw[key])
+        if message.chat.type == "channel" or message.from_user is None:
             return InboundEvent(
-                **base,
-                kind="action",
-                action=query.data,
-                sender=str(query.from_user.id),
-                display_name=query.from_user.full_name,
-                chat=str(message.chat.id) if message else str(query.from_user.id),
-                message_id=str(message.message_id) if message else None,
-                is_group=bool(message and message.chat.type in ("group", "supergroup")),
-                hints={"callback_query_id": query.id},
+                **base, kind="unsupported", hints={"update_type": _update_type(raw)}
             )
-        message = update.message or update.edited_message
-        if message is None or message.chat.type == "channel" or message.from_user is None:
-            kind = next((k for k in raw if k != "update_id"), "unknown")
-            return InboundEvent(**base, kind="unsupported", hints={"update_type": kind})
         event = InboundEvent(
             **base,
-            kind="edited" if update.edited_message is not None else "message",
+            kind="message" if key == "message" else "edited",
             sender=str(message.from_user.id),
             display_name=message.from_user.full_name,
             chat=str(message.chat.id),
@@ -171,6 +160,26 @@ class TelegramAdapter(ChannelAdapter):
             event.command, event.args = name, args
             event.hints["command_target"] = target
         return event
+
+    def _normalize_other(self, update: Update, base: dict[str, Any]) -> InboundEvent:
+        """Button presses and every update type the gateway does not act on: PTB's whole Update."""
+        query = update.callback_query
+        if query is None:
+            return InboundEvent(
+                **base, kind="unsupported", hints={"update_type": _update_type(base["raw"])}
+            )
+        message = query.message
+        return InboundEvent(
+            **base,
+            kind="action",
+            action=query.data,
+            sender=str(query.from_user.id),
+            display_name=query.from_user.full_name,
+            chat=str(message.chat.id) if message else str(query.from_user.id),
+            message_id=str(message.message_id) if message else None,
+            is_group=bool(message and message.chat.type in ("group", "supergroup")),
+            hints={"callback_query_id": query.id},
+        )
 
     async def identity(self) -> User:
         """The bot's own user (from getMe), fetched once: needed to know when a group addresses
@@ -327,7 +336,11 @@ def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([row]) if row else None
 
 
-def _command(message: Message) -> tuple[str, str | None, list[str]] | None:
+def _update_type(raw: dict[str, Any]) -> str:
+    return next((k for k in raw if k != "update_id"), "unknown")
+
+
+def _command(message: MessageFields) -> tuple[str, str | None, list[str]] | None:
     entities = message.entities or ()
     if not message.text or not any(e.type == "bot_command" and e.offset == 0 for e in entities):
         return None
@@ -336,12 +349,14 @@ def _command(message: Message) -> tuple[str, str | None, list[str]] | None:
     return name.lower(), target or None, rest.split()
 
 
-def _addressing_hints(message: Message) -> dict[str, Any]:
+def _addressing_hints(message: MessageFields) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     text = message.text or message.caption or ""
     entities = message.entities or message.caption_entities or ()
     mentions = [
-        text[e.offset + 1 : e.offset + e.length].lower() for e in entities if e.type == "mention"
+        _entity_text(text, e.offset + 1, e.length - 1).lower()
+        for e in entities
+        if e.type == "mention"
     ]
     if mentions:
         hints["mentions"] = mentions
@@ -349,6 +364,14 @@ def _addressing_hints(message: Message) -> dict[str, Any]:
     if replied is not None and replied.from_user is not None:
         hints["reply_to_user_id"] = replied.from_user.id
     return hints
+
+
+def _entity_text(text: str, offset: int, length: int) -> str:
+    """Entity offsets and lengths count UTF-16 code units: an emoji before a mention is two."""
+    if text.isascii():
+        return text[offset : offset + length]
+    units = text.encode("utf-16-le", "surrogatepass")
+    return units[2 * offset : 2 * (offset + length)].decode("utf-16-le", "replace")
 
 
 def _strip_mention(text: str, username: str) -> str:
@@ -362,18 +385,14 @@ def _strip_mention(text: str, username: str) -> str:
     return " ".join(text.split()) if "\n" not in text else text
 
 
-def _attachments(message: Message) -> list[Attachment]:
+def _attachments(message: MessageFields) -> list[Attachment]:
     found: list[Attachment] = []
     if message.photo:
         found.append(Attachment(kind="photo", file_id=message.photo[-1].file_id))
-    for name in _ATTACHMENT_FIELDS:
-        item = getattr(message, name, None)
-        if item is not None:
-            found.append(
-                Attachment(
-                    kind=name, file_id=item.file_id, mime_type=getattr(item, "mime_type", None)
-                )
-            )
+    for name, item in message.media.items():
+        found.append(
+            Attachment(kind=name, file_id=item.file_id, mime_type=getattr(item, "mime_type", None))
+        )
     if message.location is not None:
         loc = message.location
         found.append(Attachment(kind="location", url=f"geo:{loc.latitude},{loc.longitude}"))

@@ -120,6 +120,21 @@ async def test_group_answers_only_when_addressed(harness: Harness) -> None:
     assert await harness.count(InboxEvent, InboxEvent.status == "ignored") == 4
 
 
+async def test_a_mention_after_an_emoji_addresses_the_bot(harness: Harness) -> None:
+    """Entity offsets count UTF-16 code units: an emoji before the mention is two of them."""
+    group = -100456
+    await harness.post_update(
+        updates.message("👋🏽 @someone_else look", chat_id=group, chat_type="group")
+    )
+    await harness.post_update(
+        updates.message("👋🏽 @gateway_demo_bot hello", chat_id=group, chat_type="group")
+    )
+    await harness.telegram.wait_for("sendMessage", 1)
+    await asyncio.sleep(0.3)
+    assert harness.telegram.sent_texts(group) == ["Echo: 👋🏽 hello"]
+    assert [r["body"]["input"] for r in harness.core.requests] == ["👋🏽 hello"]
+
+
 async def test_commands_are_handled_by_the_gateway_not_forwarded(harness: Harness) -> None:
     await harness.post_update(updates.message("/start"))
     await harness.post_update(updates.message("/help"))

@@ -15,6 +15,10 @@ def next_update_id() -> int:
     return next(_ids)
 
 
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def message(
     text: str,
     *,
@@ -47,7 +51,9 @@ def message(
         while end < len(text) and (text[end].isalnum() or text[end] == "_"):
             end += 1
         if end - at > 1 and not (entities and entities[0]["length"] > at):
-            entities.append({"type": "mention", "offset": at, "length": end - at})
+            # Offsets and lengths count UTF-16 code units, as the Bot API does.
+            offset, length = _units(text[:at]), _units(text[at:end])
+            entities.append({"type": "mention", "offset": offset, "length": length})
         at = text.find("@", end)
     if entities:
         msg["entities"] = entities
