@@ -47,8 +47,11 @@ async def claim(
     or ten million finished rows in the table (one combined "ready or expired" condition made
     PostgreSQL walk every finished row: 5 ms per claim at 20,000 rows, and growing). Rows whose
     lease ran out (their holder died) are looked for only with `include_expired`, which the
-    claim loop asks for once per poll interval."""
-    async with db.statements(transaction=False) as st:
+    claim loop asks for once per poll interval.
+
+    On PostgreSQL the claim does not wait for its commit to reach the disk (`Database.claims`):
+    if the database crashes before it does, the rows are simply ready again."""
+    async with db.statements(transaction=False, claim=True) as st:
         # Timestamps are taken once the connection is ours: a wait for the pool must not eat
         # into the lease being granted.
         now = utcnow()

@@ -107,6 +107,29 @@ async def test_claim_takes_only_the_head_of_each_chat_and_leases_expire(db_url: 
         await runtime_db.close()
 
 
+async def test_only_claims_commit_without_waiting_for_the_disk(db_url: str) -> None:
+    """A claim lost in a database crash leaves its rows ready (nothing to protect), so on
+    PostgreSQL claims skip the wait for the WAL flush; every other write waits for it. A claim
+    is still seen by every other worker the moment it commits (the test above: w2 gets none)."""
+    db = Database(db_url)
+    try:
+        if db.is_sqlite:
+            assert db.claims is db.engine  # one file, one writer: nothing to separate
+            return
+
+        async def setting(**pool: bool) -> str:
+            async with db.statements(transaction=False, **pool) as st:
+                return str(await st.pg.fetchval("SHOW synchronous_commit"))
+
+        assert await setting(claim=True) == "off"
+        assert await setting() == "on"
+        assert await setting(control=True) == "on"
+        async with db.session() as session:
+            assert (await session.execute(text("SHOW synchronous_commit"))).scalar() == "on"
+    finally:
+        await db.close()
+
+
 async def test_lease_renewal_skips_a_row_being_settled_instead_of_waiting(db_url: str) -> None:
     """The heartbeat renews many rows in one statement while finishing transactions lock some of
     them: waiting there deadlocked a finishing batch (three-worker fault test). A row another

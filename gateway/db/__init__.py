@@ -44,6 +44,20 @@ class Database:
             )
         )
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Claims commit without waiting for the WAL flush (docs/decisions.md): a claim lost in a
+        # database crash leaves its rows ready, the state a lost claim falls back to anyway;
+        # everything the claimed work writes commits durably, fenced on the claim. One
+        # connection per claim loop (inbox, outbox, app webhooks).
+        self.claims = (
+            self.engine
+            if self.is_sqlite
+            else create_async_engine(
+                url,
+                pool_size=3,
+                max_overflow=0,
+                connect_args={"server_settings": {"synchronous_commit": "off"}},
+            ).execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     def single_statement(self) -> Any:
         """A connection for one self-contained write statement.
@@ -66,13 +80,16 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    def statements(self, *, transaction: bool = True, control: bool = False) -> Any:
+    def statements(
+        self, *, transaction: bool = True, control: bool = False, claim: bool = False
+    ) -> Any:
         """A `raw.Statements` runner for the hot path's statements, as one transaction or (no
-        `transaction`) one autocommit statement; `control` uses the small lease-write pool.
-        PostgreSQL runs them on asyncpg directly (see `gateway.db.raw`)."""
+        `transaction`) one autocommit statement; `control` uses the small lease-write pool,
+        `claim` the claim pool (commits that do not wait for the WAL flush). PostgreSQL runs
+        them on asyncpg directly (see `gateway.db.raw`)."""
         if self.is_sqlite:
             return raw.statements(self.engine, asyncpg_direct=False, transaction=transaction)
-        engine = self.control if control else self._autocommit
+        engine = self.claims if claim else self.control if control else self._autocommit
         return raw.statements(engine, asyncpg_direct=True, transaction=transaction)
 
     def control_statement(self) -> Any:
@@ -83,8 +100,9 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self.control is not self.engine:
-            await self.control.dispose()
+        for engine in (self.control, self.claims):
+            if engine is not self.engine:
+                await engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
