@@ -416,6 +416,8 @@ async def system_gateway_split(ctx: Ctx) -> dict[str, Any]:
     ctx.rss.track("gateway_split-worker", [worker.pid])
     meter = CpuMeter([web.pid, worker.pid], db)
     out: dict[str, Any] = {"e2e": await measure_e2e(url, fakes, meter)}
+    # Acks while the worker process answers them (the web process does no turn work).
+    out["ack"] = await measure_ack(url, first_ids=ACK_IDS, first_chat=ACK_CHATS)
     out["peak_rss_mb"] = ctx.rss.peak_mb("gateway_split")
     out["rss_at_ready_mb"] = ctx.rss.initial_mb("gateway_split")
     out["peak_rss_mb_web"] = ctx.rss.peak_mb("gateway_split-web")

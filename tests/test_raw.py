@@ -145,3 +145,19 @@ async def test_a_transaction_cancelled_midway_leaves_nothing_behind(pg: Database
         assert ids == ["after"]
     finally:
         await pg.close()
+
+
+async def test_a_connection_goes_back_to_the_pool_without_an_event_loop_hop(pg: Database) -> None:
+    """Every acknowledgement waits for its statement's connection to be handed back: that must
+    happen in place, not through a task of its own (two loop iterations, which in a busy
+    one-process `serve` cost milliseconds). The pool has one connection, so a connection that
+    was not handed back would also block the next statement."""
+    try:
+        for _ in range(2):
+            ran: list[bool] = []
+            async with pg.statements(transaction=False) as st:  # an acknowledgement's insert
+                assert await st.pg.fetchval("SELECT 1") == 1
+                asyncio.get_running_loop().call_soon(ran.append, True)
+            assert ran == []  # no iteration of the loop ran during the exit
+    finally:
+        await pg.close()

@@ -136,7 +136,8 @@ async def _asyncpg_statements(
     own) and, with `transaction`, run the block in one asyncpg transaction. The SQLAlchemy
     connection over it stays usable for the rare statements of the same transaction that remain
     in SQLAlchemy."""
-    async with autocommit_engine.connect() as conn:
+    conn = await autocommit_engine.connect()
+    try:
         pooled = await conn.get_raw_connection()
         pg = pooled.driver_connection
         try:
@@ -161,6 +162,13 @@ async def _asyncpg_statements(
             if pg.is_closed() or pg.is_in_transaction():
                 await conn.invalidate(error)
             raise
+    finally:
+        # Back to the pool in place. `async with engine.connect()` closes through a task of
+        # its own (so a cancellation cannot abandon the close halfway), which costs every
+        # statement two event-loop hops, and an acknowledgement waits for them. Here the close
+        # cannot suspend: an AUTOCOMMIT connection has no transaction to roll back (asyncpg's
+        # own transaction is over, or the connection was invalidated), so it is not I/O.
+        await conn.close()
 
 
 _DRIVER_ERRORS = (
