@@ -137,9 +137,7 @@ class TelegramAdapter(ChannelAdapter):
         # The hot path: a message, read without building PTB's whole Message (telegram_fields).
         message = MessageFields.read(raw[key])
         if message.chat.type == "channel" or message.from_user is None:
-            return InboundEvent(
-                **base, kind="unsupported", hints={"update_type": _update_type(raw)}
-            )
+            return _unsupported(base)
         event = InboundEvent(
             **base,
             kind="message" if key == "message" else "edited",
@@ -165,9 +163,7 @@ class TelegramAdapter(ChannelAdapter):
         """Button presses and every update type the gateway does not act on: PTB's whole Update."""
         query = update.callback_query
         if query is None:
-            return InboundEvent(
-                **base, kind="unsupported", hints={"update_type": _update_type(base["raw"])}
-            )
+            return _unsupported(base)
         message = query.message
         return InboundEvent(
             **base,
@@ -336,8 +332,10 @@ def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([row]) if row else None
 
 
-def _update_type(raw: dict[str, Any]) -> str:
-    return next((k for k in raw if k != "update_id"), "unknown")
+def _unsupported(base: dict[str, Any]) -> InboundEvent:
+    """Recorded, never acted on; `update_type` is the update's first field after its id."""
+    kind = next((k for k in base["raw"] if k != "update_id"), "unknown")
+    return InboundEvent(**base, kind="unsupported", hints={"update_type": kind})
 
 
 def _command(message: MessageFields) -> tuple[str, str | None, list[str]] | None:

@@ -36,28 +36,24 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Lease renewals and "sent" marks must not queue behind a busy pool: a late renewal lets
         # another process take over work in progress, a late mark widens the resend window.
-        self.control = (
-            self.engine
-            if self.is_sqlite
-            else create_async_engine(url, pool_size=3, max_overflow=0).execution_options(
-                isolation_level="AUTOCOMMIT"
-            )
-        )
+        self.control = self._small_pool()
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # Claims commit without waiting for the WAL flush (docs/decisions.md): a claim lost in a
         # database crash leaves its rows ready, the state a lost claim falls back to anyway;
         # everything the claimed work writes commits durably, fenced on the claim. One
         # connection per claim loop (inbox, outbox, app webhooks).
-        self.claims = (
-            self.engine
-            if self.is_sqlite
-            else create_async_engine(
-                url,
-                pool_size=3,
-                max_overflow=0,
-                connect_args={"server_settings": {"synchronous_commit": "off"}},
-            ).execution_options(isolation_level="AUTOCOMMIT")
-        )
+        self.claims = self._small_pool(synchronous_commit="off")
+
+    def _small_pool(self, **server_settings: str) -> AsyncEngine:
+        """Three autocommit connections of their own (PostgreSQL); SQLite has one engine."""
+        if self.is_sqlite:
+            return self.engine
+        return create_async_engine(
+            self.url,
+            pool_size=3,
+            max_overflow=0,
+            connect_args={"server_settings": server_settings} if server_settings else {},
+        ).execution_options(isolation_level="AUTOCOMMIT")
 
     def single_statement(self) -> Any:
         """A connection for one self-contained write statement.
