@@ -24,16 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from approvals import prompts
 from approvals.redact import redact_text, summarize_arguments
 from approvals.tokens import ApprovalTokens
-from gateway import outbox
-from gateway.db import Database
-from gateway.db.models import Approval, AuditEntry, InboxEvent, Project, WebhookDelivery, utcnow
-from gateway.db.raw import Statements
-from gateway.inbox import inbox_row
 from gateway.messages import InboundEvent
 from gateway.schemas import ApprovalOut
+from gateway.storage import outbox
+from gateway.storage.db import Database
+from gateway.storage.db.models import (
+    Approval,
+    AuditEntry,
+    InboxEvent,
+    Project,
+    WebhookDelivery,
+    utcnow,
+)
+from gateway.storage.db.raw import Statements
+from gateway.storage.inbox import inbox_row
 
 if TYPE_CHECKING:
-    from gateway.projects import ProjectInfo
+    from gateway.storage.projects import ProjectInfo
 
 Status = Literal["approved", "denied", "expired"]
 PENDING = "pending"

@@ -18,11 +18,11 @@ from sqlalchemy import func, select, update
 
 from approvals.signing import HEADER, sign
 from gateway.config import Settings
-from gateway.db import Database
-from gateway.db.models import Project, WebhookDelivery, utcnow
-from gateway.queue import QueueSpec, settle
 from gateway.schemas import WebhookDeliveryOut
-from gateway.secrets import SecretBox
+from gateway.storage.db import Database
+from gateway.storage.db.models import Project, WebhookDelivery, utcnow
+from gateway.storage.queue import QueueSpec, settle
+from gateway.storage.secrets import SecretBox
 
 WEBHOOKS = QueueSpec(model=WebhookDelivery, ready="pending", active="delivering")
 MIN_ATTEMPTS = 10

@@ -2,7 +2,8 @@
 
 Run with the bench venv from the repository root: ``bench/.venv/bin/python -m bench.run``.
 Servers under test are pinned to core 0; this harness, wrk, the fake Bot API and the mock core to
-core 1. Prints a table and a one-line summary of ratios, and writes ``bench/results.json``.
+core 1. Prints a table and a one-line summary of ratios, and writes
+``bench/results/results.json`` (not tracked).
 
 Environment knobs (for development; ``make bench`` uses the defaults):
 ``BENCH_ONLY=gateway_serve,ptb`` runs a subset; ``BENCH_QUICK=1`` shortens every phase;
@@ -1230,9 +1231,11 @@ def main() -> int:
     line = summary_line(results["summary"])
     results["table"] = table
     results["summary_line"] = line
-    tmp = BENCH / "results.json.tmp"
+    results_dir = BENCH / "results"  # ignored by git: figures worth keeping go to bench/README.md
+    results_dir.mkdir(exist_ok=True)
+    tmp = results_dir / "results.json.tmp"
     tmp.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    tmp.replace(BENCH / "results.json")
+    tmp.replace(results_dir / "results.json")
     say("")
     say(table)
     say("")
@@ -1240,7 +1243,7 @@ def main() -> int:
     say("")
     for note in results["notes"]:
         say(f"- {note}")
-    say(f"\nwrote bench/results.json in {results['wall_seconds']:.0f}s; logs in {log_dir}")
+    say(f"\nwrote bench/results/results.json in {results['wall_seconds']:.0f}s; logs in {log_dir}")
     failed = [name for name, data in results["systems"].items() if "error" in data]
     if failed or "error" in results.get("checks", {}):
         say(f"FAILED: {', '.join(failed) or 'rig checks'}")

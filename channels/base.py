@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from channels.capabilities import Capabilities
 from gateway.messages import (
     AccountInfo,
     InboundEvent,
@@ -22,18 +23,22 @@ from gateway.messages import (
 
 class ChannelAdapter(ABC):
     channel: ClassVar[str]
-    max_text_units: ClassVar[int]
-    """Provider limit for one message, in the units `text_units` counts."""
+    """The route: the kind of account this adapter serves (`telegram`, `sms`, `whatsapp`)."""
+    capabilities: ClassVar[Capabilities]
+    """What the route's messages can do (`channels.capabilities`)."""
     required_secrets: ClassVar[tuple[str, ...]]
-    buttons: ClassVar[bool] = False
-    """Whether approval prompts can carry buttons (else they ask for a YES / NO reply)."""
 
     def __init__(self, account: AccountInfo) -> None:
         self.account = account
 
-    @staticmethod
-    def text_units(text: str) -> int:
-        return len(text)
+    def capabilities_for(self, chat: str) -> Capabilities:
+        """The capabilities of one chat on this route (Twilio: a `whatsapp:` address is
+        WhatsApp, not SMS)."""
+        return self.capabilities
+
+    def channel_of(self, chat: str) -> str:
+        """The user-facing channel of a chat on this route."""
+        return self.channel
 
     @abstractmethod
     def verify(self, request: InboundRequest) -> None:

@@ -30,6 +30,7 @@ from telegram.error import (
 from telegram.warnings import PTBUserWarning
 
 from channels.base import ChannelAdapter
+from channels.capabilities import TELEGRAM, Capabilities
 from channels.ptb_aiohttp import AiohttpRequest
 from channels.telegram_fields import MessageFields
 from gateway.messages import (
@@ -59,8 +60,7 @@ class TelegramAdapter(ChannelAdapter):
     which is never fewer than Telegram counts, so a part never bounces as too long)."""
 
     channel: ClassVar[str] = "telegram"
-    buttons = True
-    max_text_units: ClassVar[int] = 4096
+    capabilities: ClassVar[Capabilities] = TELEGRAM
     required_secrets: ClassVar[tuple[str, ...]] = ("token", "webhook_secret")
 
     def __init__(self, account: AccountInfo) -> None:
@@ -70,10 +70,6 @@ class TelegramAdapter(ChannelAdapter):
         self._requests: tuple[AiohttpRequest, ...] = ()
         self._identity_lock = asyncio.Lock()
         self._me: User | None = None
-
-    @staticmethod
-    def text_units(text: str) -> int:
-        return len(text.encode("utf-16-le")) // 2
 
     @property
     def bot(self) -> Bot:

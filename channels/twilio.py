@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from channels.base import ChannelAdapter
+from channels.capabilities import SMS, WHATSAPP_VIA_TWILIO, Capabilities
 from channels.common import attachment_kind, header, make_event, parse_retry_after
 from gateway.messages import (
     AccountInfo,
@@ -59,8 +60,14 @@ class TwilioAdapter(ChannelAdapter):
     """Body limit from the Messages API: 1600 characters (Twilio segments SMS itself)."""
 
     channel: ClassVar[str] = "sms"
-    max_text_units: ClassVar[int] = 1600
+    capabilities: ClassVar[Capabilities] = SMS
     required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
+
+    def capabilities_for(self, chat: str) -> Capabilities:
+        return WHATSAPP_VIA_TWILIO if chat.startswith(WHATSAPP_PREFIX) else SMS
+
+    def channel_of(self, chat: str) -> str:
+        return "whatsapp" if chat.startswith(WHATSAPP_PREFIX) else "sms"
 
     def __init__(self, account: AccountInfo) -> None:
         super().__init__(account)

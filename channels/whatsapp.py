@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
 
 from channels.base import ChannelAdapter
+from channels.capabilities import WHATSAPP, Capabilities
 from channels.common import header, make_event, parse_retry_after
 from gateway.messages import (
     AccountInfo,
@@ -57,8 +58,7 @@ class WhatsAppAdapter(ChannelAdapter):
     """`text.body` is limited to 4096 characters."""
 
     channel: ClassVar[str] = "whatsapp"
-    buttons = True
-    max_text_units: ClassVar[int] = 4096
+    capabilities: ClassVar[Capabilities] = WHATSAPP
     required_secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
 
     def __init__(self, account: AccountInfo) -> None:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     # --- storage and secrets -------------------------------------------------------------
     database_url: str = Field(
-        "sqlite+aiosqlite:///./gateway.db",
+        "sqlite+aiosqlite:///./gateway.storage.db",
         validation_alias=_env("DATABASE_URL"),
         description="SQLite file by default (one process); postgresql+asyncpg://... in production.",
     )

@@ -11,19 +11,19 @@ from approvals.service import ApprovalService
 from approvals.tokens import tokens_from
 from approvals.webhooks import WEBHOOKS, WebhookSender, pending_count
 from gateway.config import Settings
-from gateway.core_client import CoreClient
-from gateway.db import Database
-from gateway.db.schema import ensure_current
-from gateway.inbox import INBOX, InboxWriter
+from gateway.delivery.pacing import Pacer, PacingPolicy
+from gateway.delivery.sender import OutboxSender
 from gateway.metrics import Metrics
-from gateway.outbox import OUTBOX
-from gateway.pacing import Pacer, PacingPolicy
-from gateway.pipeline import TurnPipeline
-from gateway.projects import AccountDirectory, ProjectStore
-from gateway.queue import depth
-from gateway.secrets import load_secret_box
-from gateway.sender import OutboxSender
-from gateway.worker import ClaimLoop, new_worker_id
+from gateway.storage.db import Database
+from gateway.storage.db.schema import ensure_current
+from gateway.storage.inbox import INBOX, InboxWriter
+from gateway.storage.outbox import OUTBOX
+from gateway.storage.projects import AccountDirectory, ProjectStore
+from gateway.storage.queue import depth
+from gateway.storage.secrets import load_secret_box
+from gateway.storage.worker import ClaimLoop, new_worker_id
+from gateway.turn.core_client import CoreClient
+from gateway.turn.pipeline import TurnPipeline
 from identity.store import IdentityStore
 
 log = structlog.get_logger("gateway.runtime")

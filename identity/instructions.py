@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import structlog
 
+from gateway.errors import NotFound
 from gateway.messages import SendError
-from gateway.projects import AccountDirectory, NotFound, ProjectStore
+from gateway.storage.projects import AccountDirectory, ProjectStore
 
 log = structlog.get_logger("identity.instructions")
 

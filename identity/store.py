@@ -14,9 +14,9 @@ from sqlalchemy import Integer, String, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.batching import GroupCommit
-from gateway.db import Database
-from gateway.db.models import (
+from gateway.storage.batching import GroupCommit
+from gateway.storage.db import Database
+from gateway.storage.db.models import (
     AllowlistEntry,
     AuditEntry,
     IdentityLink,
@@ -26,8 +26,8 @@ from gateway.db.models import (
     UTCDateTime,
     utcnow,
 )
-from gateway.db.raw import KeyLookup, Statements
-from gateway.secrets import SecretBox
+from gateway.storage.db.raw import KeyLookup, Statements
+from gateway.storage.secrets import SecretBox
 from identity.codes import new_code, normalize
 
 CODE_TTL = timedelta(minutes=10)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from gateway.dev.fake_telegram import FakeTelegram
+from gateway.dev.fake_twilio import FakeTwilio
+from gateway.dev.fake_whatsapp import FakeWhatsApp
+from gateway.dev.mock_core import MockCore
 from gateway.logs import configure_logging
-from gateway.mock_core import MockCore
-from gateway.testing.fake_telegram import FakeTelegram
-from gateway.testing.fake_twilio import FakeTwilio
-from gateway.testing.fake_whatsapp import FakeWhatsApp
 from tests.auxil.databases import PostgresServer, sqlite_copy, sqlite_template
 from tests.auxil.harness import Harness
 

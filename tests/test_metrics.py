@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.db.models import OutboundMessage
+from gateway.storage.db.models import OutboundMessage
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually
 

@@ -10,13 +10,13 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels.telegram import TelegramAdapter
+from channels.capabilities import utf16_units
+from channels.textsplit import split_text
+from gateway.delivery.pacing import TokenBucket
 from gateway.logs import configure_logging, mask_phone, scrub
-from gateway.pacing import TokenBucket
-from gateway.secrets import SecretBox, SecretKeyError
-from gateway.textsplit import split_text
+from gateway.storage.secrets import SecretBox, SecretKeyError
 
-units = TelegramAdapter.text_units
+units = utf16_units
 
 
 @settings(max_examples=300, deadline=None)

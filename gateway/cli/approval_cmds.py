@@ -16,7 +16,7 @@ from gateway.cli.common import console, emit, fail, load_settings, opened_store,
 
 if TYPE_CHECKING:
     from approvals.service import ApprovalService
-    from gateway.projects import ProjectStore
+    from gateway.storage.projects import ProjectStore
 
 T = TypeVar("T")
 DEFAULT = "default"
@@ -43,8 +43,8 @@ def _with_approvals(
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    from gateway.approval_ops import AlreadyDecided
-    from gateway.proactive import Undeliverable
+    from approvals.operations import AlreadyDecided
+    from gateway.delivery.proactive import Undeliverable
     from identity.store import IdentityError
 
     async def guarded() -> T:
@@ -81,7 +81,7 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Approvals, newest first."""
-        from gateway import approval_ops
+        from approvals import operations as approval_ops
 
         found = _with_approvals(
             lambda store, svc: approval_ops.listing(
@@ -95,7 +95,7 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         approval_id: ApprovalArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False
     ) -> None:
         """One approval: who asked, for what, and who decided when."""
-        from gateway import approval_ops
+        from approvals import operations as approval_ops
 
         found = _with_approvals(
             lambda store, svc: approval_ops.show(store, svc, project, approval_id)
@@ -114,9 +114,9 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Ask an app user to approve an app-owned action on their linked channel."""
-        from gateway import approval_ops
-        from gateway.projects import AccountDirectory
+        from approvals import operations as approval_ops
         from gateway.schemas import ApprovalCreate
+        from gateway.storage.projects import AccountDirectory
         from identity.store import IdentityStore
 
         body = validated(
@@ -148,7 +148,7 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
             project: ProjectOpt = DEFAULT,
             as_json: JsonOpt = False,
         ) -> None:
-            from gateway import approval_ops
+            from approvals import operations as approval_ops
 
             decided = _with_approvals(
                 lambda store, svc: approval_ops.decide(

@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.logs import configure_logging
 
 if TYPE_CHECKING:
-    from gateway.projects import ProjectStore
+    from gateway.storage.projects import ProjectStore
 
 # The database layer, Alembic and the channel adapters are imported by the functions that use
 # them, so `gateway --help` does not pay for them.
@@ -55,9 +55,9 @@ def _problems(exc: ValidationError) -> str:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine, turning expected failures into one clear line and exit 1."""
-    from gateway.db.schema import SchemaOutOfDate
-    from gateway.projects import Conflict, NotFound
-    from gateway.secrets import SecretKeyError
+    from gateway.errors import Conflict, NotFound
+    from gateway.storage.db.schema import SchemaOutOfDate
+    from gateway.storage.secrets import SecretKeyError
 
     try:
         return asyncio.run(coro)
@@ -82,10 +82,10 @@ def validated(schema: type[M], /, **values: Any) -> M:
 
 @asynccontextmanager
 async def opened_store(settings: Settings) -> AsyncIterator[ProjectStore]:
-    from gateway.db import Database
-    from gateway.db.schema import ensure_current
-    from gateway.projects import ProjectStore
-    from gateway.secrets import load_secret_box
+    from gateway.storage.db import Database
+    from gateway.storage.db.schema import ensure_current
+    from gateway.storage.projects import ProjectStore
+    from gateway.storage.secrets import load_secret_box
 
     db = Database(settings.database_url, pool_size=2)
     try:
@@ -165,7 +165,8 @@ async def with_account_adapter(
 ) -> Any:
     """Run `action(adapter)` with the stored account's adapter (secrets decrypted), then close
     it; an account of another project is "not found" for this one."""
-    from gateway.projects import AccountDirectory, NotFound
+    from gateway.errors import NotFound
+    from gateway.storage.projects import AccountDirectory
 
     async with opened_store(settings) as store:
         directory = AccountDirectory(store)

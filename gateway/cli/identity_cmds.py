@@ -20,7 +20,7 @@ from gateway.cli.common import emit, err, fail, load_settings, opened_store, run
 from gateway.config import Settings
 
 if TYPE_CHECKING:  # the database layer is imported when a command runs, not for --help
-    from gateway.projects import ProjectStore
+    from gateway.storage.projects import ProjectStore
     from identity.store import IdentityStore, Link
 
 DEFAULT = "default"
@@ -102,7 +102,7 @@ def _duration(ttl: timedelta) -> str:
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """`run` plus the identity layer's own refusals, as one `error:` line and exit 1."""
-    from gateway.proactive import Undeliverable
+    from gateway.delivery.proactive import Undeliverable
     from identity.store import IdentityError
 
     try:
@@ -256,8 +256,8 @@ def _register_identity(app: typer.Typer) -> None:
     ) -> None:
         """Mint a one-time link code for an app user and print how to use it on each of the
         project's channels: the Telegram deep link, LINK <code> by SMS or on WhatsApp."""
-        from gateway.projects import AccountDirectory
         from gateway.schemas import LinkCodeCreate
+        from gateway.storage.projects import AccountDirectory
         from identity.instructions import link_instructions
 
         validated(LinkCodeCreate, app_user_id=app_user, ttl_seconds=ttl_minutes * 60)
@@ -363,7 +363,7 @@ def _register_audit(app: typer.Typer) -> None:
         allowlist and configuration changes, each with its actor."""
         from sqlalchemy import select
 
-        from gateway.db.models import AuditEntry
+        from gateway.storage.db.models import AuditEntry
 
         async def read(store: ProjectStore, _: IdentityStore) -> list[dict[str, Any]]:
             owner = await store.project_info(project)
@@ -406,7 +406,7 @@ def _register_send(app: typer.Typer) -> None:
         """Queue a proactive message to an app user on a linked channel, through the outbox (a
         running gateway or `gateway worker` delivers it). Refused when the user has no linked
         channel, opted out of SMS, or is outside WhatsApp's 24-hour window."""
-        from gateway.proactive import Queued, send_to_user
+        from gateway.delivery.proactive import Queued, send_to_user
         from gateway.schemas import MessageCreate
 
         check_channel(channel)

@@ -29,7 +29,9 @@ from gateway.schemas import AccountCreate, ProjectCreate, ProjectPatch
 if TYPE_CHECKING:
     from aiohttp import web
 
-DEFAULT = "default"  # gateway.projects.DEFAULT, without importing the database layer for --help
+DEFAULT = (
+    "default"  # gateway.storage.projects.DEFAULT, without importing the database layer for --help
+)
 
 app = typer.Typer(
     help="Messaging channel gateway: bridges Telegram, SMS and WhatsApp to your app's AI agent. "
@@ -102,9 +104,9 @@ def serve(
     """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
     from aiohttp import web
 
-    from gateway.db.schema import SchemaOutOfDate
     from gateway.runtime import Runtime
-    from gateway.secrets import SecretKeyError
+    from gateway.storage.db.schema import SchemaOutOfDate
+    from gateway.storage.secrets import SecretKeyError
     from gateway.web.app import create_app
 
     settings = load_settings()
@@ -151,10 +153,10 @@ def worker(
     """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
     from aiohttp import web
 
-    from gateway.db.schema import SchemaOutOfDate
     from gateway.heap import freeze_long_lived
     from gateway.runtime import Runtime
-    from gateway.secrets import SecretKeyError
+    from gateway.storage.db.schema import SchemaOutOfDate
+    from gateway.storage.secrets import SecretKeyError
     from gateway.web import health
 
     settings = load_settings()
@@ -192,8 +194,8 @@ def worker(
 @app.command()
 def migrate() -> None:
     """Apply database migrations (safe to run on every release)."""
-    from gateway.db import Database
-    from gateway.db.schema import current_revision, head_revision, upgrade
+    from gateway.storage.db import Database
+    from gateway.storage.db.schema import current_revision, head_revision, upgrade
 
     settings = load_settings()
 
@@ -230,7 +232,7 @@ def mock_core(
     """Run the deterministic mock responses core (POST /v1/responses) for local and contract
     tests. Directives in the user text steer one answer: #status=429, #slow=2, #long=5000,
     #approval=tool_name."""
-    from gateway.mock_core import run_mock_core
+    from gateway.dev.mock_core import run_mock_core
 
     run_mock_core(host, port, quiet=quiet, delay=delay, fail_status=fail_status, api_key=api_key)
 
@@ -238,7 +240,7 @@ def mock_core(
 @app.command()
 def demo() -> None:
     """Play scripted Telegram, SMS and WhatsApp conversations through a real gateway, offline."""
-    from gateway.demo import run_demo
+    from gateway.dev.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo()))
 
@@ -481,7 +483,7 @@ def accounts_remove(
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
     """Re-encrypt every stored secret under the first key of GATEWAY_SECRET_KEY."""
-    from gateway.rotation import rotate_all
+    from gateway.ops.rotation import rotate_all
 
     settings = load_settings()
     count = run(rotate_all(settings))

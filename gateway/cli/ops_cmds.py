@@ -20,8 +20,8 @@ Limit = Annotated[int, typer.Option(min=1, max=10000, help="At most this many, n
 
 
 async def _with_db(action: Any) -> Any:
-    from gateway.db import Database
-    from gateway.db.schema import ensure_current
+    from gateway.storage.db import Database
+    from gateway.storage.db.schema import ensure_current
 
     db = Database(load_settings().database_url, pool_size=2)
     try:
@@ -32,7 +32,7 @@ async def _with_db(action: Any) -> Any:
 
 
 async def _story(ident: str, project: str | None) -> dict[str, Any]:
-    from gateway import support
+    from gateway.ops import support
 
     async def find(db: Any) -> dict[str, Any] | None:
         inbox_id = await support.find(db, ident, project)
@@ -59,7 +59,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         """Check that the gateway is ready for real users: database and migrations, the secret
         key against stored secrets, each channel's credentials and webhook, a signed self-test
         webhook, a real core call with the project key. Exit 0 only when nothing fails."""
-        from gateway.verify import as_dicts, run_checks
+        from gateway.ops.verify import as_dicts, run_checks
 
         checks = run(run_checks(load_settings(), project, gateway_url))
         if as_json:
@@ -119,7 +119,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         as_json: JsonOpt = False,
     ) -> None:
         """Messages that were not delivered, with the reason."""
-        from gateway import deadletters
+        from gateway.ops import deadletters
 
         statuses = status or list(deadletters.OUTBOX_DEAD)
         rows = run(_with_db(lambda db: deadletters.list_outbox(db, statuses, project, limit)))
@@ -132,7 +132,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         all_: Annotated[bool, typer.Option("--all", help="Every failed and dead message.")] = False,
     ) -> None:
         """Queue failed or dead messages again (after fixing the cause)."""
-        from gateway import deadletters
+        from gateway.ops import deadletters
 
         if not ids and not all_:
             fail("give outbox ids or --all")
@@ -147,7 +147,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         as_json: JsonOpt = False,
     ) -> None:
         """Inbound events whose processing gave up, with the reason."""
-        from gateway import deadletters
+        from gateway.ops import deadletters
 
         statuses = status or list(deadletters.INBOX_DEAD)
         rows = run(_with_db(lambda db: deadletters.list_inbox(db, statuses, project, limit)))
@@ -160,7 +160,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         all_: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
     ) -> None:
         """Process failed inbound events again (same idempotency keys: nothing is doubled)."""
-        from gateway import deadletters
+        from gateway.ops import deadletters
 
         if not ids and not all_:
             fail("give inbox ids or --all")

@@ -19,10 +19,11 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from gateway import approval_ops, support
-from gateway.approval_ops import AlreadyDecided
-from gateway.proactive import Undeliverable, send_to_user
-from gateway.projects import Conflict, Invalid, NotFound
+from approvals import operations as approval_ops
+from approvals.operations import AlreadyDecided
+from gateway.delivery.proactive import Undeliverable, send_to_user
+from gateway.errors import Conflict, Invalid, NotFound
+from gateway.ops import support
 from gateway.runtime import Runtime
 from gateway.schemas import (
     NAME_PATTERN,

@@ -14,11 +14,11 @@ from aiohttp import web
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from channels import WEBHOOK_SEGMENTS
-from gateway import inbox
+from gateway.errors import NotFound
 from gateway.messages import InboundRequest, WebhookRejected
-from gateway.projects import NotFound
 from gateway.runtime import Runtime
 from gateway.schemas import NAME_PATTERN
+from gateway.storage import inbox
 from gateway.web.errors import REQUEST_ID_KEY, error_response
 
 log = structlog.get_logger("gateway.webhooks")

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.db import Database
-from gateway.db.models import Base
-from gateway.db.schema import upgrade
+from gateway.storage.db import Database
+from gateway.storage.db.models import Base
+from gateway.storage.db.schema import upgrade
 
 PG_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -50,7 +50,7 @@ def sqlite_template(tmp_root: Path) -> Path:
 
 
 def sqlite_copy(template: Path, target_dir: Path) -> str:
-    target = target_dir / "gateway.db"
+    target = target_dir / "gateway.storage.db"
     shutil.copyfile(template, target)
     return f"sqlite+aiosqlite:///{target}"
 

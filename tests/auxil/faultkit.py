@@ -24,8 +24,8 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.db.models import InboxEvent, OutboundMessage, Turn
-from gateway.testing.fake_telegram import FakeTelegram
+from gateway.dev.fake_telegram import FakeTelegram
+from gateway.storage.db.models import InboxEvent, OutboundMessage, Turn
 from tests.auxil import updates
 from tests.auxil.harness import WEBHOOK_SECRET
 from tests.auxil.process import GatewayProcess, gateway_env

@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from gateway.testing.fake_telegram import FakeTelegram
+from gateway.dev.fake_telegram import FakeTelegram
 
 _SERVER_ERRORS = (
     (500, "Internal Server Error"),

@@ -12,13 +12,13 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from gateway.config import Settings
-from gateway.db.models import InboxEvent, OutboundMessage, Turn
-from gateway.mock_core import MockCore
+from gateway.dev import fake_twilio, fake_whatsapp
+from gateway.dev.fake_telegram import FakeTelegram
+from gateway.dev.fake_twilio import FakeTwilio
+from gateway.dev.fake_whatsapp import FakeWhatsApp
+from gateway.dev.mock_core import MockCore
 from gateway.runtime import Runtime
-from gateway.testing import fake_twilio, fake_whatsapp
-from gateway.testing.fake_telegram import FakeTelegram
-from gateway.testing.fake_twilio import FakeTwilio
-from gateway.testing.fake_whatsapp import FakeWhatsApp
+from gateway.storage.db.models import InboxEvent, OutboundMessage, Turn
 from gateway.web.app import create_app
 
 BOT_TOKEN = "123456:TEST-bot-token-abcdefghijklmnopqrstuvwxyz"

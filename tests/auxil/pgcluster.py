@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.db import Database
-from gateway.db.schema import upgrade
+from gateway.storage.db import Database
+from gateway.storage.db.schema import upgrade
 from tests.auxil.databases import run_blocking
 from tests.auxil.harness import free_port
 

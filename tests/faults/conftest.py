@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
-from gateway.mock_core import MockCore
+from gateway.dev.mock_core import MockCore
 from tests.auxil.databases import PostgresServer
 from tests.auxil.flaky_telegram import FlakyTelegram
 from tests.auxil.pgcluster import PgCluster

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.db.models import Approval, AuditEntry
-from gateway.testing.fake_app_webhook import AppWebhookReceiver
+from gateway.dev.fake_app_webhook import AppWebhookReceiver
+from gateway.storage.db.models import Approval, AuditEntry
 from tests.auxil import updates
 from tests.auxil.faultkit import IN_FLIGHT_SECONDS, Fleet, fault_env
 from tests.auxil.harness import ADMIN_KEY, WEBHOOK_SECRET, eventually, free_port
@@ -125,7 +125,7 @@ async def test_approvals_are_decided_and_continued_once_across_worker_kills(
 
 
 async def _outbox(pg_url: str, chat: int) -> list[tuple]:
-    from gateway.db.models import InboxEvent, OutboundMessage
+    from gateway.storage.db.models import InboxEvent, OutboundMessage
 
     async with create_async_engine(pg_url).connect() as conn:
         sends = (

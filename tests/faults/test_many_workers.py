@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.db.models import InboxEvent
+from gateway.storage.db.models import InboxEvent
 from tests.auxil.faultkit import (
     Fleet,
     Poster,

@@ -1,0 +1,122 @@
+"""What each channel can do, declared once: the gateway asks these, never a channel's name.
+
+A channel is what the user sees (Telegram, SMS, WhatsApp); a route is the adapter that carries it
+(Twilio's `sms` account carries SMS and WhatsApp-over-Twilio). The declarations live here, not in
+the adapter modules, so that asking "what can WhatsApp do?" never imports a provider library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Literal
+
+from channels.textsplit import split_text
+
+
+def utf16_units(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """One channel's facts, as the turn, the sender and the operations need them."""
+
+    name: str
+    """How the channel is called in texts shown to people (`Telegram`, `SMS`, `WhatsApp`)."""
+    max_text_units: int
+    """Provider limit for one message, in the units `text_units` counts."""
+    text_units: Callable[[str], int] = len
+    """How the provider counts a message's length (long replies are split to fit)."""
+    buttons: bool = False
+    """Approval prompts carry buttons; else the user answers YES / NO in text."""
+    action_answers: bool = False
+    """A button press gets a short answer the presser sees (Telegram's callback answer); else
+    the answer to a press is a message in the chat."""
+    edits: bool = False
+    """A sent message can be edited: a decided prompt is rewritten in place, its buttons gone."""
+    typing: bool = False
+    """A typing indicator can be shown while the core thinks."""
+    markup: Literal["plain"] = "plain"
+    """The formatting dialect replies are rendered in (every channel gets plain text today)."""
+    media_kinds: frozenset[str] = frozenset()
+    """Attachment kinds the adapter normalizes inbound (`image`, `audio`, `video`, `document`)."""
+    slash_commands: bool = False
+    """Commands are `/name args` (Telegram); else typed words: `LINK <code>`, `UNLINK`, `YES`,
+    `NO` are read from the text of a message."""
+    carrier_keywords: bool = False
+    """STOP / START / HELP are carrier keywords: the gateway keeps an opt-out list and never sends
+    to a number that opted out."""
+    service_window: timedelta | None = None
+    """Free-form messages may only be sent this long after the user last wrote (WhatsApp: 24 h);
+    None: any time."""
+    groups: bool = False
+    """Group chats exist: the bot answers only when addressed, replies quote the message, and
+    prompts or proactive messages go to the person's private chat, never into the group."""
+    private_chat_is_sender: bool = False
+    """How a person is keyed for later sends: their sender id is their private chat (Telegram);
+    else the address they wrote from, through the account that received it."""
+    phone_addresses: bool = False
+    """Senders and chats are phone numbers: masked to the last 4 digits in logs and bundles."""
+
+    def command(self, name: str, arg: str = "") -> str:
+        """How a user types command `name` here: `/link CODE` or `LINK CODE`."""
+        word = f"/{name.lower()}" if self.slash_commands else name.upper()
+        return f"{word} {arg}" if arg else word
+
+    def split(self, text: str) -> list[str]:
+        """`text` in parts that each fit one message and join back to exactly `text`."""
+        return split_text(text, self.max_text_units, self.text_units)
+
+    def allows_send_after(self, silence: timedelta | None) -> bool:
+        """Whether a free-form message may go out when the user last wrote `silence` ago
+        (None: never wrote)."""
+        if self.service_window is None:
+            return True
+        return silence is not None and silence <= self.service_window
+
+
+_MEDIA = frozenset({"image", "audio", "video", "document"})
+
+TELEGRAM = Capabilities(
+    name="Telegram",
+    max_text_units=4096,
+    text_units=utf16_units,
+    buttons=True,
+    action_answers=True,
+    edits=True,
+    typing=True,
+    media_kinds=_MEDIA,
+    slash_commands=True,
+    groups=True,
+    private_chat_is_sender=True,
+)
+SMS = Capabilities(
+    name="SMS",
+    max_text_units=1600,  # the Messages API's body limit (Twilio segments the SMS itself)
+    media_kinds=_MEDIA,  # MMS
+    carrier_keywords=True,
+    phone_addresses=True,
+)
+WHATSAPP_VIA_TWILIO = replace(
+    SMS, name="WhatsApp", carrier_keywords=False, service_window=timedelta(hours=24)
+)
+WHATSAPP = Capabilities(
+    name="WhatsApp",
+    max_text_units=4096,
+    buttons=True,
+    media_kinds=_MEDIA,
+    service_window=timedelta(hours=24),
+    phone_addresses=True,
+)
+
+BY_CHANNEL: dict[str, Capabilities] = {"telegram": TELEGRAM, "sms": SMS, "whatsapp": WHATSAPP}
+"""User-facing channel -> its capabilities (WhatsApp by its own API; over Twilio it differs only
+in what the route can render: no buttons, a 1600-character body)."""
+
+
+def capabilities(channel: str) -> Capabilities:
+    """The capabilities of a user-facing channel; an unknown name is a programming error."""
+    return BY_CHANNEL[channel]

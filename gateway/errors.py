@@ -1,0 +1,19 @@
+"""The errors every layer shares: what the admin API answers 404, 409 and 422 and the CLI prints.
+
+Raised by the stores and operations (projects, accounts, identities, approvals); translated to
+HTTP only in `gateway.web` and to exit codes only in `gateway.cli`.
+"""
+
+from __future__ import annotations
+
+
+class NotFound(LookupError):
+    """No such project, account, identity or approval (404)."""
+
+
+class Conflict(ValueError):
+    """The thing exists already or is in a state that forbids the change (409)."""
+
+
+class Invalid(ValueError):
+    """A well-formed request that does not fit (422)."""

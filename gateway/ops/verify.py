@@ -1,0 +1,274 @@
+"""`gateway verify`: launch evidence. Every check prints PASS, FAIL or SKIP with its reason.
+
+Checks only read (and make harmless calls): the database and schema, the secret key against every
+stored secret, each channel account's credentials and webhook registration, a signed self-test
+webhook through the running gateway that no user ever sees, and a real call to the responses core
+with the project's key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import aiohttp
+from sqlalchemy import select
+
+from approvals.signing import HEADER, sign
+from channels import webhook_path
+from gateway.config import Settings
+from gateway.errors import NotFound
+from gateway.messages import SendError
+from gateway.storage.db import Database
+from gateway.storage.db.models import ChannelAccount, Project
+from gateway.storage.db.schema import SchemaOutOfDate, ensure_current
+from gateway.storage.projects import DEFAULT, AccountDirectory, ProjectStore
+from gateway.storage.secrets import SecretBox, SecretKeyError, load_secret_box
+
+Status = Literal["PASS", "FAIL", "SKIP"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    reason: str
+
+
+async def run_checks(settings: Settings, project: str, gateway_url: str | None) -> list[Check]:
+    checks: list[Check] = []
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        try:
+            await ensure_current(db)
+            checks.append(Check("database", "PASS", "reachable, migrations current"))
+        except SchemaOutOfDate as exc:
+            return [Check("database", "FAIL", str(exc))]
+        except Exception as exc:  # any reason the database cannot be used is this row's FAIL
+            return [Check("database", "FAIL", f"unreachable: {type(exc).__name__}: {exc}")]
+        try:
+            box = load_secret_box(settings)
+        except SecretKeyError as exc:
+            return [*checks, Check("secret_key", "FAIL", str(exc))]
+        checks.append(await _secrets(db, box, settings))
+        if checks[-1].status == "FAIL":
+            return checks
+        store = ProjectStore(db, box, settings)
+        try:
+            info = await store.project_info(project)
+        except NotFound as exc:
+            return [*checks, Check("project", "FAIL", str(exc))]
+        directory = AccountDirectory(store)
+        try:
+            for account in await store.list_accounts(project):
+                if account.enabled:
+                    checks += await _account(directory, settings, account, gateway_url)
+        finally:
+            await directory.close()
+        checks.append(await _core(info.core_base_url, info.core_api_key, info.model))
+        url, secret = info.approval_webhook_url, info.approval_webhook_secret
+        if project == DEFAULT and settings.approval_webhook_url:
+            # What the gateway will use once it starts (the environment wins for `default`).
+            url = settings.approval_webhook_url
+            if settings.approval_webhook_secret is not None:
+                secret = settings.approval_webhook_secret.get_secret_value()
+        checks.append(await _approval_webhook(url, secret))
+    finally:
+        await db.close()
+    return checks
+
+
+async def _secrets(db: Database, box: SecretBox, settings: Settings) -> Check:
+    where = "GATEWAY_SECRET_KEY" if settings.secret_key else "the generated key file"
+    async with db.session() as session:
+        accounts = (await session.scalars(select(ChannelAccount))).all()
+        projects = (await session.scalars(select(Project))).all()
+    stored = [(f"{a.channel}:{a.account}", a.secrets_encrypted) for a in accounts]
+    stored += [(f"project {p.name} core key", p.core_key_encrypted) for p in projects]
+    for name, token in stored:
+        if token is None:
+            continue
+        try:
+            box.decrypt(token)
+        except Exception:  # InvalidToken and friends: the key does not open what is stored
+            return Check(
+                "secret_key",
+                "FAIL",
+                f"stored secrets of {name} do not decrypt with {where} (wrong or rotated-out key)",
+            )
+    return Check("secret_key", "PASS", f"{len(stored)} stored secret set(s) decrypt with {where}")
+
+
+async def _account(
+    directory: AccountDirectory, settings: Settings, account: Any, gateway_url: str | None
+) -> list[Check]:
+    name = f"{account.channel}:{account.account}"
+    try:
+        _, adapter = await directory.get(account.channel, account.account)
+    except NotFound as exc:
+        return [Check(f"{name} credentials", "FAIL", str(exc))]
+    checks: list[Check] = []
+    try:
+        checks.append(Check(f"{name} credentials", "PASS", await _credentials(adapter)))
+    except SendError as exc:
+        return [Check(f"{name} credentials", "FAIL", exc.reason)]
+    expected = (
+        settings.public_url.rstrip("/") + webhook_path(account.channel, account.account)
+        if settings.public_url
+        else None
+    )
+    if account.channel == "telegram":
+        checks.append(await _telegram_webhook(adapter, expected))
+    checks.append(await _self_test(adapter, account, settings, gateway_url))
+    return checks
+
+
+async def _credentials(adapter: Any) -> str:
+    if adapter.channel == "telegram":
+        me = await adapter.identity()
+        return f"getMe: @{me.username}"
+    if adapter.channel == "sms":
+        found = await adapter.fetch_account()
+        return f"Twilio account {found.get('status', 'found')}"
+    found = await adapter.fetch_phone_number()
+    return f"WhatsApp number {found.get('display_phone_number') or found.get('id') or 'found'}"
+
+
+async def _telegram_webhook(adapter: Any, expected: str | None) -> Check:
+    name = f"telegram:{adapter.account.account} webhook"
+    try:
+        info = await adapter.webhook_info()
+    except SendError as exc:
+        return Check(name, "FAIL", exc.reason)
+    facts = f"pending_update_count={info.pending_update_count}"
+    if info.last_error_message:
+        facts += f", last_error_message={info.last_error_message!r}"
+    if expected is None:
+        return Check(name, "SKIP", f"GATEWAY_PUBLIC_URL not set to compare with; {facts}")
+    if info.url != expected:
+        return Check(name, "FAIL", f"registered at {info.url or '(none)'!r}, expected {expected!r}")
+    return Check(name, "PASS", f"registered at {expected}; {facts}")
+
+
+async def _self_test(adapter: Any, account: Any, settings: Settings, base: str | None) -> Check:
+    """A signed request the gateway accepts and no user sees (an update kind it records but
+    never answers, an empty WhatsApp batch, a Twilio status for no message of ours)."""
+    name = f"{account.channel}:{account.account} self-test webhook"
+    base = (base or settings.public_url or "").rstrip("/")
+    if not base:
+        return Check(name, "SKIP", "no gateway URL: pass --gateway-url or set GATEWAY_PUBLIC_URL")
+    path = webhook_path(account.channel, account.account)
+    body, headers, path = _signed_probe(adapter, account, settings, path)
+    started = time.monotonic()
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.post(base + path, data=body, headers=headers) as resp,
+        ):
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Check(name, "FAIL", f"{base}{path} unreachable: {type(exc).__name__}")
+    millis = round((time.monotonic() - started) * 1000)
+    if status != 200:
+        return Check(name, "FAIL", f"{base}{path} answered {status} to a correctly signed request")
+    return Check(name, "PASS", f"{base}{path} accepted a signed request ({millis} ms)")
+
+
+def _signed_probe(
+    adapter: Any, account: Any, settings: Settings, path: str
+) -> tuple[bytes, dict[str, str], str]:
+    secrets = adapter.account.secrets
+    if account.channel == "telegram":
+        update = {"update_id": int(time.time()), "gateway_verify": {"probe": True}}
+        headers = {
+            "X-Telegram-Bot-Api-Secret-Token": secrets["webhook_secret"],
+            "Content-Type": "application/json",
+        }
+        return json.dumps(update).encode(), headers, path
+    if account.channel == "whatsapp":
+        import hashlib
+        import hmac
+
+        body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
+        digest = hmac.new(secrets["app_secret"].encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+        return body, headers, path
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    path += "/status"
+    form = {
+        "MessageSid": "SMgatewayverify" + "0" * 19,
+        "MessageStatus": "received",
+        "To": str(adapter.account.config.get("from_number") or "+10000000000"),
+    }
+    public = (settings.public_url or "").rstrip("/") + path
+    signature = RequestValidator(secrets["auth_token"]).compute_signature(public, form)
+    headers = {
+        "X-Twilio-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return urlencode(form).encode(), headers, path
+
+
+async def _core(base_url: str, api_key: str | None, model: str) -> Check:
+    name = "core"
+    payload = {
+        "model": model,
+        "input": "ping",
+        "metadata": {"feature": "channel_gateway_verify"},
+        "stream": False,
+    }
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+            http.post(f"{base_url}/v1/responses", json=payload, headers=headers) as resp,
+        ):
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Check(name, "FAIL", f"{base_url} unreachable: {type(exc).__name__}")
+    if status == 200:
+        return Check(name, "PASS", "project_key_execution=PASS (a real call answered 200)")
+    if status in (401, 403):
+        return Check(
+            name, "FAIL", f"project_key_execution=FAIL: the core refused the key ({status})"
+        )
+    return Check(name, "FAIL", f"project_key_execution=FAIL: the core answered {status}")
+
+
+async def _approval_webhook(url: str | None, secret: str | None) -> Check:
+    """POST a signed `approval.test` event: the app's receiver must accept it (2xx)."""
+    name = "approval_webhook"
+    if not url:
+        return Check(name, "SKIP", "no approval webhook configured (APPROVAL_WEBHOOK_URL)")
+    if not secret:
+        return Check(name, "FAIL", "APPROVAL_WEBHOOK_URL is set but APPROVAL_WEBHOOK_SECRET is not")
+    event_id = f"evt_verify_{uuid.uuid4().hex[:16]}"
+    body = json.dumps(
+        {"event_id": event_id, "type": "approval.test", "created_at": int(time.time()),
+         "approval": None},
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+    headers = {"Content-Type": "application/json", HEADER: sign(secret, body)}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.post(url, data=body, headers=headers) as resp,
+        ):
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Check(name, "FAIL", f"{url} unreachable: {type(exc).__name__}")
+    if 200 <= status < 300:
+        return Check(name, "PASS", f"{url} accepted a signed approval.test event ({status})")
+    return Check(name, "FAIL", f"{url} answered {status} to a signed approval.test event")
+
+
+def as_dicts(checks: list[Check]) -> list[dict[str, str]]:
+    return [asdict(check) for check in checks]

@@ -1,0 +1,85 @@
+"""Schema management: apply Alembic migrations and check that a database is current.
+
+Alembic is imported only to migrate: checking the revision is one SELECT against `SCHEMA_HEAD`,
+which keeps alembic (and mako) out of the memory of every serving process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import inspect, text
+
+from gateway.storage.db import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA_HEAD = "0005"
+"""The newest migration's revision; a test keeps it equal to Alembic's head."""
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def _config() -> Config:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    return SCHEMA_HEAD
+
+
+def alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    from alembic import command
+
+    def run(connection: Any) -> None:
+        cfg = _config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.engine.connect() as conn:
+        has_table = await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+        if not has_table:
+            return None
+        return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+async def is_empty(db: Database) -> bool:
+    async with db.engine.connect() as conn:
+        return not await conn.run_sync(lambda c: inspect(c).get_table_names())
+
+
+async def ensure_current(db: Database, *, create_empty_sqlite: bool = True) -> None:
+    """Refuse to run on an out-of-date schema; a brand-new SQLite file is created in place.
+
+    The exception keeps `gateway serve` zero-setup on the embedded default without ever migrating
+    a database that already holds data behind the operator's back.
+    """
+    if create_empty_sqlite and db.is_sqlite and await is_empty(db):
+        await upgrade(db)
+        return
+    current, head = await current_revision(db), head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"database schema is at {current or 'nothing'}, this release needs {head}: "
+            "run `gateway migrate` first"
+        )

@@ -1,0 +1,154 @@
+"""Background loops: claim work from a database queue and run it with bounded concurrency.
+
+One `ClaimLoop` serves the inbox (turns) and one the outbox (sends). A loop claims only as many
+rows as it has free slots, renews the leases of what it holds, and on shutdown stops claiming,
+lets in-flight work finish for a grace period, then releases whatever is left so another process
+takes it up at once instead of after the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from gateway.storage.db import Database
+from gateway.storage.queue import QueueSpec, claim, release_leases, renew_leases
+
+log = structlog.get_logger("gateway.storage.worker")
+
+CLAIM_DEBOUNCE_SECONDS = 0.005
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ClaimLoop:
+    def __init__(
+        self,
+        name: str,
+        db: Database,
+        spec: QueueSpec,
+        handler: Callable[[Any, str], Awaitable[None]],
+        *,
+        worker_id: str,
+        concurrency: int,
+        lease_seconds: float,
+        poll_interval: float,
+    ) -> None:
+        self.name, self.db, self.spec, self.handler = name, db, spec, handler
+        self.worker_id = worker_id
+        self.concurrency, self.lease, self.poll = concurrency, lease_seconds, poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._draining = False
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._expired_checked = float("-inf")
+        """When this loop last looked for rows whose lease ran out (once per poll interval)."""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_forever(), name=f"{self.name}-claim"),
+            asyncio.create_task(self._heartbeat_forever(), name=f"{self.name}-heartbeat"),
+        ]
+
+    async def _claim_forever(self) -> None:
+        while not self._stopping:
+            free = self.concurrency - len(self._inflight)
+            claimed: list[Any] = []
+            if free > 0:
+                now = time.monotonic()
+                expired = now - self._expired_checked >= self.poll
+                try:
+                    claimed = await claim(
+                        self.db,
+                        self.spec,
+                        self.worker_id,
+                        self.lease,
+                        free,
+                        include_expired=expired,
+                    )
+                    if expired:
+                        self._expired_checked = now
+                except Exception:  # database hiccup: log, wait, keep the loop alive
+                    log.exception(f"{self.name}.claim_failed")
+            for row in claimed:
+                if row.id in self._inflight:
+                    # Our own lease ran out while we still work on it (e.g. the database was
+                    # away and heartbeats failed): the task in flight carries on, never twice.
+                    continue
+                task = asyncio.create_task(self._run(row), name=f"{self.name}-{row.id}")
+                self._inflight[row.id] = task
+            if claimed and len(claimed) == free:
+                continue  # more may be waiting
+            if self._draining and not claimed and not self._inflight:
+                return  # drained: nothing ready is left
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            if self._inflight and not self._stopping:
+                # Busy: let a few more slots free up so one claim query serves several of them.
+                await asyncio.sleep(CLAIM_DEBOUNCE_SECONDS)
+
+    async def _run(self, row: Any) -> None:
+        row_id = row.id
+        try:
+            await self.handler(row, self.worker_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The row stays claimed; its lease runs out and it is retried. Never lost.
+            log.exception(f"{self.name}.handler_crashed", row_id=row_id)
+        finally:
+            self._inflight.pop(row_id, None)
+            self._wake.set()  # the chat's next row may now be claimable
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            held = list(self._inflight)
+            if not held:
+                continue
+            try:
+                await renew_leases(self.db, self.spec, held, self.worker_id, self.lease)
+            except Exception:
+                log.exception(f"{self.name}.heartbeat_failed")
+
+    async def stop(self, grace: float = 10.0, *, drain_queue: bool = False) -> None:
+        """Stop within `grace`: finish in-flight work (and, with `drain_queue`, whatever becomes
+        ready meanwhile, such as replies of the turns that just finished), release the rest."""
+        if drain_queue and self._tasks:
+            self._draining = True
+            self._wake.set()
+            await asyncio.wait([self._tasks[0]], timeout=grace)
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.wait([self._tasks[0]], timeout=grace)
+        pending = list(self._inflight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        leftover = list(self._inflight)
+        for task in [*self._inflight.values(), *self._tasks]:
+            task.cancel()
+        for task in [*self._inflight.values(), *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if leftover:
+            await self._release(leftover)
+
+    async def _release(self, row_ids: list[int]) -> None:
+        released = await release_leases(self.db, self.spec, row_ids, self.worker_id)
+        log.info(f"{self.name}.released", count=len(released))

@@ -1,0 +1,141 @@
+"""Group commit: batching, per-item results and failures, bounded flushes, loop hops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.storage.batching import GroupCommit
+
+
+class Recorder:
+    """A flush that records its batches; `gate` (when set) holds every write until released."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.gate = gate
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def flush(self, batch: list[int]) -> Sequence[int | BaseException]:
+        self.batches.append(list(batch))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            else:
+                await asyncio.sleep(0)
+        finally:
+            self.in_flight -= 1
+        return [ValueError(f"odd {item}") if item < 0 else item * 10 for item in batch]
+
+
+async def test_submissions_of_one_iteration_share_one_write() -> None:
+    recorder = Recorder()
+    commits = GroupCommit("t", recorder.flush, max_in_flight=2)
+    results = await asyncio.gather(*(commits.submit(i) for i in range(50)))
+    assert results == [i * 10 for i in range(50)]
+    assert recorder.batches == [list(range(50))]
+    await commits.close()
+
+
+async def test_results_follow_items_and_one_failure_fails_only_its_item() -> None:
+    commits = GroupCommit("t", Recorder().flush)
+    assert await commits.submit_many([3, 1, 2]) == [30, 10, 20]
+    outcomes = await asyncio.gather(
+        commits.submit(1), commits.submit(-1), commits.submit(2), return_exceptions=True
+    )
+    assert outcomes[0] == 10 and outcomes[2] == 20
+    assert isinstance(outcomes[1], ValueError)
+    with pytest.raises(ValueError):
+        await commits.submit_many([4, -4])
+    await commits.close()
+
+
+async def test_a_failed_write_fails_its_whole_batch_and_the_next_one_works() -> None:
+    calls = 0
+
+    async def flaky(batch: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("database away")
+        return batch
+
+    commits = GroupCommit("t", flaky)
+    outcomes = await asyncio.gather(*(commits.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(o, ConnectionError) for o in outcomes)
+    assert await commits.submit(7) == 7
+    await commits.close()
+
+
+async def test_writes_in_flight_are_bounded_and_the_backlog_is_batched() -> None:
+    gate = asyncio.Event()
+    recorder = Recorder(gate)
+    commits = GroupCommit("t", recorder.flush, max_batch=100, max_in_flight=2)
+    waiters = []
+    for i in range(5):  # five loop iterations, one item each: two writes start, three queue
+        waiters.append(asyncio.create_task(commits.submit(i)))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    waiters += [asyncio.create_task(commits.submit(i)) for i in range(5, 250)]
+    await asyncio.sleep(0.01)
+    assert recorder.max_in_flight == 2
+    assert recorder.batches == [[0], [1]]
+    gate.set()
+    assert await asyncio.gather(*waiters) == [i * 10 for i in range(250)]
+    assert recorder.max_in_flight == 2
+    rest = [item for batch in recorder.batches[2:] for item in batch]
+    assert sorted(rest) == list(range(2, 250))
+    assert all(len(batch) <= 100 for batch in recorder.batches)
+    assert len(recorder.batches) <= 2 + 3  # the backlog went in few, full batches
+    await commits.close()
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
+    gate = asyncio.Event()
+    commits = GroupCommit("t", Recorder(gate).flush)
+    first = asyncio.create_task(commits.submit(1))
+    second = asyncio.create_task(commits.submit(2))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    gate.set()
+    assert await second == 20
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await commits.submit(3) == 30
+    await commits.close()
+
+
+async def test_a_lone_item_reaches_the_write_in_one_loop_iteration() -> None:
+    """The submitting call starts the flusher itself: the write begins in the next iteration."""
+    started = asyncio.Event()
+
+    async def flush(batch: list[int]) -> list[int]:
+        started.set()
+        return batch
+
+    commits = GroupCommit("t", flush)
+    task = asyncio.create_task(commits.submit(1))
+    await asyncio.sleep(0)  # iteration 1: the caller submits
+    await asyncio.sleep(0)  # iteration 2: the flusher runs
+    assert started.is_set()
+    assert await task == 1
+    await commits.close()
+
+
+async def test_close_waits_for_queued_and_running_writes() -> None:
+    gate = asyncio.Event()
+    recorder = Recorder(gate)
+    commits = GroupCommit("t", recorder.flush, max_in_flight=1)
+    waiters = [asyncio.create_task(commits.submit(i)) for i in range(3)]
+    await asyncio.sleep(0.01)
+    closing = asyncio.create_task(commits.close())
+    await asyncio.sleep(0.01)
+    assert not closing.done()
+    gate.set()
+    await closing
+    assert [w.result() for w in waiters] == [0, 10, 20]

@@ -1,0 +1,259 @@
+"""The work queue: several workers on one database never share a row and keep per-chat order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text, update
+
+from gateway.messages import InboundEvent
+from gateway.runtime import Runtime
+from gateway.storage.db import Database
+from gateway.storage.db.models import InboxEvent
+from gateway.storage.db.schema import (
+    SCHEMA_HEAD,
+    SchemaOutOfDate,
+    alembic_head,
+    ensure_current,
+    is_empty,
+)
+from gateway.storage.inbox import INBOX, chat_key
+from gateway.storage.queue import claim, extend, release_leases, renew_leases
+from gateway.storage.worker import ClaimLoop
+from tests.auxil import updates
+from tests.auxil.harness import Harness, settings_for
+
+
+async def test_two_workers_share_the_load_without_overlap(harness: Harness) -> None:
+    """A second worker (its own runtime and connection pool, same database) claims beside the
+    first: SKIP LOCKED on PostgreSQL, the single-statement claim under SQLite's write lock."""
+    second = Runtime(harness.settings)
+    await second.prepare()
+    second.start_loops()
+    try:
+        chats = [1001, 1002, 1003, 1004]
+        for i in range(10):
+            for chat in chats:
+                user = {"id": chat, "is_bot": False, "first_name": f"U{chat}"}
+                await harness.post_update(
+                    updates.message(f"#slow=0.05 m{i}", chat_id=chat, user=user)
+                )
+                second.wake_worker()
+        await harness.telegram.wait_for("sendMessage", 40, timeout=30)
+        await asyncio.sleep(0.5)
+        for chat in chats:
+            got = [t.split(" (turn")[0] for t in harness.telegram.sent_texts(chat)]
+            assert got == [f"Echo: m{i}" for i in range(10)], chat
+        assert len(harness.core.requests) == 40
+        keys = [r["headers"]["x-idempotency-key"] for r in harness.core.requests]
+        assert len(set(keys)) == 40  # no event was processed twice
+        turns = await harness.turns()
+        assert len(turns) == 40
+    finally:
+        await second.close()
+
+
+async def _default_project(db_url: str) -> int:
+    """A migrated database with the default project (a runtime's start-up creates both)."""
+    rt = Runtime(settings_for(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9"))
+    await rt.prepare()
+    project = await rt.store.project_info("default")
+    await rt.close()
+    return project.id
+
+
+async def _insert(db: Database, project_id: int, chat: str, n: int) -> None:
+    async with db.session() as session, session.begin():
+        for i in range(n):
+            event = InboundEvent(
+                channel="telegram",
+                account="default",
+                event_id=f"{chat}-{i}",
+                kind="message",
+                chat=chat,
+                sender=chat,
+                text=str(i),
+            )
+            session.add(
+                InboxEvent(
+                    project_id=project_id,
+                    channel="telegram",
+                    account="default",
+                    event_id=event.event_id,
+                    chat_key=chat_key(event),
+                    kind="message",
+                    payload=event.model_dump(mode="json"),
+                    status="pending",
+                    attempts=0,
+                )
+            )
+
+
+async def test_claim_takes_only_the_head_of_each_chat_and_leases_expire(db_url: str) -> None:
+    runtime_db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        await _insert(runtime_db, project_id, "a", 3)
+        await _insert(runtime_db, project_id, "b", 2)
+
+        first = [row.id for row in await claim(runtime_db, INBOX, "w1", lease=0.5, limit=10)]
+        assert len(first) == 2  # one per chat: the heads
+        assert await claim(runtime_db, INBOX, "w2", lease=0.5, limit=10) == []
+        assert await extend(runtime_db, INBOX, first[0], "w1", 0.5)
+        assert not await extend(runtime_db, INBOX, first[0], "w2", 0.5)  # not w2's lease
+
+        # w1 dies: after the lease, w2 takes over the very same heads.
+        await asyncio.sleep(1.2)  # both leases (one was extended) have run out
+        taken = [row.id for row in await claim(runtime_db, INBOX, "w2", lease=5, limit=10)]
+        assert taken == first
+        assert not await extend(runtime_db, INBOX, first[0], "w1", 0.5)  # fenced out
+    finally:
+        await runtime_db.close()
+
+
+async def test_only_claims_commit_without_waiting_for_the_disk(db_url: str) -> None:
+    """A claim lost in a database crash leaves its rows ready (nothing to protect), so on
+    PostgreSQL claims skip the wait for the WAL flush; every other write waits for it. A claim
+    is still seen by every other worker the moment it commits (the test above: w2 gets none)."""
+    db = Database(db_url)
+    try:
+        if db.is_sqlite:
+            assert db.claims is db.engine  # one file, one writer: nothing to separate
+            return
+
+        async def setting(**pool: bool) -> str:
+            async with db.statements(transaction=False, **pool) as st:
+                return str(await st.pg.fetchval("SHOW synchronous_commit"))
+
+        assert await setting(claim=True) == "off"
+        assert await setting() == "on"
+        assert await setting(control=True) == "on"
+        async with db.session() as session:
+            assert (await session.execute(text("SHOW synchronous_commit"))).scalar() == "on"
+    finally:
+        await db.close()
+
+
+async def test_lease_renewal_skips_a_row_being_settled_instead_of_waiting(db_url: str) -> None:
+    """The heartbeat renews many rows in one statement while finishing transactions lock some of
+    them: waiting there deadlocked a finishing batch (three-worker fault test). A row another
+    transaction holds is skipped, the others are renewed at once."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        await _insert(db, project_id, "a", 1)
+        await _insert(db, project_id, "b", 1)
+        ids = sorted(row.id for row in await claim(db, INBOX, "w1", lease=30, limit=10))
+        assert len(ids) == 2
+        assert await renew_leases(db, INBOX, ids, "w2", 60) == set()  # not w2's leases
+        if not db.is_sqlite:  # SQLite locks the whole database, not rows
+            async with db.engine.connect() as finishing:
+                await finishing.execute(
+                    update(InboxEvent).where(InboxEvent.id == ids[0]).values(last_error="x")
+                )
+                renewed = await asyncio.wait_for(renew_leases(db, INBOX, ids, "w1", 60), 5)
+                assert renewed == {ids[1]}
+                await finishing.rollback()
+        assert await renew_leases(db, INBOX, ids, "w1", 60) == set(ids)
+    finally:
+        await db.close()
+
+
+async def test_release_hands_held_rows_back_and_skips_a_row_being_settled(db_url: str) -> None:
+    """Shutdown releases what the loop still holds so another process takes it at once; like
+    the heartbeat it must not wait for (and deadlock with) a batch still settling a row."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        for chat in ("a", "b", "c"):
+            await _insert(db, project_id, chat, 1)
+        ids = sorted(row.id for row in await claim(db, INBOX, "w1", lease=30, limit=10))
+        assert len(ids) == 3
+        assert await release_leases(db, INBOX, ids, "w2") == set()  # not w2's rows
+        if not db.is_sqlite:  # SQLite locks the whole database, not rows
+            async with db.engine.connect() as finishing:
+                await finishing.execute(
+                    update(InboxEvent).where(InboxEvent.id == ids[0]).values(last_error="x")
+                )
+                released = await asyncio.wait_for(release_leases(db, INBOX, ids[:2], "w1"), 5)
+                assert released == {ids[1]}
+                await finishing.rollback()
+        else:
+            assert await release_leases(db, INBOX, ids[1:2], "w1") == {ids[1]}
+        # Released rows are ready and claimable by anyone at once; the skipped one stays w1's.
+        taken = [row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10)]
+        assert taken == [ids[1]]
+        assert await release_leases(db, INBOX, ids, "w1") == {ids[0], ids[2]}
+        taken = sorted(row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10))
+        assert taken == [ids[0], ids[2]]
+    finally:
+        await db.close()
+
+
+async def test_stopped_loop_hands_unfinished_rows_back_at_once(db_url: str) -> None:
+    """Work still in flight when the grace period ends is released (ready, unclaimed), not left
+    to wait out its lease."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        for chat in ("a", "b"):
+            await _insert(db, project_id, chat, 1)
+        started: list[int] = []
+
+        async def stuck(row: object, worker_id: str) -> None:
+            started.append(row.id)  # type: ignore[attr-defined]
+            await asyncio.sleep(3600)
+
+        loop = ClaimLoop(
+            "inbox",
+            db,
+            INBOX,
+            stuck,
+            worker_id="w1",
+            concurrency=4,
+            lease_seconds=600,
+            poll_interval=0.05,
+        )
+        loop.start()
+        for _ in range(100):
+            if len(started) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(started) == 2
+        await asyncio.wait_for(loop.stop(grace=0.2), 10)
+        taken = sorted(row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10))
+        assert taken == sorted(started)  # claimable by another worker now, not in 10 minutes
+    finally:
+        await db.close()
+
+
+async def test_schema_checks(db_url: str, tmp_path: Path) -> None:
+    # A migrated database passes.
+    db = Database(db_url)
+    try:
+        await ensure_current(db)
+    finally:
+        await db.close()
+    # A brand-new SQLite file is created in place (zero set-up).
+    fresh = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert await is_empty(fresh)
+        await ensure_current(fresh)
+        assert not await is_empty(fresh)
+    finally:
+        await fresh.close()
+    # Anything else that is not at head is refused with the command to run.
+    behind = Database(f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}")
+    try:
+        async with behind.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE unrelated (id INTEGER)"))
+        with pytest.raises(SchemaOutOfDate, match="gateway migrate"):
+            await ensure_current(behind)
+    finally:
+        await behind.close()
+
+
+def test_schema_head_constant_matches_alembic() -> None:
+    assert alembic_head() == SCHEMA_HEAD
