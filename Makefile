@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/gateway demo
 
+# Style, the import contracts and the types (pyproject.toml: [tool.importlinter], [tool.mypy]);
+# both keep a cache (.import_linter_cache/, .mypy_cache/), so a second run takes seconds.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -8,7 +8,6 @@ is refused, audited, and changes nothing (the service does the atomic part).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -16,27 +15,25 @@ from approvals import prompts
 from approvals.service import ApprovalService, Decision
 from approvals.tokens import TextDecision, Verdict, parse_action
 from channels.base import ChannelAdapter
+from channels.capabilities import capabilities
 from gateway.messages import InboundEvent, SendError
 from gateway.storage.projects import ProjectInfo
 from identity import Identity
 
 log = structlog.get_logger("approvals.decisions")
 
-Resolver = Callable[[ProjectInfo, InboundEvent], Awaitable[Identity]]
-
 
 class ChannelDecisions:
-    def __init__(self, approvals: ApprovalService, resolve: Resolver) -> None:
+    def __init__(self, approvals: ApprovalService) -> None:
         self.approvals = approvals
-        self.resolve = resolve
 
     async def button(
-        self, project: ProjectInfo, adapter: ChannelAdapter, event: InboundEvent
+        self, project: ProjectInfo, adapter: ChannelAdapter, event: InboundEvent, identity: Identity
     ) -> list[str]:
-        """A press on an approval button: decide, answer the press (Telegram's spinner), and
-        return what to say in the chat (nothing when the prompt's own update says it)."""
+        """A press on an approval button by the sender `identity`: decide, answer the press
+        (Telegram's spinner), and return what to say in the chat (nothing when the prompt's own
+        update says it)."""
         press = parse_action(event.action)
-        identity = await self.resolve(project, event)
         verdict: Verdict = press.verdict if press else "denied"
         # A malformed payload is looked up like any token: not found, refused and audited.
         decision = await self.approvals.decide(
@@ -51,7 +48,7 @@ class ChannelDecisions:
         log.info("approval.button", won=decision.won, reason=decision.reason)
         with contextlib.suppress(SendError):
             await adapter.acknowledge_action(event, text)
-        if event.channel == "telegram" or _told_in_prompt(decision, verdict, event):
+        if capabilities(event.channel).action_answers or _told_in_prompt(decision, verdict, event):
             return []
         return [text]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from approvals.service import ApprovalService, Destination
-from gateway.delivery.proactive import reach_user
 from gateway.errors import Conflict, Invalid, NotFound
 from gateway.schemas import ApprovalCreate, ApprovalOut
 from gateway.storage.projects import AccountDirectory, ProjectStore
+from identity.reach import reach_user
 from identity.store import IdentityStore
 
 STATUSES = ("pending", "approved", "denied", "expired")

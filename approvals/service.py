@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from approvals import prompts
 from approvals.redact import redact_text, summarize_arguments
 from approvals.tokens import ApprovalTokens
+from channels.capabilities import capabilities
 from gateway.messages import InboundEvent
 from gateway.schemas import ApprovalOut
 from gateway.storage import outbox
@@ -56,6 +57,17 @@ class Destination:
     chat: str
     channel: str
     buttons: bool
+
+
+@dataclass(frozen=True)
+class DecidedApproval:
+    """What the core is told about one approval it asked for."""
+
+    core_request_id: str | None
+    status: str
+    app_user_id: str
+    decision_source: str | None
+    context: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -456,9 +468,8 @@ class ApprovalService:
                 ).all()
             )
 
-    async def decisions_for(self, project_id: int, response_id: str) -> list[Any]:
-        """Rows of (core_request_id, status, app_user_id, decision_source, context) of every
-        approval a core response asked for, in the order they were asked."""
+    async def decisions_for(self, project_id: int, response_id: str) -> list[DecidedApproval]:
+        """Every approval a core response asked for, in the order they were asked."""
         async with self.db.session() as session:
             rows = (
                 await session.execute(
@@ -473,7 +484,7 @@ class ApprovalService:
                     .order_by(Approval.created_at, Approval.id)
                 )
             ).all()
-        return list(rows)
+        return [DecidedApproval(*row) for row in rows]
 
     # --- lifecycle events ------------------------------------------------------------------
     async def _event(
@@ -599,10 +610,12 @@ def _facts(row: Any) -> prompts.PromptFacts:
 
 
 def _notices(row: _RowView, status: str) -> list[dict[str, Any]]:
-    """Tell the user in the prompt's chat. Telegram: the prompt is edited to show the outcome
-    (buttons gone); an expiry also gets a message of its own. Elsewhere: a short message."""
+    """Tell the user in the prompt's chat. Where messages can be edited (Telegram): the prompt
+    is edited to show the outcome (buttons gone); an expiry also gets a message of its own.
+    Elsewhere: a short message."""
     if not (row.route and row.account and row.chat):
         return []
+    edits = capabilities(row.channel or row.route).edits
     facts = _facts(row)
     common = {
         "project_id": row.project_id,
@@ -613,14 +626,14 @@ def _notices(row: _RowView, status: str) -> list[dict[str, Any]]:
         "turn_id": getattr(row, "turn_id", None),
     }
     queued: list[dict[str, Any]] = []
-    if row.route == "telegram":
+    if edits:
         queued += outbox.rows(
             **common,
             parts=[prompts.closed_prompt_text(facts, status)],
             dedupe_key=f"approval:{row.id}:closed",
             options={"edit_of": f"approval:{row.id}:prompt:0"},
         )
-    if row.route != "telegram" or status == "expired":
+    if not edits or status == "expired":
         queued += outbox.rows(
             **common,
             parts=[prompts.outcome_text(facts, status)],

@@ -1,6 +1,6 @@
 """`X-General-Augment-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 
-`verify` is what a receiving app runs (README shows it); the gateway's tests use it too.
+`verify` is what a receiving app runs (docs/approvals.md shows it); the gateway's tests use it too.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Verdict = Literal["approved", "denied"]
 
@@ -44,6 +44,14 @@ class ApprovalTokens:
             {"id": f"{ACTION_PREFIX}{token}:y", "title": "Approve"},
             {"id": f"{ACTION_PREFIX}{token}:n", "title": "Deny"},
         ]
+
+    def render_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The outbox sender's options hook: an approval prompt's row (`approval_prompt`: the
+        approval id) goes out with its buttons; any other row's options are left as they are."""
+        approval_id = options.get("approval_prompt")
+        if isinstance(approval_id, str):
+            return {**options, "buttons": self.buttons(approval_id)}
+        return options
 
 
 @dataclass(frozen=True)

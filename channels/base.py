@@ -7,7 +7,9 @@ provider's facts. Adapters never touch the database, the worker or each other.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from channels.capabilities import Capabilities
 from gateway.messages import (
@@ -19,6 +21,26 @@ from gateway.messages import (
     WebhookRejected,
     WebhookReply,
 )
+
+
+@dataclass(frozen=True)
+class WebhookRegistration:
+    """Where the provider says it posts this account's updates (for `gateway verify`)."""
+
+    url: str | None
+    """The registered webhook URL; None or empty: none registered."""
+    facts: str = ""
+    """Provider details worth showing next to it (`pending_update_count=0`, its last error)."""
+
+
+@dataclass(frozen=True)
+class SignedProbe:
+    """A correctly signed webhook request the gateway accepts and no user ever sees (`gateway
+    verify`'s self-test)."""
+
+    path: str
+    body: bytes
+    headers: dict[str, str]
 
 
 class ChannelAdapter(ABC):
@@ -84,3 +106,42 @@ class ChannelAdapter(ABC):
 
     async def close(self) -> None:
         """Release connections."""
+
+    # --- accounts ----------------------------------------------------------------------------
+    @classmethod
+    def account_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """An account's stored config from the fields an operator gave (or changed): the
+        provider's defaults filled in, values normalized. Pure; no I/O."""
+        return config
+
+    @classmethod
+    def account_secrets(
+        cls, secrets: dict[str, str], derive: Callable[[str, str], str]
+    ) -> dict[str, str]:
+        """An account's stored secrets from the fields an operator gave at creation: secrets they
+        may leave out are derived from the gateway's key (`derive(purpose, value)`). Pure."""
+        return secrets
+
+    async def link_instructions(self, code: str) -> str:
+        """How a user redeems link code `code` through this account (shown by the app). Best
+        effort: a provider failure falls back to a text that needs no provider call."""
+        caps = self.capabilities
+        return f"Send {caps.command('LINK', code)} on {caps.name}"
+
+    # --- operator checks (`gateway verify`) -----------------------------------------------------
+    async def check_credentials(self) -> str | None:
+        """Make a harmless authenticated call and say what it found (`getMe: @bot`); raise
+        `SendError` when the provider refuses. None: the provider has no such call (SKIP)."""
+        return None
+
+    async def webhook_registration(self) -> WebhookRegistration | None:
+        """Where the provider posts this account's updates, when it can be asked (raise
+        `SendError` when it cannot be reached). None: registered in the provider's console,
+        nothing to compare."""
+        return None
+
+    def signed_probe(self, path: str, public_url: str | None) -> SignedProbe | None:
+        """A self-test request for the webhook at `path` (under the gateway's `public_url`,
+        which some providers sign): accepted, recorded, never answered. None: no such request
+        exists for this provider (SKIP)."""
+        return None

@@ -21,6 +21,17 @@ def utf16_units(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class Pacing:
+    """A provider's send limits, as the outbox sender paces them (token buckets)."""
+
+    per_account_per_second: float
+    per_chat_per_second: float
+    chat_burst: int
+    """Messages a chat may get at once (a reply split in parts) before `per_chat_per_second`."""
+    group_per_minute: float
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """One channel's facts, as the turn, the sender and the operations need them."""
 
@@ -60,6 +71,10 @@ class Capabilities:
     else the address they wrote from, through the account that received it."""
     phone_addresses: bool = False
     """Senders and chats are phone numbers: masked to the last 4 digits in logs and bundles."""
+    pacing: Pacing | None = None
+    """Sends on this route are paced to these limits (per account, per chat, per group chat;
+    `GATEWAY_<ROUTE>_RATE_PER_BOT`-style settings override them); None: the provider queues or
+    rate-limits with a retry-after, nothing to pace ahead."""
 
     def command(self, name: str, arg: str = "") -> str:
         """How a user types command `name` here: `/link CODE` or `LINK CODE`."""
@@ -92,6 +107,10 @@ TELEGRAM = Capabilities(
     slash_commands=True,
     groups=True,
     private_chat_is_sender=True,
+    # Kept under the Bot FAQ's ~30 msg/s per bot, ~1 msg/s per chat, 20 msg/min per group.
+    pacing=Pacing(
+        per_account_per_second=25.0, per_chat_per_second=1.0, chat_burst=3, group_per_minute=19.0
+    ),
 )
 SMS = Capabilities(
     name="SMS",

@@ -65,7 +65,11 @@ class AiohttpRequest(BaseRequest):
         read = self._pick(read_timeout, "read")
         write = self._pick(write_timeout, "write")
         # aiohttp has no separate write timeout: the whole exchange is bounded by their sum.
-        total = None if None in (connect, read, write) else connect + read + write
+        total = (
+            connect + read + write
+            if connect is not None and read is not None and write is not None
+            else None
+        )
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
         try:
             async with self._session.request(

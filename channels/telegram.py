@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import os
+import time
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -29,7 +32,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBUserWarning
 
-from channels.base import ChannelAdapter
+from channels.base import ChannelAdapter, SignedProbe, WebhookRegistration
 from channels.capabilities import TELEGRAM, Capabilities
 from channels.ptb_aiohttp import AiohttpRequest
 from channels.telegram_fields import MessageFields
@@ -50,7 +53,12 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 # such call that a typed method exists.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 
+log = logging.getLogger(__name__)
+
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_SECRET_PURPOSE = "telegram-webhook-secret"
+"""The purpose a webhook secret is derived from the bot token for (never change it: every derived
+secret would change, and the gateway would refuse the updates Telegram signs with the old one)."""
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 API_DEFAULT = "https://api.telegram.org"
 
@@ -294,6 +302,50 @@ class TelegramAdapter(ChannelAdapter):
 
     async def webhook_info(self) -> WebhookInfo:
         return await self.bot.get_webhook_info()
+
+    # --- accounts and operator checks --------------------------------------------------------
+    @classmethod
+    def account_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {"api_base_url": str(config.get("api_base_url") or API_DEFAULT).rstrip("/")}
+
+    @classmethod
+    def account_secrets(
+        cls, secrets: dict[str, str], derive: Callable[[str, str], str]
+    ) -> dict[str, str]:
+        """The webhook secret, when not given, is derived from the token."""
+        secrets.setdefault("webhook_secret", derive(WEBHOOK_SECRET_PURPOSE, secrets["token"]))
+        return secrets
+
+    async def link_instructions(self, code: str) -> str:
+        """The deep link needs the bot's username (getMe, cached); without it, the command
+        works too."""
+        try:
+            me = await self.identity()
+            if me.username:
+                return f"https://t.me/{me.username}?start={code}"
+        except SendError as exc:
+            log.warning("telegram: no deep link in the link instructions: %s", exc.reason)
+        return f"Send /link {code} to the bot on Telegram"
+
+    async def check_credentials(self) -> str:
+        me = await self.identity()
+        return f"getMe: @{me.username}"
+
+    async def webhook_registration(self) -> WebhookRegistration:
+        info = await self.webhook_info()
+        facts = f"pending_update_count={info.pending_update_count}"
+        if info.last_error_message:
+            facts += f", last_error_message={info.last_error_message!r}"
+        return WebhookRegistration(info.url, facts)
+
+    def signed_probe(self, path: str, public_url: str | None) -> SignedProbe:
+        """An update of a kind the gateway records but never answers."""
+        update = {"update_id": int(time.time()), "gateway_verify": {"probe": True}}
+        headers = {
+            SECRET_HEADER: self.account.secrets["webhook_secret"],
+            "Content-Type": "application/json",
+        }
+        return SignedProbe(path, json.dumps(update).encode(), headers)
 
     async def close(self) -> None:
         if self._bot is not None:

@@ -11,7 +11,7 @@ import base64
 import logging
 from contextvars import ContextVar
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from multidict import MultiDict
@@ -21,7 +21,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from channels.base import ChannelAdapter
+from channels.base import ChannelAdapter, SignedProbe
 from channels.capabilities import SMS, WHATSAPP_VIA_TWILIO, Capabilities
 from channels.common import attachment_kind, header, make_event, parse_retry_after
 from gateway.messages import (
@@ -251,6 +251,33 @@ class TwilioAdapter(ChannelAdapter):
             "sms_method": updated.sms_method,
             "status_callback": updated.status_callback,
         }
+
+    async def link_instructions(self, code: str) -> str:
+        number = self.account.config.get("from_number")
+        to = f" to {number}" if number else ""
+        return f"Text LINK {code}{to}"
+
+    async def check_credentials(self) -> str:
+        found = await self.fetch_account()
+        return f"Twilio account {found.get('status', 'found')}"
+
+    def signed_probe(self, path: str, public_url: str | None) -> SignedProbe:
+        """A delivery status for no message of ours, signed over the public URL like Twilio's."""
+        path += "/status"
+        form = {
+            "MessageSid": "SMgatewayverify" + "0" * 19,
+            "MessageStatus": "received",
+            "To": str(self.account.config.get("from_number") or "+10000000000"),
+        }
+        public = (public_url or "").rstrip("/") + path
+        signature = RequestValidator(self.account.secrets["auth_token"]).compute_signature(
+            public, form
+        )
+        headers = {
+            SIGNATURE_HEADER: signature,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        return SignedProbe(path, urlencode(form).encode(), headers)
 
     async def close(self) -> None:
         if self._http is not None:

@@ -13,11 +13,11 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
 
-from channels.base import ChannelAdapter
+from channels.base import ChannelAdapter, SignedProbe
 from channels.capabilities import WHATSAPP, Capabilities
 from channels.common import header, make_event, parse_retry_after
 from gateway.messages import (
@@ -215,6 +215,22 @@ class WhatsAppAdapter(ChannelAdapter):
         """The phone number resource (for `gateway verify`)."""
         return await self._request("GET", "", None)
 
+    # --- accounts and operator checks --------------------------------------------------------
+    async def link_instructions(self, code: str) -> str:
+        return f"Send LINK {code} to the business number on WhatsApp"
+
+    async def check_credentials(self) -> str:
+        found = await self.fetch_phone_number()
+        number = found.get("display_phone_number") or found.get("id") or "found"
+        return f"WhatsApp number {number}"
+
+    def signed_probe(self, path: str, public_url: str | None) -> SignedProbe:
+        """An empty batch of changes, signed with the app secret."""
+        body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
+        digest = hmac.new(self._app_secret, body, hashlib.sha256).hexdigest()
+        headers = {SIGNATURE_HEADER: f"sha256={digest}", "Content-Type": "application/json"}
+        return SignedProbe(path, body, headers)
+
     async def _request(self, method: str, path: str, payload: Any) -> dict[str, Any]:
         """One Graph API call; failures raised as classified `SendError`s."""
         if not self.phone_number_id:
@@ -251,7 +267,9 @@ class WhatsAppAdapter(ChannelAdapter):
 # --- errors ----------------------------------------------------------------------------------
 def classify_error(status: int, body: dict[str, Any], retry_after: str | None = None) -> SendError:
     """Graph API failure -> SendError (rate limit / permanent / transient)."""
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    if not isinstance(error, dict):
+        error = {}
     code = _code(error.get("code"))
     message = error.get("message") if isinstance(error.get("message"), str) else ""
     label = f"whatsapp {code if code is not None else status}"
@@ -329,6 +347,10 @@ def _items(parent: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]
     return value
 
 
+@overload
+def _text(parent: dict[str, Any], key: str, where: str) -> str: ...
+@overload
+def _text(parent: dict[str, Any], key: str, where: str, *, required: bool) -> str | None: ...
 def _text(parent: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
     value = parent.get(key)
     if value is None and not required:

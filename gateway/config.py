@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     # --- storage and secrets -------------------------------------------------------------
     database_url: str = Field(
-        "sqlite+aiosqlite:///./gateway.storage.db",
+        "sqlite+aiosqlite:///./gateway.db",
         validation_alias=_env("DATABASE_URL"),
         description="SQLite file by default (one process); postgresql+asyncpg://... in production.",
     )
@@ -43,7 +43,6 @@ class Settings(BaseSettings):
         validation_alias=_env("GATEWAY_ADMIN_KEY"),
         description="Unset disables the admin API (every call answers 401).",
     )
-    public_url: str | None = Field(None, validation_alias=_env("GATEWAY_PUBLIC_URL"))
 
     # --- the responses core (default project) --------------------------------------------
     core_base_url: str = Field(
@@ -162,9 +161,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         10,
         validation_alias=_env("GATEWAY_DB_POOL_SIZE"),
-        description="Connections per process (a fixed pool, plus 3 reserved for lease renewals). "
-        "Statements are short and never span a network call, so 10 serve 64 concurrent turns; "
-        "keep processes x (this + 3) under PostgreSQL's max_connections (100 by default).",
+        description="Connections per process (a fixed pool, plus 6 reserved: 3 for lease "
+        "writes, 3 for claims). Statements are short and never span a network call, so 10 serve 64 concurrent turns; "
+        "keep processes x (this + 6) under PostgreSQL's max_connections (100 by default).",
     )
 
     # --- work queues -----------------------------------------------------------------------

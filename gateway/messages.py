@@ -25,7 +25,7 @@ class Attachment(BaseModel):
 
 
 class InboundEvent(BaseModel):
-    """A provider event normalized to one shape (see docs/design.md)."""
+    """A provider event normalized to one shape (see docs/architecture.md)."""
 
     channel: str = Field(max_length=16)
     account: str = Field(max_length=64)

@@ -11,7 +11,7 @@ from approvals.service import ApprovalService
 from approvals.tokens import tokens_from
 from approvals.webhooks import WEBHOOKS, WebhookSender, pending_count
 from gateway.config import Settings
-from gateway.delivery.pacing import Pacer, PacingPolicy
+from gateway.delivery.pacing import build_pacers
 from gateway.delivery.sender import OutboxSender
 from gateway.metrics import Metrics
 from gateway.storage.db import Database
@@ -42,20 +42,16 @@ class Runtime:
             self.metrics, timeout=settings.core_timeout_seconds, attempts=settings.core_attempts
         )
         self.worker_id = new_worker_id()
-        pacers = {
-            "telegram": Pacer(
-                PacingPolicy(
-                    per_account_per_second=settings.telegram_rate_per_bot,
-                    per_chat_per_second=settings.telegram_rate_per_chat,
-                    chat_burst=settings.telegram_chat_burst,
-                    group_per_minute=settings.telegram_group_per_minute,
-                )
-            )
-        }
+        pacers = build_pacers(settings)
         self.approvals = ApprovalService(self.db, tokens_from(self.box))
         self.approvals.listeners.append(self._approval_changed)
         self.sender = OutboxSender(
-            settings, self.db, self.directory, pacers, self.metrics, self.approvals.tokens
+            settings,
+            self.db,
+            self.directory,
+            pacers,
+            self.metrics,
+            self.approvals.tokens.render_options,
         )
         self.outbox_loop = self._loop(
             "outbox", OUTBOX, self.sender.send, settings.sender_concurrency

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NO_NUL = r"^[^\x00]*$"
@@ -30,6 +39,18 @@ WebhookUrl = Annotated[
     str | None, Field(max_length=1024, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
 ]
 TtlSeconds = Annotated[int | None, Field(None, ge=10, le=7 * 24 * 3600)]
+_T = TypeVar("_T")
+
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may be left out, not null")
+    return value
+
+
+# A field that may be left out (None then) but not sent as null: the schema shows only `_T`,
+# and the account code reads a missing key (`given()`), never a None value.
+Omittable = Annotated[_T | SkipJsonSchema[None], BeforeValidator(_not_null)]
 
 
 class _Strict(BaseModel):
@@ -171,11 +192,13 @@ class _AccountCreateBase(_Strict):
 class TelegramAccountCreate(_AccountCreateBase):
     channel: Literal["telegram"]
     token: Secret = Field(description="Bot token (write-only).")
-    webhook_secret: str = Field(
+    webhook_secret: Omittable[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,256}$")]] = Field(
         None,
-        pattern=r"^[A-Za-z0-9_-]{1,256}$",
         description="secret_token; derived from the token when omitted (write-only).",
     )
+
+
+ServiceSid = Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")]
 
 
 class SmsAccountCreate(_AccountCreateBase):
@@ -190,11 +213,11 @@ class SmsAccountCreate(_AccountCreateBase):
     channel: Literal["sms"]
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$", description="Twilio account SID.")
     auth_token: Secret = Field(description="Twilio auth token (write-only).")
-    from_number: str = Field(
-        None, pattern=r"^\+[1-9][0-9]{6,14}$", description="Sending number (E.164)."
+    from_number: Omittable[Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]] = Field(
+        None, description="Sending number (E.164)."
     )
-    messaging_service_sid: str = Field(
-        None, pattern=r"^MG[0-9a-fA-F]{32}$", description="Or a Messaging Service to send from."
+    messaging_service_sid: Omittable[ServiceSid] = Field(
+        None, description="Or a Messaging Service to send from."
     )
 
     @model_validator(mode="after")
@@ -212,8 +235,8 @@ class WhatsAppAccountCreate(_AccountCreateBase):
     access_token: Secret = Field(description="Access token (write-only).")
     app_secret: Secret = Field(description="App secret that signs webhooks (write-only).")
     verify_token: Secret = Field(description="Webhook verify token (write-only).")
-    api_version: str = Field(
-        None, pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$", description="Graph API version (v21.0)."
+    api_version: Omittable[Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$")]] = Field(
+        None, description="Graph API version (v21.0)."
     )
 
 

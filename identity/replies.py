@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from channels.capabilities import capabilities
 from identity.store import Redemption
 
 NOT_ALLOWED = "Sorry, this assistant isn't available to you yet."
 
 
 def _command(channel: str, name: str, arg: str = "") -> str:
-    if channel == "telegram":
-        return f"/{name.lower()}{' ' + arg if arg else ''}"
-    return f"{name.upper()}{' ' + arg if arg else ''}"
+    return capabilities(channel).command(name, arg)
 
 
 def how_to_link(channel: str) -> str:
+    caps = capabilities(channel)
+    what = "this number" if caps.phone_addresses else caps.name
     return (
         "To chat with this assistant, link your account first: in the app, choose to connect "
-        f"{'Telegram' if channel == 'telegram' else 'this number'} and send the code it shows "
-        f"you here, like: {_command(channel, 'LINK', 'ABCD-EFGH')}"
+        f"{what} and send the code it shows you here, like: {caps.command('LINK', 'ABCD-EFGH')}"
     )
 
 

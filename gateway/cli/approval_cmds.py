@@ -44,7 +44,7 @@ def _with_approvals(
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     from approvals.operations import AlreadyDecided
-    from gateway.delivery.proactive import Undeliverable
+    from identity.reach import Undeliverable
     from identity.store import IdentityError
 
     async def guarded() -> T:

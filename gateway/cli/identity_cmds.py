@@ -102,7 +102,7 @@ def _duration(ttl: timedelta) -> str:
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """`run` plus the identity layer's own refusals, as one `error:` line and exit 1."""
-    from gateway.delivery.proactive import Undeliverable
+    from identity.reach import Undeliverable
     from identity.store import IdentityError
 
     try:

@@ -24,7 +24,7 @@ from gateway.cli.common import (
     validated,
 )
 from gateway.config import Settings
-from gateway.schemas import AccountCreate, ProjectCreate, ProjectPatch
+from gateway.schemas import AccountCreate, AccountOut, ProjectCreate, ProjectOut, ProjectPatch
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -35,7 +35,7 @@ DEFAULT = (
 
 app = typer.Typer(
     help="Messaging channel gateway: bridges Telegram, SMS and WhatsApp to your app's AI agent. "
-    "Configuration comes from the environment (see README).",
+    "Configuration comes from the environment (docs/operations.md).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -273,7 +273,7 @@ def projects_show(name: str, as_json: JsonOpt = False) -> None:
     """Show one project and its accounts."""
     settings = load_settings()
 
-    async def main():
+    async def main() -> ProjectOut:
         async with opened_store(settings) as store:
             return await store.get_project(name)
 
@@ -297,7 +297,7 @@ def projects_add(
         ProjectCreate, name=name, core_base_url=core_url, model=model, core_api_key=key
     )
 
-    async def main():
+    async def main() -> ProjectOut:
         async with opened_store(settings) as store:
             return await store.create_project(data, actor="cli")
 
@@ -336,7 +336,7 @@ def projects_set(
         fail("nothing to change: give at least one option (see --help)")
     patch = validated(ProjectPatch, **values)
 
-    async def main():
+    async def main() -> ProjectOut:
         async with opened_store(settings) as store:
             return await store.update_project(name, patch, actor="cli")
 
@@ -425,7 +425,7 @@ def accounts_add(
     fields = {name: value for name, value in given.items() if value is not None}
     data = validated(AccountCreate, root={"channel": channel, "account": account, **fields})
 
-    async def main():
+    async def main() -> AccountOut:
         async with opened_store(settings) as store:
             return await store.add_account(project, data, actor="cli")
 

@@ -4,12 +4,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from gateway.cli.common import console, emit, fail, load_settings, run
+
+if TYPE_CHECKING:
+    from gateway.storage.db import Database
+
+T = TypeVar("T")
 
 DEFAULT = "default"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -19,7 +25,7 @@ ProjectFilter = Annotated[
 Limit = Annotated[int, typer.Option(min=1, max=10000, help="At most this many, newest first.")]
 
 
-async def _with_db(action: Any) -> Any:
+async def _with_db(action: Callable[[Database], Awaitable[T]]) -> T:
     from gateway.storage.db import Database
     from gateway.storage.db.schema import ensure_current
 
@@ -34,14 +40,14 @@ async def _with_db(action: Any) -> Any:
 async def _story(ident: str, project: str | None) -> dict[str, Any]:
     from gateway.ops import support
 
-    async def find(db: Any) -> dict[str, Any] | None:
+    async def find(db: Database) -> dict[str, Any] | None:
         inbox_id = await support.find(db, ident, project)
         return None if inbox_id is None else await support.story(db, inbox_id)
 
     found = await _with_db(find)
     if found is None:
         fail(f"no turn has the id {ident!r}" + (f" in project {project!r}" if project else ""))
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) -> None:

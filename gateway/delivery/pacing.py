@@ -12,6 +12,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from channels.capabilities import BY_CHANNEL
+from gateway.config import Settings
+
 
 @dataclass(frozen=True)
 class PacingPolicy:
@@ -93,3 +96,29 @@ class Pacer:
         if self._reservations % 1000 == 0:
             for key in [k for k, b in self._chats.items() if b.idle]:
                 del self._chats[key]
+
+
+_SETTINGS = {
+    "per_account_per_second": "{route}_rate_per_bot",
+    "per_chat_per_second": "{route}_rate_per_chat",
+    "chat_burst": "{route}_chat_burst",
+    "group_per_minute": "{route}_group_per_minute",
+}
+"""Pacing limit -> the setting that tunes it for a route (`GATEWAY_TELEGRAM_RATE_PER_BOT` ...)."""
+
+
+def build_pacers(settings: Settings) -> dict[str, Pacer]:
+    """A pacer per route whose capabilities declare send limits (`Capabilities.pacing`), each
+    limit as the settings tune it (the declared one where the settings have none). A route's
+    declared capabilities are its channel's (`ADAPTERS[route].capabilities`), read here without
+    importing the adapter."""
+    pacers: dict[str, Pacer] = {}
+    for route, caps in BY_CHANNEL.items():
+        if caps.pacing is None:
+            continue
+        limits = {
+            limit: getattr(settings, name.format(route=route), getattr(caps.pacing, limit))
+            for limit, name in _SETTINGS.items()
+        }
+        pacers[route] = Pacer(PacingPolicy(**limits))
+    return pacers

@@ -1,26 +1,27 @@
 """The outbox sender: one claimed outbound row -> one paced provider send -> recorded result.
 
 The row is marked `sent` in its own short transaction right after the provider answers: that is
-the only window in which a crash can repeat a send (see README, "Delivery guarantees").
+the only window in which a crash can repeat a send (docs/delivery.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from approvals.tokens import ApprovalTokens
+from channels.capabilities import Capabilities
 from gateway.config import Settings
-from gateway.delivery import optouts
 from gateway.delivery.pacing import Pacer
 from gateway.errors import NotFound
 from gateway.messages import OutboundMessage, SendError
 from gateway.metrics import Metrics
+from gateway.storage import optouts
 from gateway.storage.backoff import retry_delay
 from gateway.storage.batching import GroupCommit
 from gateway.storage.db import Database
@@ -35,6 +36,14 @@ log = structlog.get_logger("gateway.delivery.sender")
 POISON_ATTEMPTS = 100
 """Claims (429 waits included) after which a row that never settles is dead-lettered."""
 
+OptionsRenderer = Callable[[dict[str, Any]], dict[str, Any]]
+"""A row's stored options -> the options its send carries (the runtime hands in the approval
+prompts' buttons renderer; the sender knows no kind of row in particular)."""
+
+
+def _as_stored(options: dict[str, Any]) -> dict[str, Any]:
+    return options
+
 
 class OutboxSender:
     def __init__(
@@ -44,11 +53,11 @@ class OutboxSender:
         directory: AccountDirectory,
         pacers: dict[str, Pacer],
         metrics: Metrics,
-        tokens: ApprovalTokens,
+        render_options: OptionsRenderer = _as_stored,
     ) -> None:
         self.settings, self.db, self.directory = settings, db, directory
         self.pacers, self.metrics = pacers, metrics
-        self.tokens = tokens
+        self.render_options = render_options
         self._sent_marks: GroupCommit[tuple[int, str, dict[str, Any]], bool] = GroupCommit(
             "sent-marks", self._write_sent_marks
         )
@@ -65,7 +74,8 @@ class OutboxSender:
             reason = f"gave up after {row.attempts} claims: {row.last_error}"
             await self._give_up(row, worker_id, "dead", reason)
             return
-        if _is_sms(row) and await optouts.is_opted_out(
+        caps = adapter.capabilities_for(row.chat)
+        if caps.carrier_keywords and await optouts.is_opted_out(
             self.db, row.project_id, row.channel, row.chat
         ):
             await self._give_up(row, worker_id, "failed", "recipient opted out (STOP)")
@@ -94,20 +104,18 @@ class OutboxSender:
         try:
             result = await adapter.send(message)
         except SendError as exc:
-            await self._failed(row, worker_id, exc, pacer)
+            await self._failed(row, worker_id, exc, pacer, caps)
             return
         await self._mark_sent(row, worker_id, result.provider_message_id)
         self.metrics.sends.labels(row.channel, "sent").inc()
         bound.info("outbox.sent", provider_message_id=result.provider_message_id)
 
     async def _render_options(self, row: OutboundRow) -> dict[str, Any]:
-        """Approval prompts get their buttons (tokens are derived here, never stored); an
-        edit of an earlier message gets that message's provider id (sent before it: the chat's
-        rows go out in order). An edit whose target never went out becomes a new message."""
-        options = dict(row.options or {})
-        approval_id = options.get("approval_prompt")
-        if isinstance(approval_id, str):
-            options["buttons"] = self.tokens.buttons(approval_id)
+        """The row's options through the `render_options` hook (approval prompts get their
+        buttons: tokens are derived at send time, never stored); an edit of an earlier message
+        gets that message's provider id (sent before it: the chat's rows go out in order). An
+        edit whose target never went out becomes a new message."""
+        options = dict(self.render_options(dict(row.options or {})))
         edit_of = options.pop("edit_of", None)
         if isinstance(edit_of, str):
             async with self.db.session() as session:
@@ -121,7 +129,12 @@ class OutboxSender:
         return options
 
     async def _failed(
-        self, row: OutboundRow, worker_id: str, exc: SendError, pacer: Pacer | None
+        self,
+        row: OutboundRow,
+        worker_id: str,
+        exc: SendError,
+        pacer: Pacer | None,
+        caps: Capabilities,
     ) -> None:
         logger = log.bind(outbox_id=row.id, channel=row.channel, attempt=row.attempts)
         if exc.new_chat:
@@ -137,7 +150,7 @@ class OutboxSender:
             logger.warning("outbox.rate_limited", retry_after=exc.retry_after)
             return
         if exc.permanent:
-            if exc.opted_out and _is_sms(row):
+            if exc.opted_out and caps.carrier_keywords:
                 await optouts.opt_out(self.db, row.project_id, row.channel, row.chat, "provider")
             await self._give_up(row, worker_id, "failed", exc.reason)
             return
@@ -191,7 +204,8 @@ class OutboxSender:
                 log.warning("outbox.lease_lost", outbox_id=row.id)
 
     async def _move_chat(self, row: OutboundRow, new_chat: str) -> None:
-        """A Telegram group became a supergroup: this and every later row go to the new id."""
+        """The provider moved the chat to a new id (Telegram: a group became a supergroup):
+        this and every later row of the chat go to the new id."""
         old_key = row.chat_key
         new_key = f"{row.channel}:{row.account}:{new_chat}"
         async with self.db.engine.begin() as conn:
@@ -202,8 +216,3 @@ class OutboxSender:
                 )
                 .values(chat=new_chat, chat_key=new_key)
             )
-
-
-def _is_sms(row: OutboundRow) -> bool:
-    """SMS through Twilio (WhatsApp through the same account has `whatsapp:` addresses)."""
-    return row.channel == "sms" and not row.chat.startswith("whatsapp:")

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import select
@@ -36,7 +37,8 @@ from gateway.storage.db.models import InboxEvent, Turn
 from gateway.web.app import create_app
 
 BOT_USERNAME = "gateway_demo_bot"
-USER = {"id": 4242001, "is_bot": False, "first_name": "Ana", "language_code": "en"}
+USER_ID = 4242001
+USER = {"id": USER_ID, "is_bot": False, "first_name": "Ana", "language_code": "en"}
 GROUP = -1001234567890
 PUBLIC_URL = "https://gateway.dev.demo.invalid"
 """What the providers see; Twilio signs this URL (the demo posts to loopback, as a proxy would)."""
@@ -49,7 +51,7 @@ WA_ID = "5511987654321"
 class Step:
     says: str
     channel: str = "telegram"
-    chat_id: int = USER["id"]
+    chat_id: int = USER_ID
     note: str = ""
     redeliver: bool = False
     expect_replies: int = 1
@@ -242,24 +244,24 @@ async def run_demo() -> int:
         twilio_url, wa_url = await twilio.start(), await wa.start()
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
-            secret_key=secrets.token_urlsafe(32),
+            secret_key=SecretStr(secrets.token_urlsafe(32)),
             public_url=PUBLIC_URL,
             core_base_url=core_url,
-            core_api_key="demo-project-key",
-            telegram_bot_token="100001:DEMO-bot-token-not-a-real-one-xyz",
-            telegram_webhook_secret="demo-webhook-secret",
+            core_api_key=SecretStr("demo-project-key"),
+            telegram_bot_token=SecretStr("100001:DEMO-bot-token-not-a-real-one-xyz"),
+            telegram_webhook_secret=SecretStr("demo-webhook-secret"),
             telegram_api_base_url=tg_url,
             twilio_account_sid=fake_twilio.DEFAULT_ACCOUNT_SID,
-            twilio_auth_token=fake_twilio.DEFAULT_AUTH_TOKEN,
+            twilio_auth_token=SecretStr(fake_twilio.DEFAULT_AUTH_TOKEN),
             twilio_from_number=TWILIO_NUMBER,
             twilio_api_base_url=twilio_url,
             whatsapp_phone_number_id=fake_whatsapp.DEFAULT_PHONE_NUMBER_ID,
-            whatsapp_access_token=fake_whatsapp.DEFAULT_ACCESS_TOKEN,
-            whatsapp_app_secret=fake_whatsapp.DEFAULT_APP_SECRET,
-            whatsapp_verify_token="demo-verify-token",
+            whatsapp_access_token=SecretStr(fake_whatsapp.DEFAULT_ACCESS_TOKEN),
+            whatsapp_app_secret=SecretStr(fake_whatsapp.DEFAULT_APP_SECRET),
+            whatsapp_verify_token=SecretStr("demo-verify-token"),
             whatsapp_api_base_url=wa_url,
             approval_webhook_url=app_hook.url,
-            approval_webhook_secret=app_hook.secret,
+            approval_webhook_secret=SecretStr(app_hook.secret),
             poll_interval_seconds=0.05,
             log_level="ERROR",
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 __all__ = ["MockCore", "MockCoreControls", "run_mock_core"]
 
@@ -218,9 +219,7 @@ class MockCore:
         """Serve in the current loop; returns the base URL (real port when ``port`` is 0)."""
         if self._runner is not None:
             raise RuntimeError("MockCore already started")
-        runner = web.AppRunner(
-            self.make_app(), access_log=None if self.quiet else web.access_logger
-        )
+        runner = web.AppRunner(self.make_app(), access_log=None if self.quiet else access_logger)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

@@ -1,0 +1,1 @@
+"""Operations: launch verification, support bundles and traces, dead letters, key rotation."""

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.capabilities import BY_CHANNEL
 from gateway.logs import mask_phone, scrub
 from gateway.storage.db import Database
 from gateway.storage.db.models import (
@@ -26,8 +27,6 @@ from gateway.storage.db.models import (
     Turn,
     WebhookDelivery,
 )
-
-PHONE_CHANNELS = ("sms", "whatsapp")
 
 
 async def find(db: Database, ident: str, project: str | None = None) -> int | None:
@@ -231,21 +230,25 @@ def _send(row: OutboundMessage) -> dict[str, Any]:
 
 
 def mask_address(channel: str, value: Any) -> Any:
-    """Phone numbers (SMS, WhatsApp; with or without `whatsapp:` / `+`) keep their last 4
-    digits; Telegram ids are not phone numbers and stay joinable with the logs."""
-    if not isinstance(value, str) or channel not in PHONE_CHANNELS:
+    """Phone numbers (channels whose capabilities say `phone_addresses`: SMS, WhatsApp; with or
+    without `whatsapp:` / `+`) keep their last 4 digits; other ids (Telegram's) are not phone
+    numbers and stay joinable with the logs."""
+    if not isinstance(value, str) or not _is_phone(channel):
         return value
-    prefix = "whatsapp:" if value.startswith("whatsapp:") else ""
+    scheme, sep, _ = value.partition(":")  # an address scheme (Twilio's `whatsapp:`) stays
+    prefix = scheme + sep if sep else ""
     return prefix + mask_phone(value.removeprefix(prefix))
 
 
 def _user(user_ref: str) -> str:
     channel, sep, rest = user_ref.partition(":")
-    return (
-        f"{channel}:{mask_address(channel, rest)}"
-        if sep and channel in PHONE_CHANNELS
-        else user_ref
-    )
+    return f"{channel}:{mask_address(channel, rest)}" if sep and _is_phone(channel) else user_ref
+
+
+def _is_phone(channel: str) -> bool:
+    """Whether the channel's addresses are phone numbers (an unknown name: not)."""
+    caps = BY_CHANNEL.get(channel)
+    return caps is not None and caps.phone_addresses
 
 
 def _text(value: Any) -> Any:

@@ -18,7 +18,7 @@ import aiohttp
 from sqlalchemy import select
 
 from approvals.signing import HEADER, sign
-from channels import webhook_path
+from channels import ChannelAdapter, webhook_path
 from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.messages import SendError
@@ -112,61 +112,65 @@ async def _account(
         return [Check(f"{name} credentials", "FAIL", str(exc))]
     checks: list[Check] = []
     try:
-        checks.append(Check(f"{name} credentials", "PASS", await _credentials(adapter)))
+        found = await adapter.check_credentials()
     except SendError as exc:
         return [Check(f"{name} credentials", "FAIL", exc.reason)]
+    if found is None:
+        checks.append(
+            Check(f"{name} credentials", "SKIP", "no credentials check for this provider")
+        )
+    else:
+        checks.append(Check(f"{name} credentials", "PASS", found))
     expected = (
         settings.public_url.rstrip("/") + webhook_path(account.channel, account.account)
         if settings.public_url
         else None
     )
-    if account.channel == "telegram":
-        checks.append(await _telegram_webhook(adapter, expected))
+    webhook = await _webhook(adapter, f"{name} webhook", expected)
+    if webhook is not None:
+        checks.append(webhook)
     checks.append(await _self_test(adapter, account, settings, gateway_url))
     return checks
 
 
-async def _credentials(adapter: Any) -> str:
-    if adapter.channel == "telegram":
-        me = await adapter.identity()
-        return f"getMe: @{me.username}"
-    if adapter.channel == "sms":
-        found = await adapter.fetch_account()
-        return f"Twilio account {found.get('status', 'found')}"
-    found = await adapter.fetch_phone_number()
-    return f"WhatsApp number {found.get('display_phone_number') or found.get('id') or 'found'}"
-
-
-async def _telegram_webhook(adapter: Any, expected: str | None) -> Check:
-    name = f"telegram:{adapter.account.account} webhook"
+async def _webhook(adapter: ChannelAdapter, name: str, expected: str | None) -> Check | None:
+    """The registration the provider reports, against where the gateway listens (no row when
+    the provider cannot be asked)."""
     try:
-        info = await adapter.webhook_info()
+        registered = await adapter.webhook_registration()
     except SendError as exc:
         return Check(name, "FAIL", exc.reason)
-    facts = f"pending_update_count={info.pending_update_count}"
-    if info.last_error_message:
-        facts += f", last_error_message={info.last_error_message!r}"
+    if registered is None:
+        return None
+    facts = registered.facts
     if expected is None:
         return Check(name, "SKIP", f"GATEWAY_PUBLIC_URL not set to compare with; {facts}")
-    if info.url != expected:
-        return Check(name, "FAIL", f"registered at {info.url or '(none)'!r}, expected {expected!r}")
+    if registered.url != expected:
+        where = registered.url or "(none)"
+        return Check(name, "FAIL", f"registered at {where!r}, expected {expected!r}")
     return Check(name, "PASS", f"registered at {expected}; {facts}")
 
 
-async def _self_test(adapter: Any, account: Any, settings: Settings, base: str | None) -> Check:
+async def _self_test(
+    adapter: ChannelAdapter, account: Any, settings: Settings, base: str | None
+) -> Check:
     """A signed request the gateway accepts and no user sees (an update kind it records but
     never answers, an empty WhatsApp batch, a Twilio status for no message of ours)."""
     name = f"{account.channel}:{account.account} self-test webhook"
     base = (base or settings.public_url or "").rstrip("/")
     if not base:
         return Check(name, "SKIP", "no gateway URL: pass --gateway-url or set GATEWAY_PUBLIC_URL")
-    path = webhook_path(account.channel, account.account)
-    body, headers, path = _signed_probe(adapter, account, settings, path)
+    probe = adapter.signed_probe(
+        webhook_path(account.channel, account.account), settings.public_url
+    )
+    if probe is None:
+        return Check(name, "SKIP", "no self-test request for this provider")
+    path = probe.path
     started = time.monotonic()
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-            http.post(base + path, data=body, headers=headers) as resp,
+            http.post(base + path, data=probe.body, headers=probe.headers) as resp,
         ):
             status = resp.status
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -175,44 +179,6 @@ async def _self_test(adapter: Any, account: Any, settings: Settings, base: str |
     if status != 200:
         return Check(name, "FAIL", f"{base}{path} answered {status} to a correctly signed request")
     return Check(name, "PASS", f"{base}{path} accepted a signed request ({millis} ms)")
-
-
-def _signed_probe(
-    adapter: Any, account: Any, settings: Settings, path: str
-) -> tuple[bytes, dict[str, str], str]:
-    secrets = adapter.account.secrets
-    if account.channel == "telegram":
-        update = {"update_id": int(time.time()), "gateway_verify": {"probe": True}}
-        headers = {
-            "X-Telegram-Bot-Api-Secret-Token": secrets["webhook_secret"],
-            "Content-Type": "application/json",
-        }
-        return json.dumps(update).encode(), headers, path
-    if account.channel == "whatsapp":
-        import hashlib
-        import hmac
-
-        body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
-        digest = hmac.new(secrets["app_secret"].encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
-        return body, headers, path
-    from urllib.parse import urlencode
-
-    from twilio.request_validator import RequestValidator
-
-    path += "/status"
-    form = {
-        "MessageSid": "SMgatewayverify" + "0" * 19,
-        "MessageStatus": "received",
-        "To": str(adapter.account.config.get("from_number") or "+10000000000"),
-    }
-    public = (settings.public_url or "").rstrip("/") + path
-    signature = RequestValidator(secrets["auth_token"]).compute_signature(public, form)
-    headers = {
-        "X-Twilio-Signature": signature,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    return urlencode(form).encode(), headers, path
 
 
 async def _core(base_url: str, api_key: str | None, model: str) -> Check:

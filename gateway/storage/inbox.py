@@ -148,7 +148,7 @@ class InboxWriter:
         # One statement: on PostgreSQL it runs in autocommit (atomic on its own), one round
         # trip instead of BEGIN, INSERT, COMMIT.
         async with self.db.statements(transaction=False) as st:
-            return {tuple(row) for row in await self._bulk.rows(st, rows)}  # type: ignore[misc]
+            return {tuple(row) for row in await self._bulk.rows(st, rows)}
 
     async def _insert_each(
         self, rows: list[dict[str, Any]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -59,5 +60,6 @@ async def insert(db: Database, st: Statements, queued: list[dict[str, Any]]) -> 
 @cache
 def _insert_sql(sqlite: bool) -> Any:
     table = OutboundMessage.__table__
+    assert isinstance(table, Table)  # declared as a table (typed as any FromClause)
     insert = sqlite_insert(table) if sqlite else pg_insert(table)
     return insert.on_conflict_do_nothing(index_elements=["dedupe_key"])

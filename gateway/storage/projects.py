@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import ADAPTERS, ChannelAdapter, webhook_path
-from gateway.config import TELEGRAM_API_DEFAULT, Settings
+from gateway.config import Settings
 from gateway.errors import Conflict, Invalid, NotFound
 from gateway.messages import AccountInfo
 from gateway.schemas import (
@@ -233,8 +233,7 @@ class ProjectStore:
                     config.pop(name, None)
                 else:
                     config[name] = value
-            if row.channel == "telegram":
-                config = _config(config.get("api_base_url"))
+            config = ADAPTERS[row.channel].account_config(config)
             row.secrets_encrypted = self.box.encrypt(secrets)
             row.config = config
             if enabled is not None:
@@ -247,12 +246,11 @@ class ProjectStore:
     def _account_settings(
         self, channel: str, given: dict[str, Any]
     ) -> tuple[dict[str, str], dict[str, Any]]:
-        """Split validated account fields into encrypted secrets and plain config."""
+        """Split validated account fields into encrypted secrets and plain config (the
+        provider's defaults filled in: `ChannelAdapter.account_secrets` / `account_config`)."""
         secrets, config = split_account_fields(channel, given)
-        if channel == "telegram":
-            secrets.setdefault("webhook_secret", self._derived_secret(secrets["token"]))
-            config = _config(config.get("api_base_url"))
-        return secrets, config
+        adapter = ADAPTERS[channel]
+        return adapter.account_secrets(secrets, self.box.derive), adapter.account_config(config)
 
     async def remove_account(self, project: str, channel: str, account: str, *, actor: str) -> None:
         async with self.db.session() as session, session.begin():
@@ -287,9 +285,6 @@ class ProjectStore:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
-
-    def _derived_secret(self, token: str) -> str:
-        return self.box.derive("telegram-webhook-secret", token)
 
     def _audit(
         self,
@@ -364,14 +359,19 @@ class ProjectStore:
         assert s.telegram_bot_token is not None
         token = s.telegram_bot_token.get_secret_value()
         secret = s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None
+        adapter = ADAPTERS["telegram"]
         if secret is None:
             stored = await self._env_account_secrets(session, "telegram")
             secret = (
                 stored["webhook_secret"]
                 if stored.get("token") == token and stored.get("webhook_secret")
-                else self._derived_secret(token)
+                else adapter.account_secrets({"token": token}, self.box.derive)["webhook_secret"]
             )
-        config = _config(s.telegram_api_base_url) if "telegram_api_base_url" in given else None
+        config = (
+            adapter.account_config({"api_base_url": s.telegram_api_base_url})
+            if "telegram_api_base_url" in given
+            else None
+        )
         secrets = {"token": token, "webhook_secret": secret}
         await self._upsert_env_account(session, project, "telegram", secrets, config)
 
@@ -405,7 +405,7 @@ class ProjectStore:
             session.add(row)
             self._audit(session, project.id, "environment", "account.add", f"{channel}:default")
             if config is None:
-                config = _config(None) if channel == "telegram" else {}
+                config = ADAPTERS[channel].account_config({})
         elif row.project_id != project.id:
             raise Conflict(f"{channel} account 'default' belongs to another project")
         else:
@@ -467,10 +467,6 @@ def split_account_fields(
 
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
-
-
-def _config(api_base_url: str | None) -> dict[str, Any]:
-    return {"api_base_url": (api_base_url or TELEGRAM_API_DEFAULT).rstrip("/")}
 
 
 @dataclass

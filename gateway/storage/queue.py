@@ -64,10 +64,11 @@ async def claim(
         lock = not db.is_sqlite
         # Core, not the ORM: rows come back as plain named rows, no identity map to maintain.
         rows: list[Any] = []
+        remaining = limit
         if include_expired:
             rows = await st.rows(_claim_sql(spec, lock, expired=True), params)
-            params["p_limit"] = limit - len(rows)
-        if params["p_limit"] > 0:
+            remaining = params["p_limit"] = limit - len(rows)
+        if remaining > 0:
             rows += await st.rows(_claim_sql(spec, lock, expired=False), params)
         return sorted(rows, key=lambda row: row.id)
 
@@ -303,13 +304,16 @@ async def depth(db: Database, spec: QueueSpec) -> tuple[int, float]:
     """Rows waiting or in flight, and the age in seconds of the oldest one."""
     m = spec.model
     async with db.session() as session:
-        count, oldest = (
+        row = (
             await session.execute(
                 select(func.count(m.id), func.min(m.id)).where(
                     m.status.in_((spec.ready, spec.active))
                 )
             )
         ).one()
+        # Indexed, not unpacked: mypy types the items of an unpacked `Row[*tuple[Any, ...]]`
+        # as object.
+        count, oldest = row[0], row[1]
         age = 0.0
         if oldest is not None:
             created = await session.scalar(select(_created(m)).where(m.id == oldest))

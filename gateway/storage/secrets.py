@@ -83,7 +83,7 @@ class SecretBox:
 
 def _default_key_file(settings: Settings) -> Path:
     """Next to the SQLite file, so a zero-config install keeps working across restarts."""
-    db_path = settings.database_url.split("///", 1)[-1] or "gateway.storage.db"
+    db_path = settings.database_url.split("///", 1)[-1] or "gateway.db"
     return Path(db_path).resolve().parent / ".gateway-secret.key"
 
 

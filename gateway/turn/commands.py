@@ -1,24 +1,34 @@
 """In-chat commands (`/start [code]`, `/link <code>`, `/unlink`, `/help`, `/new`): one registry,
-handled by the gateway, never forwarded to the core as text. SMS and WhatsApp have no slash
-commands: there `LINK <code>` and `UNLINK` are recognised in the text (`text_command`)."""
+handled by the gateway, never forwarded to the core as text. Channels without slash commands
+(SMS, WhatsApp) recognise `LINK <code>` and `UNLINK` in the text (`text_command`). Linking and
+unlinking themselves are identity behaviour (`identity.resolve`); this module only binds them to
+the words a user types."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gateway.messages import InboundEvent
+if TYPE_CHECKING:
+    from gateway.turn.context import TurnContext
+    from gateway.turn.conversations import Conversations
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommandContext:
-    event: InboundEvent
-    project: str
-    reset_conversation: Callable[[], Awaitable[None]]
-    link: Callable[[str], Awaitable[str]]
-    """Redeem a link code for the sender; answers what to tell them."""
-    unlink: Callable[[], Awaitable[str]]
+    turn: TurnContext
+    args: tuple[str, ...]
+    conversations: Conversations
+
+    async def link(self, code: str) -> str:
+        """Redeem a link code for the sender; answers what to tell them."""
+        turn = self.turn
+        return await turn.resolver.redeem(turn.project, turn.event, code, turn.caps)
+
+    async def unlink(self) -> str:
+        return await self.turn.resolver.unlink(self.turn.project, self.turn.event)
 
 
 _TEXT_COMMAND = re.compile(r"\s*(link|unlink)\b[\s:]*(.*?)\s*", re.IGNORECASE | re.DOTALL)
@@ -60,10 +70,10 @@ class CommandRegistry:
         lines = [f"/{c.name} - {c.help}" for c in self._commands.values()]
         return "Send me a message and I'll answer. Commands:\n" + "\n".join(lines)
 
-    async def run(self, ctx: CommandContext) -> str:
-        command = self._commands.get(ctx.event.command or "")
+    async def run(self, name: str, ctx: CommandContext) -> str:
+        command = self._commands.get(name)
         if command is None:
-            return f"I don't know /{ctx.event.command}. Send /help to see what I understand."
+            return f"I don't know /{name}. Send /help to see what I understand."
         return await command.handler(ctx)
 
 
@@ -72,9 +82,9 @@ commands = CommandRegistry()
 
 @commands.command("start", help="say hello (with a code from the app: link your account)")
 async def _start(ctx: CommandContext) -> str:
-    if ctx.event.args:  # the deep link t.me/<bot>?start=<code>
-        return await ctx.link(" ".join(ctx.event.args))
-    name = (ctx.event.display_name or "").split(" ")[0]
+    if ctx.args:  # the deep link t.me/<bot>?start=<code>
+        return await ctx.link(" ".join(ctx.args))
+    name = (ctx.turn.event.display_name or "").split(" ")[0]
     greeting = f"Hi {name}!" if name else "Hi!"
     return f"{greeting} I'm your assistant. Send me a message to get started, or /help."
 
@@ -86,15 +96,15 @@ async def _help(ctx: CommandContext) -> str:
 
 @commands.command("new", help="start a new conversation (forget the context so far)")
 async def _new(ctx: CommandContext) -> str:
-    await ctx.reset_conversation()
+    await ctx.conversations.reset(ctx.turn.chat)
     return "Started a new conversation."
 
 
 @commands.command("link", help="link your app account: /link <code from the app>")
 async def _link(ctx: CommandContext) -> str:
-    if not ctx.event.args:
+    if not ctx.args:
         return "Send the code from the app after the command, like: /link ABCD-EFGH"
-    return await ctx.link(" ".join(ctx.event.args))
+    return await ctx.link(" ".join(ctx.args))
 
 
 @commands.command("unlink", help="unlink your app account from this chat")

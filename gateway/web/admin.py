@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from approvals import operations as approval_ops
 from approvals.operations import AlreadyDecided
-from gateway.delivery.proactive import Undeliverable, send_to_user
+from gateway.delivery.proactive import send_to_user
 from gateway.errors import Conflict, Invalid, NotFound
 from gateway.ops import support
 from gateway.runtime import Runtime
@@ -48,6 +48,7 @@ from gateway.schemas import (
 )
 from gateway.web.errors import error_response
 from identity.instructions import link_instructions
+from identity.reach import Undeliverable
 from identity.store import IdentityError
 
 PREFIX = "/api/v1/admin"
@@ -519,7 +520,7 @@ def openapi_document() -> dict[str, Any]:
         if r.response is None:
             op["responses"][str(r.status)] = {"description": "Done"}
         else:
-            schema = _ref(r.response)
+            schema: dict[str, object] = dict(_ref(r.response))
             if r.list_key:
                 schema = {
                     "type": "object",

@@ -50,7 +50,7 @@ def sqlite_template(tmp_root: Path) -> Path:
 
 
 def sqlite_copy(template: Path, target_dir: Path) -> str:
-    target = target_dir / "gateway.storage.db"
+    target = target_dir / "gateway.db"
     shutil.copyfile(template, target)
     return f"sqlite+aiosqlite:///{target}"
 

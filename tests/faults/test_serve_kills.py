@@ -60,7 +60,7 @@ async def test_serve_killed_under_load_answers_every_acknowledged_update_once(
         stored = await stored_event_ids(pg_url)
         assert stored == {str(item.update_id) for item in plan}, "one inbox row per update"
         # None lost, none out of order; the only doubles allowed are sends the Bot API accepted
-        # in the instant before a SIGKILL (see faultkit.unexplained_doubles and the README).
+        # in the instant before a SIGKILL (see faultkit.unexplained_doubles and docs/delivery.md).
         unexplained = unexplained_doubles(telegram, verdict, fleet.kills)
         assert not (verdict.missing or verdict.out_of_order or verdict.unexpected or unexplained), (
             f"doubles not explained by a kill: {unexplained}\n"

@@ -55,7 +55,7 @@ async def test_worker_killed_three_times_during_a_burst_answers_every_turn_once(
         verdict = await wait_for_replies(telegram, plan, timeout=120)
         assert all(p < len(plan) for p in progress_at_kill), progress_at_kill
         # None lost, none out of order; the only doubles allowed are sends the Bot API accepted
-        # in the instant before a SIGKILL (see faultkit.unexplained_doubles and the README).
+        # in the instant before a SIGKILL (see faultkit.unexplained_doubles and docs/delivery.md).
         unexplained = unexplained_doubles(telegram, verdict, fleet.kills)
         assert not (verdict.missing or verdict.out_of_order or verdict.unexpected or unexplained), (
             f"doubles not explained by a kill: {unexplained}\n"

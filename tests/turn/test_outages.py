@@ -10,7 +10,7 @@ from typing import Any
 from gateway.dev.fake_telegram import FakeTelegram
 from gateway.dev.mock_core import MockCore
 from gateway.storage.db.models import InboxEvent, OutboundMessage
-from gateway.turn.pipeline import BUSY_REPLY, QUOTA_REPLY, UNAVAILABLE_REPLY
+from gateway.turn.replies import BUSY_REPLY, QUOTA_REPLY, UNAVAILABLE_REPLY
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually, free_port
 

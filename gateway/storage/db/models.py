@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models. Alembic migrations (gateway/db/migrations) own the schema; keep in step."""
+"""SQLAlchemy 2 models. Alembic migrations (db/migrations) own the schema; keep in step."""
 
 from __future__ import annotations
 

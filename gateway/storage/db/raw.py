@@ -80,7 +80,9 @@ class RawStatement:
                 self._slots.append((None, expanded.parameters[name], None, None))
         returned = list(getattr(statement, "exported_columns", ()))
         # Rows unpack, index and answer `row.name` like SQLAlchemy's rows.
-        self._make_row = namedtuple("Row", [column.key for column in returned])._make
+        # typeshed types namedtuple() as returning type[tuple[Any, ...]], which has no _make.
+        make_row = namedtuple("Row", [column.key for column in returned])._make  # type: ignore[attr-defined]
+        self._make_row: Callable[[Iterable[Any]], tuple[Any, ...]] = make_row
         self._results: list[tuple[int, Callable[[Any], Any]]] = []
         for index, column in enumerate(returned):
             impl = column.type.dialect_impl(_DIALECT)
@@ -140,6 +142,7 @@ async def _asyncpg_statements(
     try:
         pooled = await conn.get_raw_connection()
         pg = pooled.driver_connection
+        assert pg is not None, "a connection checked out of the pool has its asyncpg connection"
         try:
             if transaction:
                 async with pg.transaction():

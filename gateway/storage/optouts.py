@@ -1,4 +1,5 @@
-"""SMS opt-out keywords (STOP / START / HELP) and the opt-out list.
+"""Carrier opt-out keywords (STOP / START / HELP) and the opt-out list, for channels whose
+capabilities say `carrier_keywords` (SMS).
 
 Carriers require honouring STOP: once a number opts out nothing more is sent to it and nothing it
 sends is forwarded, until START (or UNSTOP). Twilio answers STOP on long codes itself and refuses

@@ -1,0 +1,97 @@
+"""What a handler answers: an `Outcome` (the turn is finished: what to write and to say), or a
+`Step` (pass to the next handler, or the event was put back on the queue)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from approvals.service import CoreAsk
+from gateway.turn.conversations import ChatKey
+from gateway.turn.core_client import CoreRequest, CoreResult
+
+if TYPE_CHECKING:
+    from gateway.turn.context import TurnContext
+
+
+class Step(Enum):
+    PASS = "pass"
+    """Not this handler's event: the next one decides."""
+    RESCHEDULED = "rescheduled"
+    """The event went back on the queue for later; nothing is written now."""
+
+
+class InboxStatus(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
+class TurnStatus(StrEnum):
+    """A core turn's status as stored on the turn row and counted in metrics."""
+
+    COMPLETED = "completed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RATE_LIMITED = "rate_limited"
+    PAYMENT_REQUIRED = "payment_required"
+    UNAUTHORIZED = "unauthorized"
+    FAILED = "failed"
+
+
+class Purpose(StrEnum):
+    """Part of a reply's outbox key: a redelivered or replayed event never doubles either."""
+
+    REPLY = "reply"
+    """The answer to the user's message."""
+    NOTICE = "notice"
+    """Something the gateway says instead of an answer (busy, failed, unavailable)."""
+
+
+@dataclass(frozen=True)
+class CoreTurn:
+    """A call to the core that becomes a turn row."""
+
+    request: CoreRequest
+    result: CoreResult
+    user: str
+    """The app user (or the unlinked sender's stable id) the core was given."""
+    linked: bool
+    chat: ChatKey
+    asks: tuple[CoreAsk, ...] = ()
+    """Approvals the core asked for (mcp_approval_request items)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished event: its inbox status, what to say in the chat, and the core turn, if any."""
+
+    status: InboxStatus
+    replies: tuple[str, ...] = ()
+    purpose: Purpose = Purpose.REPLY
+    error: str | None = None
+    turn_status: TurnStatus | None = None
+    """Set when the user's turn ended here (counted in metrics; stored with `turn`)."""
+    turn: CoreTurn | None = None
+
+    @classmethod
+    def done(cls, *replies: str, error: str | None = None) -> Outcome:
+        return cls(InboxStatus.DONE, replies, error=error)
+
+    @classmethod
+    def ignored(cls, reason: str | None = None) -> Outcome:
+        return cls(InboxStatus.IGNORED, error=reason)
+
+    @classmethod
+    def failed(cls, error: str, *replies: str, turn_status: TurnStatus | None = None) -> Outcome:
+        """Given up: the apology (if any) is a notice, the reason goes to the inbox row."""
+        return cls(InboxStatus.FAILED, replies, Purpose.NOTICE, error, turn_status)
+
+
+HandlerResult = Outcome | Step
+
+
+class Handler(Protocol):
+    """One step of a turn. Handlers run in order; the first that does not `Step.PASS` decides."""
+
+    async def handle(self, ctx: TurnContext) -> HandlerResult: ...
