@@ -162,7 +162,8 @@ class Settings(BaseSettings):
         10,
         validation_alias=_env("GATEWAY_DB_POOL_SIZE"),
         description="Connections per process (a fixed pool, plus 6 reserved: 3 for lease "
-        "writes, 3 for claims). Statements are short and never span a network call, so 10 serve 64 concurrent turns; "
+        "writes, 3 for claims). Statements are short and never span a network call, so 10 "
+        "serve 64 concurrent turns; "
         "keep processes x (this + 6) under PostgreSQL's max_connections (100 by default).",
     )
 
