@@ -9,6 +9,7 @@ every other caller is told the approval was already decided, and nothing of thei
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import secrets
@@ -16,9 +17,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from approvals import prompts
@@ -164,8 +165,9 @@ class ApprovalService:
     ) -> ApprovalOut:
         """An app-owned action: prompt the user, report the outcome through the webhook."""
         now = utcnow()
+        approval_id = f"apr_{uuid.uuid4().hex[:24]}"
         row = {
-            "id": f"apr_{uuid.uuid4().hex[:24]}",
+            "id": approval_id,
             "project_id": project.id,
             "app_user_id": app_user_id,
             "source": "api",
@@ -184,7 +186,7 @@ class ApprovalService:
         async with self.db.engine.begin() as conn:
             await self._insert(conn, project, [row], destination, actor=actor)
         self._notify("pending")
-        found = await self.get(row["id"], project.id)
+        found = await self.get(approval_id, project.id)
         assert found is not None
         return found
 
@@ -225,9 +227,9 @@ class ApprovalService:
             .returning(Approval.id),
             rows,
         )
-        created = set(inserted.scalars())
+        created: set[str] = set(inserted.scalars())
         fresh = [row for row in rows if row["id"] in created]
-        prompts_queued = []
+        prompts_queued: list[dict[str, Any]] = []
         for row in fresh:
             facts = _facts(row)
             text = prompts.prompt_text(facts, buttons=destination.buttons, with_code=with_code)
@@ -420,7 +422,7 @@ class ApprovalService:
         response_id: str | None = None,
         approval_id: str | None = None,
         limit: int = 200,
-    ) -> list[ApprovalOut]:
+    ) -> builtins.list[ApprovalOut]:
         query = select(Approval, Project.name).join(Project, Project.id == Approval.project_id)
         if approval_id is not None:
             query = query.where(Approval.id == approval_id)
@@ -437,7 +439,9 @@ class ApprovalService:
             rows = (await session.execute(query)).all()
         return [_out(_RowView.of(row), name) for row, name in rows]
 
-    async def pending_for(self, project_id: int, app_user_id: str) -> list[tuple[str, str, str]]:
+    async def pending_for(
+        self, project_id: int, app_user_id: str
+    ) -> builtins.list[tuple[str, str, str]]:
         """(id, short code, tool) of the user's pending approvals, oldest first."""
         async with self.db.session() as session:
             rows = (
@@ -454,7 +458,7 @@ class ApprovalService:
             ).all()
         return [(r.id, r.short_code, r.tool) for r in rows]
 
-    async def pending_with_code(self, project_id: int, code: str) -> list[str]:
+    async def pending_with_code(self, project_id: int, code: str) -> builtins.list[str]:
         async with self.db.session() as session:
             return list(
                 (
@@ -468,7 +472,9 @@ class ApprovalService:
                 ).all()
             )
 
-    async def decisions_for(self, project_id: int, response_id: str) -> list[DecidedApproval]:
+    async def decisions_for(
+        self, project_id: int, response_id: str
+    ) -> builtins.list[DecidedApproval]:
         """Every approval a core response asked for, in the order they were asked."""
         async with self.db.session() as session:
             rows = (
@@ -484,7 +490,16 @@ class ApprovalService:
                     .order_by(Approval.created_at, Approval.id)
                 )
             ).all()
-        return [DecidedApproval(*row) for row in rows]
+        return [
+            DecidedApproval(
+                core_request_id=row.core_request_id,
+                status=row.status,
+                app_user_id=row.app_user_id,
+                decision_source=row.decision_source,
+                context=row.context,
+            )
+            for row in rows
+        ]
 
     # --- lifecycle events ------------------------------------------------------------------
     async def _event(
@@ -511,7 +526,7 @@ class ApprovalService:
             "approval": _event_approval(approval, row),
         }
         await conn.execute(
-            WebhookDelivery.__table__.insert(),
+            insert(WebhookDelivery),
             {
                 "project_id": project_id,
                 "approval_id": row["id"],
@@ -598,15 +613,27 @@ def _event_approval(approval: ApprovalOut, row: dict[str, Any]) -> dict[str, Any
     return body
 
 
-def _facts(row: Any) -> prompts.PromptFacts:
-    get = row.get if isinstance(row, dict) else row.__dict__.get
+def _facts(row: dict[str, Any] | _RowView) -> prompts.PromptFacts:
+    """From an approval row being inserted, or a `_RowView` (both carry every field)."""
+    values: dict[str, Any] = row if isinstance(row, dict) else vars(row)
     return prompts.PromptFacts(
-        tool=get("tool"),
-        summary=get("summary"),
-        expires_at=get("expires_at"),
-        created_at=get("created_at"),
-        short_code=get("short_code"),
+        tool=values["tool"],
+        summary=values["summary"],
+        expires_at=values["expires_at"],
+        created_at=values["created_at"],
+        short_code=values["short_code"],
     )
+
+
+class _NoticeTarget(TypedDict):
+    """The arguments every notice of one approval passes to `outbox.rows`."""
+
+    project_id: int
+    channel: str
+    account: str
+    chat: str
+    inbox_event_id: int | None
+    turn_id: int | None
 
 
 def _notices(row: _RowView, status: str) -> list[dict[str, Any]]:
@@ -617,7 +644,7 @@ def _notices(row: _RowView, status: str) -> list[dict[str, Any]]:
         return []
     edits = capabilities(row.channel or row.route).edits
     facts = _facts(row)
-    common = {
+    common: _NoticeTarget = {
         "project_id": row.project_id,
         "channel": row.route,
         "account": row.account,
@@ -651,7 +678,7 @@ async def _audit(
     details: dict[str, Any],
 ) -> None:
     await conn.execute(
-        AuditEntry.__table__.insert(),
+        insert(AuditEntry),
         {
             "project_id": project_id,
             "actor": actor[:128],

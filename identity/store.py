@@ -6,11 +6,12 @@ sender as `chat:<channel>:<sender>`), in the same transaction as the change itse
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Integer, String, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, Integer, String, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,11 +170,13 @@ class IdentityStore:
         actor = f"chat:{channel}:{address}"
         now = utcnow()
         async with self.db.session() as session, session.begin():
-            failures = await session.scalar(
-                select(func.count(LinkFailure.id)).where(
-                    *_same_sender(LinkFailure, sender), LinkFailure.at > now - FAILURE_WINDOW
+            failures = (
+                await session.execute(
+                    select(func.count(LinkFailure.id)).where(
+                        *_same_sender(LinkFailure, sender), LinkFailure.at > now - FAILURE_WINDOW
+                    )
                 )
-            )
+            ).scalar_one()
             if failures >= MAX_FAILURES:
                 oldest = await session.scalar(
                     select(func.min(LinkFailure.at)).where(
@@ -357,16 +360,20 @@ class IdentityStore:
     async def disallow(self, project: str, channel: str, address: str, *, actor: str) -> bool:
         async with self.db.session() as session, session.begin():
             owner = await _project(session, project)
-            result = await session.execute(
-                delete(AllowlistEntry).where(
-                    *_same_sender(AllowlistEntry, (owner.id, channel, address))
-                )
+            # `execute` is annotated as returning Result; for a DML statement it is a CursorResult.
+            result = cast(
+                "CursorResult[Any]",
+                await session.execute(
+                    delete(AllowlistEntry).where(
+                        *_same_sender(AllowlistEntry, (owner.id, channel, address))
+                    )
+                ),
             )
             if result.rowcount:
                 _audit(session, owner.id, actor, "allowlist.remove", f"{channel}:{address}")
             return bool(result.rowcount)
 
-    async def allowlist(self, project: str) -> list[tuple[str, str, datetime]]:
+    async def allowlist(self, project: str) -> builtins.list[tuple[str, str, datetime]]:
         async with self.db.session() as session:
             owner = await _project(session, project)
             rows = await session.execute(
@@ -374,7 +381,7 @@ class IdentityStore:
                 .where(AllowlistEntry.project_id == owner.id)
                 .order_by(AllowlistEntry.channel, AllowlistEntry.sender)
             )
-            return [tuple(row) for row in rows]  # type: ignore[misc]
+            return [row._tuple() for row in rows]
 
 
 def _same_sender(model: Any, sender: Sender) -> tuple[Any, ...]:

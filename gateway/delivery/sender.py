@@ -95,6 +95,7 @@ class OutboxSender:
         # row over) must not send; a fresh lease covers the send and the mark that follows. A
         # claim made moments ago (our own clock set `lease_until`) still has most of its lease
         # left, which covers a send (15 s timeout) without a database round trip.
+        assert row.lease_until is not None, "a claimed outbox row always has a lease"
         left = (row.lease_until - utcnow()).total_seconds()
         if left < self.settings.lease_seconds / 2 and not await extend(
             self.db, OUTBOX, row.id, worker_id, self.settings.lease_seconds

@@ -86,7 +86,9 @@ async def _secrets(db: Database, box: SecretBox, settings: Settings) -> Check:
     async with db.session() as session:
         accounts = (await session.scalars(select(ChannelAccount))).all()
         projects = (await session.scalars(select(Project))).all()
-    stored = [(f"{a.channel}:{a.account}", a.secrets_encrypted) for a in accounts]
+    stored: list[tuple[str, str | None]] = [
+        (f"{a.channel}:{a.account}", a.secrets_encrypted) for a in accounts
+    ]
     stored += [(f"project {p.name} core key", p.core_key_encrypted) for p in projects]
     for name, token in stored:
         if token is None:
