@@ -83,7 +83,7 @@ class CoreCaller:
         )
         if result.ok:
             asks = tuple(_ask(item) for item in result.approval_requests)
-            turn = CoreTurn(request, result, user, linked, ctx.chat, asks)
+            turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat, asks=asks)
             text = result.text
             return Outcome(
                 InboxStatus.DONE,
@@ -92,7 +92,7 @@ class CoreCaller:
                 turn_status=TurnStatus.AWAITING_APPROVAL if asks else TurnStatus.COMPLETED,
                 turn=turn,
             )
-        turn = CoreTurn(request, result, user, linked, ctx.chat)
+        turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat)
         if result.status == 429:
             seconds = min(result.retry_after or 30.0, MAX_COOLDOWN_SECONDS)
             self._cooldown_until[ctx.project.id] = time.monotonic() + seconds
@@ -109,16 +109,23 @@ class CoreCaller:
         return Outcome(
             InboxStatus.FAILED,
             (FAILED_REPLY.format(ref=ctx.row.id),),
-            Purpose.NOTICE,
-            result.error,
-            TurnStatus.FAILED,
-            turn,
+            purpose=Purpose.NOTICE,
+            error=result.error,
+            turn_status=TurnStatus.FAILED,
+            turn=turn,
         )
 
 
 def _notice(text: str, status: TurnStatus, result: CoreResult, turn: CoreTurn) -> Outcome:
     """The core said no for now: the user is told why, the turn row keeps the core's error."""
-    return Outcome(InboxStatus.DONE, (text,), Purpose.NOTICE, result.error, status, turn)
+    return Outcome(
+        InboxStatus.DONE,
+        (text,),
+        purpose=Purpose.NOTICE,
+        error=result.error,
+        turn_status=status,
+        turn=turn,
+    )
 
 
 def _ask(item: dict[str, object]) -> CoreAsk:

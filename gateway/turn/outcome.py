@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -68,6 +68,7 @@ class Outcome:
 
     status: InboxStatus
     replies: tuple[str, ...] = ()
+    _: KW_ONLY
     purpose: Purpose = Purpose.REPLY
     error: str | None = None
     turn_status: TurnStatus | None = None
@@ -85,7 +86,13 @@ class Outcome:
     @classmethod
     def failed(cls, error: str, *replies: str, turn_status: TurnStatus | None = None) -> Outcome:
         """Given up: the apology (if any) is a notice, the reason goes to the inbox row."""
-        return cls(InboxStatus.FAILED, replies, Purpose.NOTICE, error, turn_status)
+        return cls(
+            InboxStatus.FAILED,
+            replies,
+            purpose=Purpose.NOTICE,
+            error=error,
+            turn_status=turn_status,
+        )
 
 
 HandlerResult = Outcome | Step
