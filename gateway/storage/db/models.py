@@ -63,6 +63,13 @@ class Project(Base):
     approval_webhook_url: Mapped[str | None] = mapped_column(String(1024))
     approval_webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     approval_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+    threading: Mapped[str | None] = mapped_column(String(32))
+    """`conversation` (None: the default) or `previous_response` chaining."""
+    feature: Mapped[str | None] = mapped_column(String(64))
+    """`metadata.feature` of the project's core calls (None: the default)."""
+    user_salt: Mapped[str | None] = mapped_column(String(64))
+    """Derives the opaque core user id of unlinked senders; kept here, not derived from
+    GATEWAY_SECRET_KEY, so a key rotation does not change who the core thinks they are."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -123,6 +130,8 @@ class Conversation(Base):
     account: Mapped[str] = mapped_column(String(64))
     chat: Mapped[str] = mapped_column(String(128))
     last_response_id: Mapped[str | None] = mapped_column(String(128))
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    """The id sent to the core as `conversation`; a new one starts a new conversation."""
     turn_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -146,6 +155,7 @@ class Turn(Base):
     response_id: Mapped[str | None] = mapped_column(String(128), index=True)
     trace_id: Mapped[str | None] = mapped_column(String(128), index=True)
     previous_response_id: Mapped[str | None] = mapped_column(String(128))
+    conversation: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(32))
     http_status: Mapped[int | None] = mapped_column(Integer)
@@ -153,6 +163,8 @@ class Turn(Base):
     cost: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(String(128))
+    """The core's machine-readable reason for an error (`reason`, `detail.reason`, `error.code`)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
