@@ -51,7 +51,24 @@ class Settings(BaseSettings):
         description="Defaults to where `gateway mock-core` listens, so serve works out of the box.",
     )
     core_api_key: SecretStr | None = Field(None, validation_alias=_env("GENAUG_API_KEY"))
-    core_model: str = Field("balanced", validation_alias=_env("GATEWAY_MODEL"))
+    core_model: str = Field(
+        "balanced",
+        validation_alias=_env("GATEWAY_MODEL"),
+        description="A tier: `simple`, `balanced` or `complex` (the core maps it to a provider "
+        "model). Another name is still sent as given, and `gateway verify` warns about it.",
+    )
+    core_threading: Literal["conversation", "previous_response"] = Field(
+        "conversation",
+        validation_alias=_env("GATEWAY_THREADING"),
+        description="`conversation` (the gateway's conversation id) or `previous_response` "
+        "chaining, for cores that only support that.",
+    )
+    core_feature: str = Field(
+        "channel_gateway",
+        validation_alias=_env("GATEWAY_FEATURE"),
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="`metadata.feature` of the default project's core calls.",
+    )
     core_timeout_seconds: float = Field(
         45.0,
         validation_alias=_env("GATEWAY_CORE_TIMEOUT_SECONDS"),
@@ -63,11 +80,26 @@ class Settings(BaseSettings):
         description="Tries within one turn (connection errors and 5xx only, same idempotency "
         "key) before the turn is rescheduled with backoff.",
     )
+    core_max_defer_seconds: float = Field(
+        300.0,
+        ge=0,
+        validation_alias=_env("GATEWAY_CORE_MAX_DEFER_SECONDS"),
+        description="The longest a message waits out the core's 429s, counted from its arrival; "
+        "when the core's Retry-After would end later, the user gets the apology with its "
+        "reference at once. Five minutes: past that an answer is rarely still wanted.",
+    )
+    core_busy_notice_seconds: float = Field(
+        10.0,
+        ge=0,
+        validation_alias=_env("GATEWAY_CORE_BUSY_NOTICE_SECONDS"),
+        description="A 429 wait longer than this gets one 'busy, I'll answer in about N seconds' "
+        "message; a shorter one passes unremarked (a notice would only add noise).",
+    )
     unlinked_policy: UnlinkedPolicy = Field(
         "link_required",
         validation_alias=_env("GATEWAY_UNLINKED_POLICY"),
         description="Senders not linked to an app user: `link_required` (told how to link, "
-        "nothing forwarded), `channel_user` (forwarded as `<channel>:<sender>`, unlinked) or "
+        "nothing forwarded), `channel_user` (forwarded unlinked, as a stable opaque id) or "
         "`allowlist` (only allowlisted senders are forwarded, as channel users).",
     )
 

@@ -52,7 +52,10 @@ class InboundEvent(BaseModel):
         """The event as stored (JSON-ready), or None when some string cannot be stored as JSON
         text anywhere: NUL characters (PostgreSQL's JSONB refuses them) or lone surrogates (not
         encodable as UTF-8)."""
-        payload = self.model_dump(mode="json")
+        try:
+            payload = self.model_dump(mode="json")
+        except UnicodeEncodeError:  # a lone surrogate that pydantic cannot serialize either
+            return None
         return payload if _storable(payload) else None
 
     @property

@@ -38,6 +38,13 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.core_deferrals = Counter(
+            "gateway_core_deferrals_total",
+            "Turns put back on the queue to wait out the core's 429, by the limit's scope (user, "
+            "project).",
+            ["scope"],
+            registry=r,
+        )
         self.sends = Counter(
             "gateway_outbox_sends_total",
             "Provider send attempts by channel and outcome (sent, retry, rate_limited, failed, "
@@ -73,6 +80,12 @@ class Metrics:
         self.webhook_pending = Gauge(
             "gateway_webhook_deliveries_pending",
             "Approval lifecycle events not yet accepted by the app's webhook.",
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "gateway_build_info",
+            "Always 1; the labels name the running build (commit empty when unknown).",
+            ["version", "commit"],
             registry=r,
         )
 

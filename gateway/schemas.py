@@ -39,6 +39,28 @@ WebhookUrl = Annotated[
     str | None, Field(max_length=1024, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
 ]
 TtlSeconds = Annotated[int | None, Field(None, ge=10, le=7 * 24 * 3600)]
+MODEL_TIERS = ("simple", "balanced", "complex")
+"""What `model` names: the core maps a tier to a provider model, so operators change models
+there, not in every gateway project."""
+Threading = Literal["conversation", "previous_response"]
+"""How the core learns a chat's context: the gateway's `conversation` id (the contract), or
+`previous_response` chaining for cores that only support that."""
+DEFAULT_THREADING: Threading = "conversation"
+DEFAULT_FEATURE = "channel_gateway"
+Feature = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+"""`metadata.feature` of a project's core calls (the core's usage reports group by it)."""
+
+
+def check_model(model: str | None, custom: bool) -> None:
+    """Raise ValueError naming the tiers unless `model` is one or the operator asked for a
+    custom model name explicitly."""
+    if model is not None and model not in MODEL_TIERS and not custom:
+        raise ValueError(
+            f"model must be a tier: {', '.join(MODEL_TIERS)} (got {model!r}); to send another "
+            "model name anyway, pass custom_model (CLI: --custom-model)"
+        )
+
+
 _T = TypeVar("_T")
 
 
@@ -57,11 +79,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_MODEL_RULE: dict[str, Any] = {
+    "anyOf": [
+        {"not": {"required": ["model"]}},
+        {"properties": {"model": {"anyOf": [{"enum": list(MODEL_TIERS)}, {"type": "null"}]}}},
+        {"properties": {"custom_model": {"const": True}}, "required": ["custom_model"]},
+    ]
+}
+"""`check_model` in the OpenAPI document: a tier, or `custom_model: true`."""
+
+
 class ProjectCreate(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_MODEL_RULE)
     name: str = Field(pattern=NAME_PATTERN, description="Lower-case slug used in URLs and CLI.")
     core_base_url: CoreUrl = Field(None, description="Responses core; default: the gateway's.")
     core_api_key: Secret | None = Field(None, description="Project key for the core (write-only).")
-    model: Model = Field(None, description="Model sent to the core; default: `balanced`.")
+    model: Model = Field(
+        None,
+        description="Model tier sent to the core (simple, balanced, complex); default: `balanced`.",
+    )
     unlinked_policy: Literal["link_required", "channel_user", "allowlist"] | None = None
     approval_webhook_url: WebhookUrl = Field(
         None, description="Where approval lifecycle events are POSTed (signed)."
@@ -70,9 +106,22 @@ class ProjectCreate(_Strict):
         None, description="HMAC secret for X-General-Augment-Signature (write-only)."
     )
     approval_ttl_seconds: TtlSeconds = Field(None, description="Approval lifetime; default 300.")
+    threading: Threading | None = Field(
+        None, description="`conversation` (default) or `previous_response` chaining."
+    )
+    feature: Feature = Field(None, description="`metadata.feature`; default `channel_gateway`.")
+    custom_model: bool = Field(
+        False, description="Accept a `model` that is not a tier (simple, balanced, complex)."
+    )
+
+    @model_validator(mode="after")
+    def _model_is_a_tier(self) -> ProjectCreate:
+        check_model(self.model, self.custom_model)
+        return self
 
 
 class ProjectPatch(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_MODEL_RULE)
     core_base_url: CoreUrl = None
     core_api_key: Secret | None = None
     model: Model = None
@@ -80,6 +129,16 @@ class ProjectPatch(_Strict):
     approval_webhook_url: WebhookUrl = None
     approval_webhook_secret: Secret | None = None
     approval_ttl_seconds: TtlSeconds = None
+    threading: Threading | None = None
+    feature: Feature = None
+    custom_model: bool = Field(
+        False, description="Accept a `model` that is not a tier (simple, balanced, complex)."
+    )
+
+    @model_validator(mode="after")
+    def _model_is_a_tier(self) -> ProjectPatch:
+        check_model(self.model, self.custom_model)
+        return self
 
 
 class ProjectOut(BaseModel):
@@ -91,6 +150,8 @@ class ProjectOut(BaseModel):
     approval_webhook_url: str | None = None
     approval_webhook_secret_set: bool = False
     approval_ttl_seconds: int | None = None
+    threading: str = DEFAULT_THREADING
+    feature: str = DEFAULT_FEATURE
     accounts: list[AccountOut] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

@@ -3,6 +3,9 @@ the project's unlinked-sender policy; and the link / unlink a sender asks for fr
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import structlog
 
 from channels.capabilities import Capabilities
@@ -18,6 +21,14 @@ log = structlog.get_logger("identity.resolve")
 def sender_of(project: ProjectInfo, event: InboundEvent) -> Sender:
     """The channel identity that wrote: (project, channel, address)."""
     return (project.id, event.channel, event.sender or event.chat or "-")
+
+
+def opaque_user(salt: str, channel: str, address: str) -> str:
+    """The core's `user` for an unlinked sender: stable (the project's salt is kept in the
+    database, not derived from GATEWAY_SECRET_KEY, so a key rotation does not change it),
+    opaque (never the phone number or chat id), and different in every project."""
+    digest = hmac.new(salt.encode(), f"{channel}:{address}".encode(), hashlib.sha256)
+    return "anon_" + digest.hexdigest()[:32]
 
 
 def contact_of(event: InboundEvent, sender: Sender, caps: Capabilities) -> Contact:
@@ -39,7 +50,9 @@ class SenderResolver:
         app_user = await self.store.linked_user(sender)
         if app_user is not None:
             return Identity(app_user, linked=True)
-        channel_user = Identity(f"{event.channel}:{sender[2]}", linked=False)
+        channel_user = Identity(
+            opaque_user(project.user_salt, event.channel, sender[2]), linked=False
+        )
         if project.unlinked_policy == "channel_user":
             return channel_user
         if project.unlinked_policy == "allowlist" and await self.store.allowed(sender):

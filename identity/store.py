@@ -1,5 +1,9 @@
 """Identity links, one-time link codes, the allowlist, and how a turn's sender is resolved.
 
+A change of who a sender is (a link, a move to another app user, an unlink, from the chat or by
+an operator) starts a new conversation in each of the sender's chats, in the same transaction:
+the core never carries one person's context over to another identity.
+
 Every change is written to the audit log with its actor (`cli`, `admin-api`, or the chat
 sender as `chat:<channel>:<sender>`), in the same transaction as the change itself.
 """
@@ -16,10 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.storage.batching import GroupCommit
+from gateway.storage.conversation_keys import of_sender
 from gateway.storage.db import Database
 from gateway.storage.db.models import (
     AllowlistEntry,
     AuditEntry,
+    Conversation,
     IdentityLink,
     LinkCode,
     LinkFailure,
@@ -295,6 +301,7 @@ class IdentityStore:
             details["previous_app_user_id"] = previous
         if previous != app_user_id:
             _audit(session, project_id, actor, "link.create", f"{channel}:{address}", details)
+            await _new_conversations(session, sender)
         try:
             await session.flush()
         except IntegrityError:  # a concurrent link of the same sender won: theirs stands
@@ -315,6 +322,7 @@ class IdentityStore:
         if row is None:
             return False
         await session.delete(row)
+        await _new_conversations(session, sender)
         _audit(
             session, sender[0], actor, "link.remove", f"{sender[1]}:{sender[2]}",
             {"app_user_id": row.app_user_id},
@@ -387,6 +395,16 @@ class IdentityStore:
 def _same_sender(model: Any, sender: Sender) -> tuple[Any, ...]:
     project_id, channel, address = sender
     return (model.project_id == project_id, model.channel == channel, model.sender == address)
+
+
+async def _new_conversations(session: AsyncSession, sender: Sender) -> None:
+    """Every conversation of `sender` starts anew with their next message."""
+    await session.execute(
+        update(Conversation)
+        .where(*of_sender(*sender))
+        .values(conversation_id=None, last_response_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _link_row(session: AsyncSession, sender: Sender) -> IdentityLink | None:

@@ -87,6 +87,31 @@ webhooks_app = typer.Typer(
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(webhooks_app, name="webhooks")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gateway.version import describe
+
+        typer.echo(describe())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the gateway's version (and commit, when known) and exit.",
+        ),
+    ] = False,
+) -> None:
+    # No docstring: the app's help stays the one given to typer.Typer above.
+    pass
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id (in the URL).")]
@@ -256,6 +281,26 @@ PROJECT_COLUMNS = (
 )
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(help="Model tier sent to the core: simple, balanced (default) or complex."),
+]
+CustomModelOpt = Annotated[
+    bool,
+    typer.Option("--custom-model", help="Accept a --model that is not a tier (sent as given)."),
+]
+ThreadingOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="conversation (default: the gateway's conversation id) or previous_response "
+        "(chaining, for cores that only support it)."
+    ),
+]
+FeatureOpt = Annotated[
+    str | None, typer.Option(help="metadata.feature of the core calls (default channel_gateway).")
+]
+
+
 @projects_app.command("list")
 def projects_list(as_json: JsonOpt = False) -> None:
     """List projects."""
@@ -284,7 +329,10 @@ def projects_show(name: str, as_json: JsonOpt = False) -> None:
 def projects_add(
     name: str,
     core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name sent to the core.")] = None,
+    model: ModelOpt = None,
+    custom_model: CustomModelOpt = False,
+    threading: ThreadingOpt = None,
+    feature: FeatureOpt = None,
     core_key: Annotated[
         bool, typer.Option("--core-key", help="Prompt for the project's core key (or read stdin).")
     ] = False,
@@ -294,7 +342,14 @@ def projects_add(
     settings = load_settings()
     key = read_secret(None, "core API key") if core_key else None
     data = validated(
-        ProjectCreate, name=name, core_base_url=core_url, model=model, core_api_key=key
+        ProjectCreate,
+        name=name,
+        core_base_url=core_url,
+        model=model,
+        custom_model=custom_model,
+        threading=threading,
+        feature=feature,
+        core_api_key=key,
     )
 
     async def main() -> ProjectOut:
@@ -308,12 +363,15 @@ def projects_add(
 def projects_set(
     name: str,
     core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name sent to the core.")] = None,
+    model: ModelOpt = None,
+    custom_model: CustomModelOpt = False,
+    threading: ThreadingOpt = None,
+    feature: FeatureOpt = None,
     unlinked_policy: Annotated[
         str | None,
         typer.Option(
             help="Unlinked senders: link_required (told how to link), channel_user "
-            "(forwarded as <channel>:<sender>) or allowlist."
+            "(forwarded unlinked, as a stable opaque id) or allowlist."
         ),
     ] = None,
     core_key: Annotated[
@@ -328,6 +386,11 @@ def projects_set(
         values["core_base_url"] = core_url
     if model is not None:
         values["model"] = model
+        values["custom_model"] = custom_model
+    if threading is not None:
+        values["threading"] = threading
+    if feature is not None:
+        values["feature"] = feature
     if unlinked_policy is not None:
         values["unlinked_policy"] = unlinked_policy
     if core_key:

@@ -37,12 +37,19 @@ async def _with_db(action: Callable[[Database], Awaitable[T]]) -> T:
         await db.close()
 
 
-async def _story(ident: str, project: str | None) -> dict[str, Any]:
+async def _story(ident: str, project: str | None, *, versions: bool = False) -> dict[str, Any]:
+    """One turn's story; with `versions`, also both sides' builds (asks the core: bundles only)."""
     from gateway.ops import support
 
     async def find(db: Database) -> dict[str, Any] | None:
         inbox_id = await support.find(db, ident, project)
-        return None if inbox_id is None else await support.story(db, inbox_id)
+        if inbox_id is None:
+            return None
+        found = await support.story(db, inbox_id)
+        if versions:
+            core_url = load_settings().core_base_url
+            found["versions"] = await support.versions(db, found["project"], core_url)
+        return found
 
     found = await _with_db(find)
     if found is None:
@@ -66,13 +73,19 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         key against stored secrets, each channel's credentials and webhook, a signed self-test
         webhook, a real core call with the project key. Exit 0 only when nothing fails."""
         from gateway.ops.verify import as_dicts, run_checks
+        from gateway.version import CoreBuildCache, core_report, describe, gateway_build
 
-        checks = run(run_checks(load_settings(), project, gateway_url))
+        core_build = CoreBuildCache()
+        checks = run(run_checks(load_settings(), project, gateway_url, core_build))
         if as_json:
             report = {"project": project, "ok": all(c.status != "FAIL" for c in checks)}
-            typer.echo(json.dumps({**report, "checks": as_dicts(checks)}, indent=2))
+            builds = {"gateway": gateway_build(), "core": core_report(core_build.latest)}
+            typer.echo(json.dumps({**report, **builds, "checks": as_dicts(checks)}, indent=2))
         else:
-            colour = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
+            core = core_build.latest
+            said = f"{core.version or '?'} (build {core.build or '?'})" if core else "unknown"
+            console.print(f"{describe()}; core {said}", highlight=False)
+            colour = {"PASS": "green", "FAIL": "red", "SKIP": "yellow", "WARN": "yellow"}
             for check in checks:
                 console.print(
                     f"[{colour[check.status]}]{check.status}[/] {check.name}: {check.reason}",
@@ -110,8 +123,9 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
         project: ProjectFilter = None,
     ) -> None:
-        """Write one turn's story as JSON for a ticket: phone numbers masked, no secrets."""
-        story = run(_story(ident, project))
+        """Write one turn's story as JSON for a ticket, with the gateway's and the core's builds:
+        phone numbers masked, no secrets."""
+        story = run(_story(ident, project, versions=True))
         output.write_text(json.dumps(story, indent=2, default=str) + "\n")
         console.print(f"wrote {output}")
 

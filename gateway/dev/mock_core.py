@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 import secrets
 import signal
@@ -22,11 +23,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.log import access_logger
 
+from gateway.version import BUILD_HEADER, VERSION_HEADER, gateway_version
+
 __all__ = ["MockCore", "MockCoreControls", "run_mock_core"]
 
 _LOG = logging.getLogger(__name__)
 
-_DIRECTIVE_RE = re.compile(r"\s*#(status|slow|long|approval)=(\S+)")
+_DIRECTIVE_RE = re.compile(r"\s*#(status|slow|long|approval|ratelimit|reason|detail|empty)=(\S+)")
 _FILLER_WORDS = (
     "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
     "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "ut",
@@ -65,6 +68,14 @@ class _Directives:
     slow: float | None = None
     long: int | None = None
     approval: str | None = None
+    ratelimit: tuple[str, int] | None = None
+    """`#ratelimit=user:N` / `#ratelimit=project:N`: (scope, seconds)."""
+    reason: str | None = None
+    """`#reason=x`: the error's top-level `reason`."""
+    detail: str | None = None
+    """`#detail=x`: the error's `detail.reason` (and no top-level `reason`)."""
+    empty: bool = False
+    """`#empty=1`: a 200 whose output has no message (no `output_text`)."""
 
 
 class _RequestError(Exception):
@@ -79,8 +90,11 @@ class _RequestError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: int | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.reason, self.detail = reason, detail
         self.status = status
         self.message = message
         self.error_type = error_type or _ERROR_TYPES.get(
@@ -91,8 +105,9 @@ class _RequestError(Exception):
         self.retry_after = retry_after
 
     def response(self) -> web.Response:
-        """Render in the OpenAI error shape, with Retry-After on 429."""
-        body = {
+        """Render in the OpenAI error shape (plus the core's machine-readable `reason`, or
+        `detail.reason`), with Retry-After on 429."""
+        body: dict[str, Any] = {
             "error": {
                 "message": self.message,
                 "type": self.error_type,
@@ -100,6 +115,10 @@ class _RequestError(Exception):
                 "code": self.code,
             }
         }
+        if self.detail is not None:
+            body["detail"] = {"reason": self.detail, "message": self.message}
+        elif self.reason is not None:
+            body["reason"] = self.reason
         headers = {}
         if self.status == 429 and self.retry_after is not None:
             headers["Retry-After"] = str(self.retry_after)
@@ -179,9 +198,33 @@ def _parse_directives(text: str) -> tuple[_Directives, str]:
                 directives.slow = max(0.0, float(value))
             elif name == "long":
                 directives.long = min(max(0, int(value)), _MAX_LONG)
-            else:
+            elif name == "approval":
                 directives.approval = value
+            elif name == "ratelimit":
+                scope, _, seconds = value.partition(":")
+                if scope not in ("user", "project"):
+                    raise ValueError(scope)
+                directives.ratelimit = (scope, max(1, int(seconds or "2")))
+            elif name == "reason":
+                directives.reason = value
+            elif name == "detail":
+                directives.detail = value
+            else:
+                directives.empty = value != "0"
     return directives, _DIRECTIVE_RE.sub("", text).strip()
+
+
+_DEFAULT_REASONS = {402: "quota_exceeded", 429: "user_rate_limited"}
+"""The `reason` a mock error carries unless `#reason=` / `#detail=` names another."""
+
+
+def _rate_limited(scope: str, seconds: float) -> _RequestError:
+    return _RequestError(
+        429,
+        f"Rate limit reached for this {scope}; retry after the given seconds.",
+        retry_after=math.ceil(seconds),
+        reason=f"{scope}_rate_limited",
+    )
 
 
 def _is_error_status(status: int | None) -> bool:
@@ -197,16 +240,25 @@ class MockCore:
         self.requests: list[dict[str, Any]] = []
         self._responses: dict[str, dict[str, Any]] = {}
         self._depths: dict[str, int] = {}
+        self.conversations: dict[str, list[str]] = {}
+        """Per `conversation` id, the response ids of its turns so far, in order."""
         self._approvals: dict[str, str] = {}
         self._idempotent: dict[str, dict[str, Any]] = {}
         self._key_locks: dict[str, asyncio.Lock] = {}
         self._runner: web.AppRunner | None = None
+        self._limited_keys: set[str] = set()
+        self._windows: dict[tuple[str, str], float] = {}
+        """Open `#ratelimit` windows: (scope, user or "" for the project) -> monotonic end."""
+        # The build it reports (headers on every answer, `GET /health`); tests may change them.
+        self.version: str | None = f"mock-{gateway_version()}"
+        self.build: str | None = "mock"
 
     # ----------------------------------------------------------------- lifecycle
 
     def make_app(self) -> web.Application:
         """Build the aiohttp app; separate from start() so tests can use aiohttp's test client."""
         app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024**2)
+        app.router.add_get("/health", self._health)
         app.router.add_get("/health/ready", self._health)
         app.router.add_get("/health/live", self._health)
         app.router.add_post("/v1/responses", self._create_response)
@@ -238,9 +290,12 @@ class MockCore:
         self.requests.clear()
         self._responses.clear()
         self._depths.clear()
+        self.conversations.clear()
         self._approvals.clear()
         self._idempotent.clear()
         self._key_locks.clear()
+        self._limited_keys.clear()
+        self._windows.clear()
         defaults = MockCoreControls()
         for field in fields(MockCoreControls):
             setattr(self.controls, field.name, getattr(defaults, field.name))
@@ -268,10 +323,14 @@ class MockCore:
                 status=exc.status,
             )
         response.headers["X-Request-ID"] = request_id
+        if self.version is not None:
+            response.headers[VERSION_HEADER] = self.version
+        if self.build is not None:
+            response.headers[BUILD_HEADER] = self.build
         return response
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "version": self.version, "build": self.build})
 
     async def _list_requests(self, request: web.Request) -> web.Response:
         return web.json_response({"requests": self.requests})
@@ -321,6 +380,7 @@ class MockCore:
             "headers": {name.lower(): value for name, value in request.headers.items()},
             "body": body if body is not None else raw,
             "status": None,
+            "at": time.monotonic(),
         }
         self.requests.append(record)
         try:
@@ -376,6 +436,21 @@ class MockCore:
                 "Invalid type for 'previous_response_id': expected a string.",
                 param="previous_response_id",
             )
+        conversation = body.get("conversation")
+        if isinstance(conversation, dict):  # `{"id": ...}` is the other documented form
+            conversation = conversation.get("id")
+        if conversation is not None and (not isinstance(conversation, str) or not conversation):
+            raise _RequestError(
+                400,
+                "Invalid type for 'conversation': expected a string or an object with an id.",
+                param="conversation",
+            )
+        if conversation is not None and previous is not None:
+            raise _RequestError(
+                400,
+                "'conversation' and 'previous_response_id' are mutually exclusive.",
+                param="conversation",
+            )
         metadata = body.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise _RequestError(
@@ -400,8 +475,30 @@ class MockCore:
                 controls.fail_count = None
         assert status is not None
         raise _RequestError(
-            status, f"Mock core configured to fail with {status}.", retry_after=controls.retry_after
+            status,
+            f"Mock core configured to fail with {status}.",
+            retry_after=controls.retry_after,
+            # It fails every request, whoever asks: a limit on the project, not one user.
+            reason="project_rate_limited" if status == 429 else _DEFAULT_REASONS.get(status),
         )
+
+    def _apply_rate_limits(self, request: web.Request, body: dict[str, Any]) -> None:
+        """`#ratelimit=user:N` / `#ratelimit=project:N`: the first request with its idempotency
+        key opens an N-second window for its user (or for everyone) and is refused; every
+        request inside an open window is refused with the seconds left as `Retry-After`."""
+        now = time.monotonic()
+        user = str(body.get("user") or "")
+        for scope, who in (("project", ""), ("user", user)):
+            until = self._windows.get((scope, who))
+            if until is not None and until > now:
+                raise _rate_limited(scope, until - now)
+        directives, _ = _parse_directives(_user_text(body["input"]))
+        key = request.headers.get("X-Idempotency-Key") or _canonical(body)
+        if directives.ratelimit is not None and key not in self._limited_keys:
+            self._limited_keys.add(key)
+            scope, seconds = directives.ratelimit
+            self._windows[(scope, "" if scope == "project" else user)] = now + seconds
+            raise _rate_limited(scope, seconds)
 
     async def _answer(self, request: web.Request, body: Any) -> dict[str, Any]:
         self._check_auth(request)
@@ -409,6 +506,7 @@ class MockCore:
         if self.controls.delay_seconds > 0:
             await asyncio.sleep(self.controls.delay_seconds)
         self._apply_global_failure()
+        self._apply_rate_limits(request, body)
         key = request.headers.get("X-Idempotency-Key")
         if not key:
             return await self._generate(body, None)
@@ -424,8 +522,14 @@ class MockCore:
     async def _generate(self, body: dict[str, Any], key: str | None) -> dict[str, Any]:
         """Build the deterministic response and remember it for chaining and approvals."""
         previous = body.get("previous_response_id")
+        conversation = body.get("conversation")
+        if isinstance(conversation, dict):
+            conversation = conversation.get("id")
         depth = 0
-        if previous is not None:
+        if conversation is not None:
+            # The gateway owns conversation ids: an unknown one is a new conversation.
+            depth = len(self.conversations.get(conversation, ()))
+        elif previous is not None:
             if previous not in self._responses:
                 raise _RequestError(
                     400,
@@ -444,6 +548,8 @@ class MockCore:
                 directives.status,
                 f"Mock error requested with #status={directives.status}.",
                 retry_after=self.controls.retry_after,
+                reason=directives.reason or _DEFAULT_REASONS.get(directives.status),
+                detail=directives.detail,
             )
         if directives.slow:
             await asyncio.sleep(directives.slow)
@@ -475,20 +581,29 @@ class MockCore:
             text = f"Echo: {clean_text}".rstrip()
             if depth > 0:
                 text += f" (turn {depth + 1})"
-        output.append(
-            {
-                "type": "message",
-                "id": f"msg_{digest}",
-                "role": "assistant",
-                "status": "completed",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }
-        )
+        if directives.empty:
+            # `#empty=1`: the model only "thought"; nothing to say.
+            text = ""
+            output.append({"type": "reasoning", "id": f"rs_{digest}", "summary": []})
+        else:
+            output.append(
+                {
+                    "type": "message",
+                    "id": f"msg_{digest}",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            )
         input_tokens = _words(user_text) + 10
         output_tokens = _words(text)
         total = input_tokens + output_tokens
         metadata = dict(body.get("metadata") or {})
+        # The core's own ids, model and cost, as a General Augment core reports them.
+        metadata["general_augment_request_id"] = f"gareq_{_sha_hex(response_id + ':request')}"
         metadata["general_augment_trace_id"] = f"trace_{_sha_hex(response_id)}"
+        metadata["general_augment_model"] = f"mock-{body['model']}-1"
+        metadata["general_augment_cost_usd"] = f"{total * 0.000002:.8f}"
         result: dict[str, Any] = {
             "id": response_id,
             "object": "response",
@@ -511,6 +626,9 @@ class MockCore:
         }
         self._responses[response_id] = result
         self._depths[response_id] = depth
+        if conversation is not None:
+            self.conversations.setdefault(conversation, []).append(response_id)
+            result["conversation"] = {"id": conversation}
         return result
 
     def _approval_decisions(self, raw_input: str | list[dict[str, Any]]) -> list[str]:

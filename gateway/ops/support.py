@@ -5,7 +5,8 @@ request id (logs), the provider's message id (Telegram update id, Twilio `Messag
 `wamid`, or the id of a reply we sent), or the `ref` number of an apology. `find` maps any of them
 to the inbound event; `story` gathers the event, identity, core call, approvals and every send
 with its delivery status. Phone numbers are masked and free text is scrubbed of secrets, so the
-result can go into a ticket as is (`gateway support-bundle`).
+result can go into a ticket as is (`gateway support-bundle`). A bundle also names the builds on
+both sides (`versions`): the gateway's, and what the project's core says of its own now.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gateway.storage.db.models import (
     Turn,
     WebhookDelivery,
 )
+from gateway.version import core_report, gateway_build, probe_core
 
 
 async def find(db: Database, ident: str, project: str | None = None) -> int | None:
@@ -127,6 +129,24 @@ async def story(db: Database, inbox_id: int) -> dict[str, Any]:
     }
 
 
+async def versions(db: Database, project: str | None, default_core_url: str) -> dict[str, Any]:
+    """The gateway's build and the core's, as its `GET /health` (or its headers) say now.
+
+    The project's own core when it has one, else the default (`GENAUG_API_BASE_URL`); "unknown"
+    when the core does not answer or does not say.
+    """
+    async with db.session() as session:
+        url = (
+            await session.scalar(select(Project.core_base_url).where(Project.name == project))
+            if project is not None
+            else None
+        )
+    return {
+        "gateway": gateway_build(),
+        "core": core_report(await probe_core(url or default_core_url)),
+    }
+
+
 async def _approvals(
     session: AsyncSession, event: InboxEvent, turn: Turn | None
 ) -> list[dict[str, Any]]:
@@ -202,11 +222,13 @@ def _core(turn: Turn | None) -> dict[str, Any] | None:
         "response_id": turn.response_id,
         "trace_id": turn.trace_id,
         "previous_response_id": turn.previous_response_id,
+        "conversation": turn.conversation,
         "model": turn.model,
         "usage": turn.usage,
         "cost": turn.cost,
         "latency_ms": turn.latency_ms,
         "error": _text(turn.error),
+        "reason": turn.reason,
         "completed_at": _time(turn.completed_at),
     }
 

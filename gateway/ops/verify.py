@@ -3,7 +3,8 @@
 Checks only read (and make harmless calls): the database and schema, the secret key against every
 stored secret, each channel account's credentials and webhook registration, a signed self-test
 webhook through the running gateway that no user ever sees, and a real call to the responses core
-with the project's key.
+with the project's key. What the core says about its build (headers of that call, then its
+`GET /health`) is kept for the report next to the gateway's own version.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from channels import ChannelAdapter, webhook_path
 from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.messages import SendError
+from gateway.schemas import MODEL_TIERS
 from gateway.storage.db import Database
 from gateway.storage.db.models import ChannelAccount, Project
 from gateway.storage.db.schema import SchemaOutOfDate, ensure_current
 from gateway.storage.projects import DEFAULT, AccountDirectory, ProjectStore
 from gateway.storage.secrets import SecretBox, SecretKeyError, load_secret_box
+from gateway.version import CoreBuildCache, probe_core
 
-Status = Literal["PASS", "FAIL", "SKIP"]
+Status = Literal["PASS", "FAIL", "SKIP", "WARN"]
+"""WARN: works, but not as the contract says (the exit code stays 0)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,14 @@ class Check:
     reason: str
 
 
-async def run_checks(settings: Settings, project: str, gateway_url: str | None) -> list[Check]:
+async def run_checks(
+    settings: Settings,
+    project: str,
+    gateway_url: str | None,
+    core_build: CoreBuildCache | None = None,
+) -> list[Check]:
+    """The checks in order; `core_build` receives what the core reports of its build."""
+    core_build = core_build if core_build is not None else CoreBuildCache()
     checks: list[Check] = []
     db = Database(settings.database_url, pool_size=2)
     try:
@@ -68,7 +79,9 @@ async def run_checks(settings: Settings, project: str, gateway_url: str | None) 
                     checks += await _account(directory, settings, account, gateway_url)
         finally:
             await directory.close()
-        checks.append(await _core(info.core_base_url, info.core_api_key, info.model))
+        checks.append(_model(info.model))
+        checks.append(await _core(info.core_base_url, info.core_api_key, info.model, core_build))
+        core_build.note(await probe_core(info.core_base_url))
         url, secret = info.approval_webhook_url, info.approval_webhook_secret
         if project == DEFAULT and settings.approval_webhook_url:
             # What the gateway will use once it starts (the environment wins for `default`).
@@ -183,7 +196,23 @@ async def _self_test(
     return Check(name, "PASS", f"{base}{path} accepted a signed request ({millis} ms)")
 
 
-async def _core(base_url: str, api_key: str | None, model: str) -> Check:
+def _model(model: str) -> Check:
+    """A model name that is not a tier still reaches the core, but the operator then changes
+    provider models in every gateway project instead of once in the core."""
+    tiers = ", ".join(MODEL_TIERS)
+    if model in MODEL_TIERS:
+        return Check("model", "PASS", f"{model!r} is a tier ({tiers})")
+    return Check(
+        "model",
+        "WARN",
+        f"{model!r} is not a tier ({tiers}); it is sent as given (set a tier with "
+        "`gateway projects set <name> --model balanced`)",
+    )
+
+
+async def _core(
+    base_url: str, api_key: str | None, model: str, core_build: CoreBuildCache
+) -> Check:
     name = "core"
     payload = {
         "model": model,
@@ -200,6 +229,7 @@ async def _core(base_url: str, api_key: str | None, model: str) -> Check:
             http.post(f"{base_url}/v1/responses", json=payload, headers=headers) as resp,
         ):
             status = resp.status
+            core_build.note_headers(resp.headers)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Check(name, "FAIL", f"{base_url} unreachable: {type(exc).__name__}")
     if status == 200:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from secrets import token_hex
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,8 @@ from gateway.errors import Conflict, Invalid, NotFound
 from gateway.messages import AccountInfo
 from gateway.schemas import (
     ACCOUNT_SHAPES,
+    DEFAULT_FEATURE,
+    DEFAULT_THREADING,
     AccountCreate,
     AccountOut,
     AccountPatch,
@@ -50,6 +53,11 @@ class ProjectInfo:
     approval_ttl_seconds: int = 300
     approval_webhook_url: str | None = None
     approval_webhook_secret: str | None = None
+    threading: str = DEFAULT_THREADING
+    """`conversation` or `previous_response` (`gateway.schemas.Threading`)."""
+    feature: str = DEFAULT_FEATURE
+    user_salt: str = ""
+    """Derives the opaque core user id of unlinked senders (`identity.resolve`)."""
 
 
 class ProjectStore:
@@ -65,9 +73,12 @@ class ProjectStore:
 
     async def project_info(self, name: str) -> ProjectInfo:
         async with self.db.session() as session:
-            return self.info(await self._project(session, name))
+            project = await self._project(session, name)
+            await salted(session, project)
+            return self.info(project)
 
     def info(self, project: Project) -> ProjectInfo:
+        """The pipeline's view of `project` (its salt made sure of: `salted`)."""
         key = self.box.decrypt(project.core_key_encrypted).get("core_api_key")
         hook = self.box.decrypt(project.approval_webhook_secret_encrypted).get("webhook_secret")
         return ProjectInfo(
@@ -80,6 +91,9 @@ class ProjectStore:
             approval_ttl_seconds=project.approval_ttl_seconds or self.settings.approval_ttl_seconds,
             approval_webhook_url=project.approval_webhook_url,
             approval_webhook_secret=hook,
+            threading=project.threading or DEFAULT_THREADING,
+            feature=project.feature or DEFAULT_FEATURE,
+            user_salt=project.user_salt or "",
         )
 
     async def list_projects(self) -> list[ProjectOut]:
@@ -112,6 +126,9 @@ class ProjectStore:
                 approval_webhook_url=data.approval_webhook_url,
                 approval_webhook_secret_encrypted=self._hook_secret(data.approval_webhook_secret),
                 approval_ttl_seconds=data.approval_ttl_seconds,
+                threading=data.threading,
+                feature=data.feature,
+                user_salt=token_hex(16),
             )
             session.add(project)
             await session.flush()
@@ -119,6 +136,7 @@ class ProjectStore:
 
     async def update_project(self, name: str, patch: ProjectPatch, *, actor: str) -> ProjectOut:
         changes = patch.model_dump(exclude_unset=True)
+        changes.pop("custom_model", None)  # how the model was checked, not a setting
         async with self.db.session() as session, session.begin():
             project = await self._project(session, name)
             if "core_api_key" in changes:
@@ -128,7 +146,13 @@ class ProjectStore:
                 secret = changes.pop("approval_webhook_secret")
                 project.approval_webhook_secret_encrypted = self._hook_secret(secret)
                 changes["approval_webhook_secret"] = "<changed>"
-            nullable = ("core_base_url", "approval_webhook_url", "approval_ttl_seconds")
+            nullable = (
+                "core_base_url",
+                "approval_webhook_url",
+                "approval_ttl_seconds",
+                "threading",
+                "feature",
+            )
             for field in ("model", "unlinked_policy", *nullable):
                 if field in changes and (changes[field] is not None or field in nullable):
                     setattr(project, field, changes[field])
@@ -158,6 +182,8 @@ class ProjectStore:
             approval_webhook_url=project.approval_webhook_url,
             approval_webhook_secret_set=project.approval_webhook_secret_encrypted is not None,
             approval_ttl_seconds=project.approval_ttl_seconds,
+            threading=project.threading or DEFAULT_THREADING,
+            feature=project.feature or DEFAULT_FEATURE,
             accounts=[self._account_out(project.name, a) for a in accounts],
             created_at=project.created_at,
             updated_at=project.updated_at,
@@ -321,6 +347,7 @@ class ProjectStore:
                     name=DEFAULT,
                     model=s.core_model,
                     unlinked_policy=s.unlinked_policy,
+                    user_salt=token_hex(16),
                 )
                 session.add(project)
                 self._audit(session, None, "environment", "project.create", DEFAULT)
@@ -332,6 +359,10 @@ class ProjectStore:
                 project.core_key_encrypted = self._core_key(key)
             if "core_model" in given:
                 project.model = s.core_model
+            if "core_threading" in given:
+                project.threading = s.core_threading
+            if "core_feature" in given:
+                project.feature = s.core_feature
             if "unlinked_policy" in given:
                 project.unlinked_policy = s.unlinked_policy
             if "approval_webhook_url" in given:
@@ -441,6 +472,21 @@ def _env_accounts(s: Settings) -> list[tuple[str, dict[str, str], dict[str, Any]
     return found
 
 
+async def salted(session: AsyncSession, project: Project) -> None:
+    """Give `project` its opaque-user salt if it has none (the migration and project creation
+    set one; this covers a row made any other way). A conditional update, so concurrent
+    processes agree on one salt."""
+    if project.user_salt:
+        return
+    await session.execute(
+        update(Project)
+        .where(Project.id == project.id, Project.user_salt.is_(None))
+        .values(user_salt=token_hex(16))
+    )
+    await session.commit()
+    await session.refresh(project)
+
+
 def _env_account(
     channel: str, fields: dict[str, Any]
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -533,6 +579,7 @@ class AccountDirectory:
                 config={**(row.config or {}), "public_url": self.store.settings.public_url},
             )
             adapter = ADAPTERS[channel](info)
+            await salted(session, project)
             project_info = self.store.info(project)
         if entry is not None:
             # Sends may still be using the old adapter: close it once they are surely done.

@@ -17,7 +17,7 @@ from gateway.messages import InboundEvent
 from gateway.storage.db.models import InboxEvent
 from gateway.storage.projects import ProjectInfo
 from gateway.turn.commands import text_command
-from gateway.turn.conversations import ChatKey
+from gateway.turn.conversations import ChatKey, conversation_chat
 from identity import Identity
 from identity.resolve import SenderResolver
 
@@ -45,6 +45,7 @@ class TurnContext:
     key: str
     """The event's stable key: the core's idempotency key and the prefix of every reply's key."""
     chat: ChatKey
+    """The conversation's key: the chat, or in a group the chat and the sender."""
     settings: Settings
     command: CommandCall | None
     resolver: SenderResolver
@@ -73,7 +74,12 @@ class TurnContext:
             adapter=adapter,
             caps=caps,
             key=key,
-            chat=(project.id, event.channel, event.account, event.chat or "-"),
+            chat=(
+                project.id,
+                event.channel,
+                event.account,
+                conversation_chat(event.chat, event.sender, is_group=event.is_group),
+            ),
             settings=settings,
             command=_command(event, caps),
             resolver=resolver,

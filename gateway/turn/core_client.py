@@ -8,6 +8,7 @@ Everything else is classified once and handed back to the pipeline.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import aiohttp
 
 from gateway.metrics import Metrics
 from gateway.storage.backoff import retry_delay
+from gateway.version import CoreBuildCache
 
 
 @dataclass
@@ -29,16 +31,22 @@ class CoreRequest:
     input: Any
     previous_response_id: str | None
     metadata: dict[str, str]
+    conversation: str | None = None
+    """The gateway's conversation id (the project's `threading` is `conversation`); sent
+    instead of `previous_response_id`, never with it."""
 
 
 @dataclass
 class CoreResult:
-    request_id: str
+    header_request_id: str
+    """The `X-Request-ID` the core answered with (or ours, when it sent none or never answered)."""
     latency_ms: int
     status: int | None
     body: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
     error: str | None = None
+    local: bool = False
+    """Answered from a 429 the gateway remembers: the core was not called (see `CoreCaller`)."""
 
     @property
     def ok(self) -> bool:
@@ -46,22 +54,58 @@ class CoreResult:
 
     @property
     def response_id(self) -> str | None:
-        return self.body.get("id")
+        return _short(self.body.get("id"))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The response's `metadata` (empty when the core sent none or something else)."""
+        meta = self.body.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def request_id(self) -> str:
+        """The core's own request id when it names one in the metadata, else the header's."""
+        meta = self.metadata
+        found = _short(meta.get("general_augment_request_id")) or _short(meta.get("request_id"))
+        return found or self.header_request_id
 
     @property
     def trace_id(self) -> str | None:
-        meta = self.body.get("metadata") or {}
-        return meta.get("general_augment_trace_id") or meta.get("trace_id")
+        meta = self.metadata
+        return _short(meta.get("general_augment_trace_id")) or _short(meta.get("trace_id"))
+
+    @property
+    def model(self) -> str | None:
+        """The concrete model the core ran (the request names only a tier)."""
+        return _short(self.metadata.get("general_augment_model")) or _short(self.body.get("model"))
+
+    @property
+    def reason(self) -> str | None:
+        """The core's machine-readable reason for an error: `reason`, else `detail.reason`, else
+        `error.code` (None for a success or an error without one)."""
+        if self.ok:
+            return None
+        detail, error = self.body.get("detail"), self.body.get("error")
+        for value in (
+            self.body.get("reason"),
+            detail.get("reason") if isinstance(detail, dict) else None,
+            error.get("code") if isinstance(error, dict) else None,
+        ):
+            if _short(value):
+                return _short(value)
+        return None
 
     @property
     def text(self) -> str:
         """Every `output_text` part of the `message` items, joined (the SDK's `output_text`)."""
         parts = [
             part.get("text", "")
-            for item in self.body.get("output") or []
+            for item in _list(self.body.get("output"))
             if isinstance(item, dict) and item.get("type") == "message"
-            for part in item.get("content") or []
-            if isinstance(part, dict) and part.get("type") == "output_text"
+            for part in _list(item.get("content"))
+            if isinstance(part, dict)
+            and part.get("type") == "output_text"
+            and isinstance(part.get("text"), str)
         ]
         return "".join(parts)
 
@@ -70,7 +114,7 @@ class CoreResult:
         """The `mcp_approval_request` output items (each needs a human decision)."""
         return [
             item
-            for item in self.body.get("output") or []
+            for item in _list(self.body.get("output"))
             if isinstance(item, dict)
             and item.get("type") == "mcp_approval_request"
             and isinstance(item.get("id"), str)
@@ -79,20 +123,47 @@ class CoreResult:
 
     @property
     def cost(self) -> float | None:
-        usage = self.body.get("usage") or {}
-        value = usage.get("cost", (self.body.get("metadata") or {}).get("cost"))
-        try:
-            return None if value is None else float(value)
-        except (TypeError, ValueError):
-            return None
+        """`metadata.general_augment_cost_usd` (metadata values are strings); a core that does
+        not report it there may still put a number in `usage.cost`."""
+        usage = self.body.get("usage")
+        for value in (
+            self.metadata.get("general_augment_cost_usd"),
+            usage.get("cost") if isinstance(usage, dict) else None,
+        ):
+            try:
+                if value is not None and not isinstance(value, bool):
+                    found = float(value)
+                    if math.isfinite(found):
+                        return found
+            except (TypeError, ValueError):
+                continue
+        return None
 
     @property
     def previous_response_missing(self) -> bool:
-        error = self.body.get("error") or {}
+        error = self.body.get("error")
+        if not isinstance(error, dict):
+            return False
         return self.status in (400, 404) and (
             error.get("param") == "previous_response_id"
             or error.get("code") == "previous_response_not_found"
         )
+
+
+MAX_ID_CHARS = 128
+"""The turn row's id columns are this wide: a longer value from the core is cut, never refused."""
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array from the core, or empty when it sent something else there."""
+    return value if isinstance(value, list) else []
+
+
+def _short(value: Any) -> str | None:
+    """A non-empty string from the core's JSON, cut to the column's width; anything else None."""
+    if isinstance(value, str) and value:
+        return value[:MAX_ID_CHARS]
+    return None
 
 
 class CoreClient:
@@ -104,6 +175,8 @@ class CoreClient:
         self.attempts = attempts
         self.backoff_base = backoff_base
         self._session: aiohttp.ClientSession | None = None
+        # What the core's answers say about its build (readiness shows it; gateway/version.py).
+        self.core_build = CoreBuildCache()
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -120,7 +193,9 @@ class CoreClient:
             "stream": False,
             "metadata": req.metadata,
         }
-        if req.previous_response_id:
+        if req.conversation:
+            body["conversation"] = req.conversation
+        elif req.previous_response_id:
             body["previous_response_id"] = req.previous_response_id
         request_id = f"gwreq_{uuid.uuid4().hex}"
         headers = {"X-Idempotency-Key": req.idempotency_key, "X-Request-ID": request_id}
@@ -128,7 +203,7 @@ class CoreClient:
             headers["Authorization"] = f"Bearer {req.api_key}"
         url = f"{req.base_url.rstrip('/')}/v1/responses"
         started = time.monotonic()
-        result = CoreResult(request_id=request_id, latency_ms=0, status=None)
+        result = CoreResult(header_request_id=request_id, latency_ms=0, status=None)
         for attempt in range(1, self.attempts + 1):
             result = await self._once(url, body, headers, request_id)
             self.metrics.core_requests.labels(str(result.status or "error")).inc()
@@ -144,13 +219,14 @@ class CoreClient:
     ) -> CoreResult:
         try:
             async with self._http().post(url, json=body, headers=headers) as resp:
+                self.core_build.note_headers(resp.headers)
                 payload: Any
                 try:
                     payload = await resp.json(content_type=None)
                 except (aiohttp.ContentTypeError, ValueError):
                     payload = {}
                 return CoreResult(
-                    request_id=resp.headers.get("X-Request-ID", request_id),
+                    header_request_id=resp.headers.get("X-Request-ID") or request_id,
                     latency_ms=0,
                     status=resp.status,
                     body=payload if isinstance(payload, dict) else {},
@@ -159,7 +235,7 @@ class CoreClient:
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             return CoreResult(
-                request_id=request_id,
+                header_request_id=request_id,
                 latency_ms=0,
                 status=None,
                 error=f"core unreachable: {type(exc).__name__}: {exc}"[:500],
@@ -178,6 +254,20 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _error_text(payload: Any, status: int) -> str:
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        return f"core {status}: {payload['error'].get('message', '')}"[:500]
-    return f"core {status}"
+    """What the core said went wrong: the OpenAI `error.message`, else a `detail` (a string, or an
+    object with a `message`), else a top-level `message`; with the reason when there is one."""
+    message = ""
+    if isinstance(payload, dict):
+        error, detail = payload.get("error"), payload.get("detail")
+        for value in (
+            error.get("message") if isinstance(error, dict) else None,
+            detail if isinstance(detail, str) else None,
+            detail.get("message") if isinstance(detail, dict) else None,
+            payload.get("message"),
+        ):
+            if isinstance(value, str) and value:
+                message = value
+                break
+    reason = CoreResult("", 0, status, payload if isinstance(payload, dict) else {}).reason
+    label = f"core {status}" + (f" {reason}" if reason else "")
+    return f"{label}: {message}"[:500] if message else label

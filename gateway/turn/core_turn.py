@@ -1,37 +1,54 @@
 """One call to the responses core on behalf of a turn, and what its answer means for the chat.
 
-The core's answer is classified once: a reply (and the approvals it asks for), a 429 that makes
-the project wait, a 402 quota notice, a 401/403 the operator must fix, a 5xx or connection error
+The core's answer is classified once: a reply (and the approvals it asks for), a 429 the turn
+waits out on the queue (`cooldowns`: per user, or the project's when the core says so), a 402
+quota notice, a 401/403 the operator must fix, a 5xx or connection error
 retried with backoff, anything else a failure with a reference the operator can trace.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import math
+import uuid
+from collections.abc import Callable
 
 import structlog
 
 from approvals.service import CoreAsk
 from gateway.messages import SendError
+from gateway.metrics import Metrics
 from gateway.storage.db import Database
+from gateway.storage.db.models import utcnow
 from gateway.turn.context import TurnContext
+from gateway.turn.cooldowns import Cooldowns, limit_scope
 from gateway.turn.core_client import CoreClient, CoreRequest, CoreResult
 from gateway.turn.outcome import CoreTurn, HandlerResult, InboxStatus, Outcome, Purpose, TurnStatus
-from gateway.turn.replies import BUSY_REPLY, FAILED_REPLY, QUOTA_REPLY, UNAVAILABLE_REPLY
-from gateway.turn.retry import retry_or_fail
+from gateway.turn.replies import (
+    BUSY_REPLY,
+    EMPTY_REPLY,
+    FAILED_REPLY,
+    QUOTA_REPLY,
+    UNAVAILABLE_REPLY,
+)
+from gateway.turn.retry import defer, retry_or_fail
 
 log = structlog.get_logger("gateway.turn")
 
 TYPING_EVERY_SECONDS = 4.0  # Telegram shows "typing" for at most 5 s per call.
 TYPING_AFTER_SECONDS = 0.5
 """Fast answers need no indicator: it would cost a Bot API call per turn for nothing visible."""
-MAX_COOLDOWN_SECONDS = 300.0
+DEFAULT_RETRY_AFTER_SECONDS = 30.0
+"""A 429 without `Retry-After`: long enough that a user costs the core at most two calls a
+minute while it is overloaded, short enough to answer within the default total wait."""
+MIN_DEFER_SECONDS = 1.0
+"""`Retry-After: 0` must not become a tight loop of calls the core keeps refusing."""
 
 
 def core_metadata(ctx: TurnContext, linked: bool) -> dict[str, str]:
+    """The request's string metadata: the project's feature, the channel as the source."""
     return {
-        "feature": "channel_gateway",
+        "feature": ctx.project.feature,
         "source": ctx.event.channel,
         "channel_account": ctx.event.account,
         "identity_linked": str(linked).lower(),
@@ -39,16 +56,32 @@ def core_metadata(ctx: TurnContext, linked: bool) -> dict[str, str]:
 
 
 class CoreCaller:
-    def __init__(self, core: CoreClient, db: Database) -> None:
-        self.core, self.db = core, db
-        self._cooldown_until: dict[int, float] = {}
-
-    def cooldown_left(self, project_id: int) -> float:
-        """Seconds the project must still wait after the core's last 429 (<= 0: none)."""
-        return self._cooldown_until.get(project_id, 0.0) - time.monotonic()
+    def __init__(
+        self,
+        core: CoreClient,
+        db: Database,
+        metrics: Metrics,
+        wake_sender: Callable[[], None],
+    ) -> None:
+        self.core, self.db, self.metrics, self.wake_sender = core, db, metrics, wake_sender
+        self.cooldowns = Cooldowns()
 
     async def call(self, ctx: TurnContext, request: CoreRequest) -> CoreResult:
-        """The core's answer, with a typing indicator while it takes long (where one exists)."""
+        """The core's answer, with a typing indicator while it takes long (where one exists).
+
+        While a 429 for the user (or the project) is in force the core is not called: the
+        answer is that 429 again (`local`), with the time still to wait as its `Retry-After`."""
+        wait = self.cooldowns.left(ctx.project.id, request.user)
+        if wait is not None:
+            return CoreResult(
+                header_request_id=f"gwreq_{uuid.uuid4().hex}",
+                latency_ms=0,
+                status=429,
+                body={"reason": wait.reason} if wait.reason else {},
+                retry_after=wait.seconds,
+                error=f"core 429 {wait.reason or ''}: an earlier 429 is in force, not called",
+                local=True,
+            )
         if not ctx.caps.typing:
             return await self.core.create_response(request)
         # A timer, not a task: most answers come before it fires, and a timer costs far less.
@@ -76,28 +109,37 @@ class CoreCaller:
         self, ctx: TurnContext, request: CoreRequest, result: CoreResult, *, user: str, linked: bool
     ) -> HandlerResult:
         """What the core's answer means: the outcome to write, or a retry later."""
+        # Every later log line of the turn (`core.*`, `inbox.done`) carries these.
         structlog.contextvars.bind_contextvars(
             response_id=result.response_id,
-            trace_id=result.trace_id,
             core_request_id=result.request_id,
+            trace_id=result.trace_id,
+            user=request.user,
+            feature=request.metadata.get("feature"),
+            idempotency_key=request.idempotency_key,
+            core_status=result.status,
+            reason=result.reason,
         )
+        if result.status != 429:
+            self.cooldowns.clear(ctx.project.id, request.user)  # the core took the call
         if result.ok:
             asks = tuple(_ask(item) for item in result.approval_requests)
             turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat, asks=asks)
             text = result.text
+            if not text and not asks:
+                log.warning("core.empty_answer")
+                return _notice(
+                    EMPTY_REPLY, TurnStatus.COMPLETED, result, turn, "core answered no output_text"
+                )
             return Outcome(
                 InboxStatus.DONE,
                 (text,) if text else (),
-                error=None if text or asks else "core answered no output_text",
                 turn_status=TurnStatus.AWAITING_APPROVAL if asks else TurnStatus.COMPLETED,
                 turn=turn,
             )
         turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat)
         if result.status == 429:
-            seconds = min(result.retry_after or 30.0, MAX_COOLDOWN_SECONDS)
-            self._cooldown_until[ctx.project.id] = time.monotonic() + seconds
-            busy = BUSY_REPLY.format(seconds=max(1, round(seconds)))
-            return _notice(busy, TurnStatus.RATE_LIMITED, result, turn)
+            return await self._wait_out(ctx, request, result, turn)
         if result.status == 402:
             return _notice(QUOTA_REPLY, TurnStatus.PAYMENT_REQUIRED, result, turn)
         if result.status in (401, 403):
@@ -106,21 +148,57 @@ class CoreCaller:
         if result.status is None or result.status >= 500:
             return await retry_or_fail(self.db, ctx, result.error or "core error", turn=turn)
         log.error("core.rejected", status=result.status, error=result.error)
-        return Outcome(
-            InboxStatus.FAILED,
-            (FAILED_REPLY.format(ref=ctx.row.id),),
-            purpose=Purpose.NOTICE,
-            error=result.error,
-            turn_status=TurnStatus.FAILED,
-            turn=turn,
+        return _apology(ctx, TurnStatus.FAILED, result, turn)
+
+    async def _wait_out(
+        self, ctx: TurnContext, request: CoreRequest, result: CoreResult, turn: CoreTurn
+    ) -> HandlerResult:
+        """A 429 never drops the message: the event goes back on the queue until the core's
+        `Retry-After` (its chat's later messages wait behind it, in order), the chat is told
+        once when that is a long wait, and the apology comes only when the wait would end past
+        the configured total (`core_max_defer_seconds`, counted from the message's arrival)."""
+        settings = ctx.settings
+        scope = limit_scope(result.reason)
+        wait = max(
+            MIN_DEFER_SECONDS,
+            DEFAULT_RETRY_AFTER_SECONDS if result.retry_after is None else result.retry_after,
         )
+        if not result.local:
+            limit = min(wait, settings.core_max_defer_seconds)
+            self.cooldowns.note(ctx.project.id, request.user, scope, limit, result.reason)
+        waited = (utcnow() - ctx.row.received_at).total_seconds()
+        if waited + wait > settings.core_max_defer_seconds:
+            log.warning("core.rate_limit_gave_up", scope=scope, waited=round(waited, 1))
+            return _apology(ctx, TurnStatus.RATE_LIMITED, result, turn)
+        long_wait = wait > settings.core_busy_notice_seconds
+        notice = BUSY_REPLY.format(seconds=math.ceil(wait)) if long_wait else None
+        self.metrics.core_deferrals.labels(scope).inc()
+        log.info("core.deferred", scope=scope, seconds=round(wait, 1), called=not result.local)
+        step = await defer(self.db, ctx, wait, result.error or "core 429", notice)
+        if notice:
+            self.wake_sender()
+        return step
 
 
-def _notice(text: str, status: TurnStatus, result: CoreResult, turn: CoreTurn) -> Outcome:
+def _notice(
+    text: str, status: TurnStatus, result: CoreResult, turn: CoreTurn, error: str | None = None
+) -> Outcome:
     """The core said no for now: the user is told why, the turn row keeps the core's error."""
     return Outcome(
         InboxStatus.DONE,
         (text,),
+        purpose=Purpose.NOTICE,
+        error=error or result.error,
+        turn_status=status,
+        turn=turn,
+    )
+
+
+def _apology(ctx: TurnContext, status: TurnStatus, result: CoreResult, turn: CoreTurn) -> Outcome:
+    """Given up: the apology names the reference operators trace (`gateway trace <ref>`)."""
+    return Outcome(
+        InboxStatus.FAILED,
+        (FAILED_REPLY.format(ref=ctx.row.id),),
         purpose=Purpose.NOTICE,
         error=result.error,
         turn_status=status,

@@ -118,7 +118,10 @@ class TurnWriter:
             ]
             turn_ids: dict[int, int] = {}
             if turns:
-                steps = [Step(turn.chat, _new_thread_head(turn)) for _, turn in turns]
+                steps = [
+                    Step(turn.chat, _new_thread_head(turn), _kept_conversation(job, turn))
+                    for job, turn in turns
+                ]
                 conversation_ids = await self.conversations.advance(st, steps)
                 values = [
                     _turn_values(job, turn, conversation_ids[turn.chat], now) for job, turn in turns
@@ -185,12 +188,19 @@ class TurnWriter:
                 "message_id": event.message_id,
                 "via": event.hints.get("via"),
                 "linked": turn.linked,
+                "conversation": turn.request.conversation,
             },
         )
 
 
 def _new_thread_head(turn: CoreTurn) -> str | None:
     return turn.result.response_id if turn.result.ok else None
+
+
+def _kept_conversation(job: Finished, turn: CoreTurn) -> str | None:
+    """The chat's conversation id as of this turn; a continuation (which answers in the
+    conversation its approvals were asked in) leaves the chat's current one alone."""
+    return None if job.event.kind == "resume" else turn.request.conversation
 
 
 def _turn_values(
@@ -212,12 +222,14 @@ def _turn_values(
         "response_id": result.response_id,
         "trace_id": result.trace_id,
         "previous_response_id": request.previous_response_id,
-        "model": result.body.get("model") or request.model,
+        "conversation": request.conversation,
+        "model": result.model or request.model,
         "status": (job.outcome.turn_status or TurnStatus.FAILED).value,
         "http_status": result.status,
         "usage": result.body.get("usage"),
         "cost": result.cost,
         "latency_ms": result.latency_ms,
         "error": job.outcome.error,
+        "reason": result.reason,
         "completed_at": now,
     }

@@ -59,7 +59,7 @@ class TurnPipeline:
         self.handlers: list[Handler] = turn_handlers(
             db=db,
             approvals=approvals,
-            caller=CoreCaller(core, db),
+            caller=CoreCaller(core, db, metrics, wake_sender),
             conversations=self.conversations,
             spawn=self._in_background,
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 NO_TEXT_REPLY = "I can only read text messages for now."
-BUSY_REPLY = "I'm getting a lot of messages right now. Please try again in {seconds} seconds."
+BUSY_REPLY = "I'm getting a lot of messages right now. I'll answer in about {seconds} seconds."
+"""Sent at most once per message, while it waits out the core's 429 (only for long waits)."""
+EMPTY_REPLY = "I have no answer to that this time. Please try again or ask it another way."
+"""The core answered 200 with no text and nothing to approve: say so rather than stay silent."""
 QUOTA_REPLY = "This assistant has reached its usage limit for now. Please try again later."
 UNAVAILABLE_REPLY = "This assistant isn't available right now. The team has been told."
 FAILED_REPLY = "Sorry, something went wrong and I couldn't answer that. (ref {ref})"

@@ -65,7 +65,9 @@ async def test_telegram_buttons_decide_and_the_turn_continues(gw: Harness, verdi
     assert decisions[0]["approve"] is (verdict == "approve")
     assert decisions[0]["approval_request_id"] == approval.core_request_id
     continued = [r for r in gw.core.requests if isinstance(r["body"].get("input"), list)]
-    assert continued[0]["body"]["previous_response_id"] == approval.response_id
+    # The decision goes back in the conversation that asked (tests/turn/test_conversations.py).
+    asked = gw.core.requests[0]["body"]["conversation"]
+    assert continued[0]["body"]["conversation"] == asked
     edits = await eventually(lambda: gw.telegram.calls_to("editMessageText"))
     assert "reply_markup" not in edits[0].params or not edits[0].params["reply_markup"]
     answers = gw.telegram.calls_to("answerCallbackQuery")
@@ -177,7 +179,7 @@ async def test_trace_tells_the_approval_story(gw: Harness) -> None:
     # The continuation turn tells the same approval from the other side.
     assert gw.runtime is not None
     turns = await gw.turns()
-    assert len(turns) == 2 and turns[1].previous_response_id == approval.response_id
+    assert len(turns) == 2 and turns[1].conversation == turns[0].conversation
     status, resumed = await gw.admin(
         "GET", f"/api/v1/admin/projects/default/turns/{turns[1].response_id}"
     )

@@ -18,7 +18,7 @@ from gateway.dev.fake_twilio import FakeTwilio
 from gateway.dev.fake_whatsapp import FakeWhatsApp
 from gateway.dev.mock_core import MockCore
 from gateway.runtime import Runtime
-from gateway.storage.db.models import InboxEvent, OutboundMessage, Turn
+from gateway.storage.db.models import InboxEvent, OutboundMessage, Project, Turn
 from gateway.web.app import create_app
 
 BOT_TOKEN = "123456:TEST-bot-token-abcdefghijklmnopqrstuvwxyz"
@@ -228,6 +228,16 @@ class Harness:
         assert self.runtime is not None
         async with self.runtime.db.session() as session:
             return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+
+    async def core_user(self, channel: str, sender: str, project: str = "default") -> str:
+        """The opaque `user` the core is given for an unlinked sender of `project`."""
+        from identity.resolve import opaque_user
+
+        assert self.runtime is not None
+        async with self.runtime.db.session() as session:
+            salt = await session.scalar(select(Project.user_salt).where(Project.name == project))
+        assert salt
+        return opaque_user(salt, channel, sender)
 
     async def inbox_rows(self) -> int:
         return await self.count(InboxEvent)

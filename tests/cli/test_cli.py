@@ -53,10 +53,28 @@ HELP = {
     ("mock-core",): ["--port", "--host", "--delay", "--fail-status", "--api-key"],
     ("demo",): ["Telegram", "SMS", "WhatsApp"],
     ("projects",): ["add", "list", "show", "set"],
-    ("projects", "add"): ["name <str>", "--model", "--core-url", "--core-key", "--json"],
+    ("projects", "add"): [
+        "name <str>",
+        "--model",
+        "--custom-model",
+        "--threading",
+        "--feature",
+        "--core-url",
+        "--core-key",
+        "--json",
+    ],
     ("projects", "list"): ["--json"],
     ("projects", "show"): ["name <str>", "--json"],
-    ("projects", "set"): ["name <str>", "--model", "--core-url", "--core-key", "--unlinked-policy"],
+    ("projects", "set"): [
+        "name <str>",
+        "--model",
+        "--custom-model",
+        "--threading",
+        "--feature",
+        "--core-url",
+        "--core-key",
+        "--unlinked-policy",
+    ],
     ("accounts",): ["add", "list", "remove"],
     ("accounts", "add"): [
         "channel <str>",
@@ -137,28 +155,38 @@ async def test_projects_and_accounts(db_url: str, telegram: tuple[FakeTelegram, 
     result = ok(await gateway("migrate", env=env))
     assert "already current" in result.stdout
 
-    ok(await gateway("projects", "add", "acme", "--model", "fast", env=env))
+    ok(await gateway("projects", "add", "acme", "--model", "simple", env=env))
     # Read-only commands and refused changes run side by side (fewer seconds of start-up).
-    bad_name, duplicate, unknown, listing = await asyncio.gather(
+    bad_name, duplicate, unknown, listing, not_a_tier, not_a_tier_set = await asyncio.gather(
         gateway("projects", "add", "Bad Name", env=env),
         gateway("projects", "add", "acme", env=env),
         gateway("projects", "show", "nope", env=env),
         gateway("projects", "list", "--json", env=env),
+        gateway("projects", "add", "acme2", "--model", "gpt-4o", env=env),
+        gateway("projects", "set", "acme", "--model", "fast", env=env),
     )
     failed(bad_name, "name", "[a-z0-9]")  # the pattern is printed as is, not eaten as markup
     failed(duplicate, "already exists")
     failed(unknown, "no project named 'nope'")
+    failed(not_a_tier, "simple, balanced, complex", "'gpt-4o'", "--custom-model")
+    failed(not_a_tier_set, "simple, balanced, complex", "'fast'")
 
     listed = as_json(listing)
     assert isinstance(listed, list)
     by_name = {p["name"]: p for p in listed}
     assert set(by_name) == {"acme", "default"}
-    assert by_name["acme"]["model"] == "fast"
+    assert by_name["acme"]["model"] == "simple"
+    assert by_name["acme"]["threading"] == "conversation"
+    assert by_name["acme"]["feature"] == "channel_gateway"
     assert [a["account"] for a in by_name["default"]["accounts"]] == ["default"]
 
-    ok(await gateway("projects", "set", "acme", "--model", "smart", env=env))
+    ok(await gateway(
+        "projects", "set", "acme", "--model", "smart", "--custom-model",
+        "--threading", "previous_response", "--feature", "acme_chat", env=env,
+    ))  # fmt: skip
     shown = as_json(await gateway("projects", "show", "acme", "--json", env=env))
     assert (shown["name"], shown["model"], shown["accounts"]) == ("acme", "smart", [])
+    assert (shown["threading"], shown["feature"]) == ("previous_response", "acme_chat")
 
     # Token from stdin (not a tty, no --token) and with `--token -`.
     added = await gateway(

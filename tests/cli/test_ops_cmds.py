@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import aiohttp
@@ -51,10 +52,16 @@ async def test_trace_and_support_bundle(gw: Harness, tmp_path: Path) -> None:
     ok(await gateway("support-bundle", turn.trace_id, "-o", str(bundle), env=env))  # type: ignore[attr-defined]
     text = bundle.read_text()
     assert json.loads(text)["core"]["response_id"] == turn.response_id  # type: ignore[attr-defined]
+    versions = json.loads(text)["versions"]  # both sides' builds, for the ticket
+    assert versions["gateway"]["version"] == metadata.version("channel-gateway")
+    assert versions["core"]["version"] == gw.core.version and versions["core"]["build"] == "mock"
     assert PHONE not in text and PHONE[1:] not in text and "7777" in text
     for secret in (CORE_KEY, SECRET_KEY, fake_twilio.DEFAULT_AUTH_TOKEN):
         assert secret not in text
     failed(await gateway("trace", "resp_does_not_exist", env=env), "resp_does_not_exist")
+    await gw.core.stop()  # a core that does not answer: the bundle is still written
+    ok(await gateway("support-bundle", turn.trace_id, "-o", str(bundle), env=env))  # type: ignore[attr-defined]
+    assert json.loads(bundle.read_text())["versions"]["core"] == "unknown"
 
 
 async def test_dead_letters_are_listed_with_reasons_and_requeued(gw: Harness) -> None:

@@ -130,6 +130,30 @@ async def test_core_previous_response_chain(core: tuple[MockCore, str]) -> None:
     assert data["error"]["code"] == "previous_response_not_found"
 
 
+async def test_core_keeps_each_conversation(core: tuple[MockCore, str]) -> None:
+    mock, url = core
+    in_a = {"model": "m", "conversation": "conv_a"}
+    _, first, _ = await _post(url, {**in_a, "input": "one"}, {"X-Idempotency-Key": "k1"})
+    _, other, _ = await _post(url, {"model": "m", "input": "hi", "conversation": {"id": "conv_b"}})
+    _, second, _ = await _post(url, {**in_a, "input": "two"}, {"X-Idempotency-Key": "k2"})
+    # A retried turn (same idempotency key) is not a new turn of the conversation.
+    _, again, _ = await _post(url, {**in_a, "input": "two"}, {"X-Idempotency-Key": "k2"})
+    assert (_text(first), _text(other), _text(second)) == (
+        "Echo: one",
+        "Echo: hi",
+        "Echo: two (turn 2)",
+    )
+    assert again == second and second["conversation"] == {"id": "conv_a"}
+    assert mock.conversations == {"conv_a": [first["id"], second["id"]], "conv_b": [other["id"]]}
+
+    both = {**in_a, "input": "x", "previous_response_id": first["id"]}
+    status, data, _ = await _post(url, both)
+    assert status == 400 and data["error"]["param"] == "conversation"
+    for bad in (7, "", {"id": 3}):
+        status, data, _ = await _post(url, {"model": "m", "input": "x", "conversation": bad})
+        assert status == 400 and data["error"]["param"] == "conversation", bad
+
+
 async def test_core_validation_and_auth() -> None:
     mock = MockCore(MockCoreControls(api_key="sekret"))
     url = await mock.start()
@@ -146,7 +170,9 @@ async def test_core_validation_and_auth() -> None:
             async with session.get(f"{url}/nowhere") as resp:
                 assert resp.status == 404 and "error" in await resp.json()
             async with session.get(f"{url}/health/ready") as resp:
-                assert await resp.json() == {"status": "ok"}
+                health = await resp.json()
+                assert health == {"status": "ok", "version": mock.version, "build": "mock"}
+                assert resp.headers["X-General-Augment-Version"] == mock.version
     finally:
         await mock.stop()
 

@@ -40,7 +40,9 @@ async def test_a_turn_is_found_by_every_id_and_its_story_is_masked(gw: Harness) 
     assert story["core"]["response_id"] == turn.response_id
     assert story["core"]["usage"]["total_tokens"] > 0
     assert story["outbound"][0]["status"] == "sent"
-    assert story["identity"] == {"user": "sms:+*******9876", "linked": False}
+    assert story["identity"] == {"user": turn.user_ref, "linked": False}
+    assert turn.user_ref.startswith("anon_")  # never the phone number
+    assert story["core"]["conversation"] == turn.conversation and turn.conversation
     text = json.dumps(story)
     assert PHONE not in text and PHONE[1:] not in text  # masked everywhere
     assert "9876" in text

@@ -34,6 +34,7 @@ EXPECTED_PASS = {
     "sms:default self-test webhook",
     "whatsapp:default credentials",
     "whatsapp:default self-test webhook",
+    "model",
     "core",
 }
 
@@ -104,3 +105,51 @@ async def test_verify_sends_a_signed_test_event_to_the_approval_webhook(gw: Harn
     )
     assert code != 0 and rows["approval_webhook"] == "FAIL"
     assert "unreachable" in reasons["approval_webhook"]
+
+
+async def test_verify_json_records_the_gateway_version_and_the_core_build(gw: Harness) -> None:
+    import json
+    from importlib import metadata
+
+    env = cli_env(
+        gw.db_url, gw.telegram_url, GATEWAY_SECRET_KEY=SECRET_KEY, GATEWAY_COMMIT="feed42"
+    )
+    gw.core.version, gw.core.build = "2.7.1", "c0ffee"
+    result = await gateway("verify", "--json", "--gateway-url", gw.base_url, env=env)
+    report = json.loads(result.stdout)
+    assert report["gateway"] == {"version": metadata.version("channel-gateway"), "commit": "feed42"}
+    assert report["core"]["version"] == "2.7.1" and report["core"]["build"] == "c0ffee"
+    table = (await gateway("verify", "--gateway-url", gw.base_url, env=env)).stdout
+    assert "(commit feed42); core 2.7.1 (build c0ffee)" in table
+    # A core that does not say: verify records "unknown" rather than guessing.
+    gw.core.version = gw.core.build = None
+    report = json.loads((await gateway("verify", "--json", env=env)).stdout)
+    assert report["core"] == "unknown"
+
+
+async def test_a_model_that_is_not_a_tier_is_refused_unless_asked_and_verify_warns(
+    gw: Harness,
+) -> None:
+    gw.telegram.webhook["url"] = f"{PUBLIC_URL}/webhooks/telegram/default"
+    base = "/api/v1/admin/projects"
+    for method, path, body in (
+        ("PATCH", f"{base}/default", {"model": "gpt-4o"}),
+        ("POST", base, {"name": "acme", "model": "gpt-4o"}),
+    ):
+        status, refused = await gw.admin(method, path, json=body)
+        assert status == 422, refused
+        said = " ".join(d["message"] for d in refused["error"]["details"])
+        assert "simple, balanced, complex" in said and "custom_model" in said, refused
+    status, created = await gw.admin(
+        "POST", base, json={"name": "acme", "model": "gpt-4o", "custom_model": True}
+    )
+    assert status == 201 and created["model"] == "gpt-4o", created
+    status, changed = await gw.admin(
+        "PATCH", f"{base}/default", json={"model": "gpt-4o", "custom_model": True}
+    )
+    assert status == 200 and changed["model"] == "gpt-4o", changed
+
+    code, rows, reasons = await _verify(gw)
+    assert code == 0 and rows["model"] == "WARN", reasons  # a warning, not a failure
+    assert "'gpt-4o' is not a tier (simple, balanced, complex)" in reasons["model"]
+    assert gw.core.requests[-1]["body"]["model"] == "gpt-4o"  # still sent as given

@@ -102,6 +102,5 @@ def test_the_turn_policy_reads_in_one_place() -> None:
         "Commands",
         "Unreadable",
         "IdentityGate",
-        "Busy",
         "Forward",
     ]

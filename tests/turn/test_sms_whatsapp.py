@@ -47,7 +47,7 @@ async def test_sms_turn_once_and_redelivery_is_ignored(gw: Harness) -> None:
     assert sent[0]["body"] == "Echo: What's the weather?"
     assert sent[0]["status_callback"] == f"{PUBLIC_URL}/webhooks/twilio/default/status"
     call = gw.core.requests[0]["body"]
-    assert call["user"] == f"sms:{PHONE}"
+    assert call["user"] == await gw.core_user("sms", PHONE)  # opaque, never the number
     assert call["metadata"]["source"] == "sms"
 
     assert (await gw.post_twilio(form))[0] == 200  # Twilio retries the same MessageSid
@@ -69,7 +69,8 @@ async def test_whatsapp_through_twilio_answers_on_whatsapp(gw: Harness) -> None:
     assert sent[0]["body"] == "Echo: hola"
     call = gw.core.requests[0]["body"]
     assert call["metadata"]["source"] == "whatsapp"
-    assert call["user"] == f"whatsapp:{WA_ID}"  # the same sender id as on the Cloud API
+    # The same opaque user as on the Cloud API: one WhatsApp sender, whichever provider.
+    assert call["user"] == await gw.core_user("whatsapp", WA_ID)
 
 
 async def test_whatsapp_cloud_turn_once_marks_read_and_redelivery_is_ignored(gw: Harness) -> None:
@@ -83,7 +84,7 @@ async def test_whatsapp_cloud_turn_once_marks_read_and_redelivery_is_ignored(gw:
     assert sent[0]["text"]["body"] == "Echo: Hi there"
     call = gw.core.requests[0]["body"]
     assert call["metadata"]["source"] == "whatsapp"
-    assert call["user"] == f"whatsapp:{WA_ID}"
+    assert call["user"] == await gw.core_user("whatsapp", WA_ID)
     await eventually(lambda: message["id"] in gw.whatsapp.reads, message="marked as read")
 
     assert (await gw.post_whatsapp(payload))[0] == 200

@@ -23,11 +23,13 @@ async def test_text_message_makes_one_core_call_and_one_reply(harness: Harness) 
     )
     assert call["headers"]["x-request-id"].startswith("gwreq_")
     body = call["body"]
-    assert body["user"] == "telegram:123456789"
+    assert body["user"].startswith("anon_")  # opaque: never the Telegram id
+    assert "123456789" not in body["user"]
     assert body["input"] == "Hello there"
     assert body["stream"] is False
     assert body["model"] == "balanced"
     assert "previous_response_id" not in body
+    assert body["conversation"].startswith("conv_")
     assert body["metadata"] == {
         "feature": "channel_gateway",
         "source": "telegram",
@@ -41,8 +43,11 @@ async def test_text_message_makes_one_core_call_and_one_reply(harness: Harness) 
     assert turns[0].usage and turns[0].usage["total_tokens"] > 0
     assert turns[0].latency_ms is not None
 
+    assert turns[0].conversation == body["conversation"]
+
     # The second turn continues the conversation.
     await harness.post_update(updates.message("and again"))
     await harness.telegram.wait_for("sendMessage", 2)
     second = harness.core.requests[1]["body"]
-    assert second["previous_response_id"] == turns[0].response_id
+    assert second["conversation"] == body["conversation"] and second["user"] == body["user"]
+    assert "previous_response_id" not in second

@@ -166,11 +166,11 @@ async def test_projects_create_show_patch(harness: Harness) -> None:
     assert default["accounts"][0]["enabled"] is True
 
     status, created = await harness.admin(
-        "POST", f"{API}/projects", json={"name": "acme", "model": "fast"}
+        "POST", f"{API}/projects", json={"name": "acme", "model": "simple"}
     )
     assert status == 201
     assert created["name"] == "acme"
-    assert created["model"] == "fast"
+    assert created["model"] == "simple"
     assert created["core_api_key_set"] is False
     assert created["core_base_url"] is None
     assert created["accounts"] == []
@@ -186,9 +186,11 @@ async def test_projects_create_show_patch(harness: Harness) -> None:
     assert status == 200
     assert shown == created
 
-    status, patched = await harness.admin("PATCH", f"{API}/projects/acme", json={"model": "smart"})
+    status, patched = await harness.admin(
+        "PATCH", f"{API}/projects/acme", json={"model": "complex"}
+    )
     assert status == 200
-    assert patched["model"] == "smart"
+    assert patched["model"] == "complex"
     assert patched["core_api_key_set"] is False
     status, patched = await harness.admin(
         "PATCH",
@@ -197,12 +199,12 @@ async def test_projects_create_show_patch(harness: Harness) -> None:
     )
     assert status == 200
     assert patched["core_api_key_set"] is True
-    assert patched["model"] == "smart"  # untouched fields keep their value
+    assert patched["model"] == "complex"  # untouched fields keep their value
     assert patched["core_base_url"] == "https://core.example.com"
     # An empty PATCH changes nothing.
     status, same = await harness.admin("PATCH", f"{API}/projects/acme", json={})
     assert status == 200
-    assert (same["model"], same["core_api_key_set"]) == ("smart", True)
+    assert (same["model"], same["core_api_key_set"]) == ("complex", True)
 
     status, listed = await harness.admin("GET", f"{API}/projects")
     assert [p["name"] for p in listed["projects"]] == ["acme", "default"]
@@ -481,7 +483,7 @@ async def test_second_project_account_works_end_to_end(harness: Harness) -> None
 
 async def test_operator_changes_survive_a_restart(harness: Harness) -> None:
     """The environment re-applies only what it sets: a disabled default bot stays disabled."""
-    status, _ = await harness.admin("PATCH", f"{API}/projects/default", json={"model": "smart"})
+    status, _ = await harness.admin("PATCH", f"{API}/projects/default", json={"model": "complex"})
     assert status == 200
     status, body = await harness.admin(
         "PATCH", f"{API}/projects/default/accounts/telegram/default", json={"enabled": False}
@@ -493,7 +495,7 @@ async def test_operator_changes_survive_a_restart(harness: Harness) -> None:
 
     status, project = await harness.admin("GET", f"{API}/projects/default")
     assert status == 200
-    assert project["model"] == "smart"
+    assert project["model"] == "complex"
     assert project["core_api_key_set"] is True
     assert [(a["account"], a["enabled"]) for a in project["accounts"]] == [("default", False)]
     resp = await harness.post_update(updates.message("still off"))
@@ -506,7 +508,7 @@ async def test_operator_changes_survive_a_restart(harness: Harness) -> None:
     resp = await harness.post_update(updates.message("on again"))
     assert resp.status == 200
     await harness.telegram.wait_for("sendMessage", 1)
-    assert harness.core.requests[0]["body"]["model"] == "smart"
+    assert harness.core.requests[0]["body"]["model"] == "complex"
 
 
 async def test_concurrent_duplicates_are_conflicts_not_errors(harness: Harness) -> None:

@@ -14,7 +14,6 @@ from gateway.turn.conversations import Conversations
 from gateway.turn.core_turn import CoreCaller
 from gateway.turn.handlers.addressed import Addressed, Spawn
 from gateway.turn.handlers.approval_buttons import ApprovalButtons
-from gateway.turn.handlers.busy import Busy
 from gateway.turn.handlers.carrier_keywords import CarrierKeywords
 from gateway.turn.handlers.chat_commands import Commands
 from gateway.turn.handlers.delivery_status import DeliveryStatus
@@ -47,7 +46,6 @@ def turn_handlers(
         Commands(command_registry, conversations),
         Unreadable(),  # nothing to read: say so
         IdentityGate(),  # the unlinked policy may refuse
-        Busy(caller),  # the core asked the project to wait
         Forward(caller, conversations),  # the core answers
     ]
 

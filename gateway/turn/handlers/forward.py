@@ -1,11 +1,15 @@
-"""The message goes to the core, chained to the chat's conversation; its answer is the reply."""
+"""The message goes to the core in the chat's conversation; its answer is the reply.
+
+The project's `threading` says how the core learns the context: `conversation` (the contract:
+the gateway's conversation id) or `previous_response` (the chat's last response id, for cores
+that only chain)."""
 
 from __future__ import annotations
 
 import structlog
 
 from gateway.turn.context import TurnContext
-from gateway.turn.conversations import Conversations
+from gateway.turn.conversations import Conversations, new_conversation_id
 from gateway.turn.core_client import CoreRequest
 from gateway.turn.core_turn import CoreCaller, core_metadata
 from gateway.turn.outcome import HandlerResult
@@ -20,6 +24,8 @@ class Forward:
     async def handle(self, ctx: TurnContext) -> HandlerResult:
         identity = await ctx.identity()
         assert identity.user is not None  # IdentityGate ran first
+        thread = await self.conversations.current(ctx.chat)
+        chained = ctx.project.threading == "previous_response"
         request = CoreRequest(
             base_url=ctx.project.core_base_url,
             api_key=ctx.project.core_api_key,
@@ -27,8 +33,11 @@ class Forward:
             model=ctx.project.model,
             user=identity.user,
             input=await ctx.prompt_text(),
-            previous_response_id=await self.conversations.last_response(ctx.chat),
+            previous_response_id=thread.last_response_id if chained else None,
             metadata=core_metadata(ctx, identity.linked),
+            conversation=None
+            if chained
+            else thread.conversation_id or new_conversation_id(ctx.key),
         )
         result = await self.caller.call(ctx, request)
         if result.previous_response_missing and request.previous_response_id:

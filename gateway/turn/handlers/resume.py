@@ -1,5 +1,6 @@
 """The approvals a core response waited for are all decided: send the decisions back to the core
-(`mcp_approval_response` items chained to that response) and relay its final answer."""
+(`mcp_approval_response` items in the conversation that asked, or chained to that response) and
+relay its final answer."""
 
 from __future__ import annotations
 
@@ -31,7 +32,14 @@ class ResumeAfterApprovals:
             for d in decided
         ]
         user = decided[0].app_user_id
-        linked = bool((decided[0].context or {}).get("linked"))
+        asked = decided[0].context or {}
+        linked = bool(asked.get("linked"))
+        # The conversation the approval was asked in (not the chat's current one: `/new` may
+        # have started another meanwhile); approvals asked before conversations existed, or in
+        # a chaining project, answer the response itself.
+        conversation = asked.get("conversation")
+        if ctx.project.threading == "previous_response" or not isinstance(conversation, str):
+            conversation = None
         request = CoreRequest(
             base_url=ctx.project.core_base_url,
             api_key=ctx.project.core_api_key,
@@ -39,8 +47,9 @@ class ResumeAfterApprovals:
             model=ctx.project.model,
             user=user,
             input=items,
-            previous_response_id=response_id,
+            previous_response_id=None if conversation else response_id,
             metadata=core_metadata(ctx, linked),
+            conversation=conversation,
         )
         result = await self.caller.call(ctx, request)
         return await self.caller.settle(ctx, request, result, user=user, linked=linked)
