@@ -70,7 +70,7 @@ SCRIPT = [
         note="the app's deep link t.me/<bot>?start=<code>: linked, once",
     ),
     Step("Hello! What can you do?", note="now the core gets user app-user-ana"),
-    Step("Tell me more", note="continues the conversation (previous_response_id)"),
+    Step("Tell me more", note="continues the conversation (same conversation id)"),
     Step(
         "Tell me more",
         redeliver=True,
