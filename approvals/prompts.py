@@ -73,3 +73,12 @@ def which_one(pending: list[tuple[str, str]]) -> str:
         + "\n".join(lines)
         + f"\nReply YES or NO with the code, for example YES {first}."
     )
+
+
+ELSEWHERE = {
+    "approved": "{tool} had already been approved elsewhere; that decision stands.",
+    "denied": "{tool} had already been denied elsewhere; it will not run.",
+    "expired": "The approval request for {tool} had already expired; nothing was done.",
+}
+"""A decision made here reached the core after it was decided (or expired) there."""
+NOT_DELIVERED = "Your decision on {tool} could not be delivered to the app; it was not applied."

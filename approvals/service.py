@@ -16,7 +16,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from sqlalchemy import func, insert, select, update
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 Status = Literal["approved", "denied", "expired"]
 PENDING = "pending"
+CORE_OWNED = "core_owned"
+"""The source of an approval the core owns (listed by its admin API, decided through it)."""
 EVENT_TYPES = ("approval.pending", "approval.approved", "approval.denied", "approval.expired")
 
 
@@ -101,6 +103,10 @@ class ApprovalService:
     def _notify(self, outcome: str) -> None:
         for listener in self.listeners:
             listener(outcome)
+
+    def notify(self, outcome: str) -> None:
+        """Something was queued outside a decision (core-owned approvals): wake the loops."""
+        self._notify(outcome)
 
     # --- creation ------------------------------------------------------------------------------
     async def add_core_approvals(
@@ -189,6 +195,46 @@ class ApprovalService:
         found = await self.get(approval_id, project.id)
         assert found is not None
         return found
+
+    async def add_core_owned(
+        self,
+        project: ProjectInfo,
+        *,
+        core_approval_id: str,
+        app_user_id: str,
+        tool: str,
+        summary: str,
+        expires_at: datetime,
+        destination: Destination,
+    ) -> str | None:
+        """One of the core's own pending approvals: prompted like any other, once (the id is
+        derived from the core's, so an event and a poll that both bring it add it once).
+        Returns the new approval's id, None if it was already known."""
+        derived = hashlib.sha256(f"{project.id}:owned:{core_approval_id}".encode())
+        approval_id = "apr_" + derived.hexdigest()[:24]
+        row = {
+            "id": approval_id,
+            "project_id": project.id,
+            "app_user_id": app_user_id,
+            "source": CORE_OWNED,
+            "tool": tool[:200],
+            "server_label": None,
+            "summary": redact_text(f"run {tool}" + (f" ({summary})" if summary else "")),
+            "input_summary": redact_text(summary) if summary else None,
+            "core_request_id": None,
+            "core_approval_id": core_approval_id[:128],
+            "response_id": None,
+            "turn_id": None,
+            "inbox_event_id": None,
+            "context": {},
+            "created_at": utcnow(),
+            "expires_at": expires_at,
+        }
+        async with self.db.engine.begin() as conn:
+            created = await self._insert(conn, project, [row], destination, actor="core")
+        for _ in created:
+            self._notify("pending")
+        return created[0] if created else None
 
     async def _insert(
         self,
@@ -324,7 +370,9 @@ class ApprovalService:
             now = utcnow()
             status: Status = verdict
             conditions = [Approval.id == row.id, Approval.status == PENDING]
-            if verdict == "expired":
+            if source == "core":
+                pass  # the core's own approval, decided or expired by the core: its word stands
+            elif verdict == "expired":
                 conditions.append(Approval.expires_at <= now)
             elif row.expires_at <= now:
                 status, actor, source = "expired", "expiry", "sweeper"
@@ -350,6 +398,13 @@ class ApprovalService:
                 conn, row.project_id, project_name, row.__dict__, f"approval.{status}"
             )
             await outbox.insert(self.db, Statements(conn), _notices(row, status))
+            if row.source == CORE_OWNED and source not in ("core", "sweeper"):
+                # Decided here: the core is told by the durable sync (`approvals.core_owned`).
+                await conn.execute(
+                    update(Approval)
+                    .where(Approval.id == row.id)
+                    .values(core_sync=PENDING, core_sync_attempts=0, core_sync_next_at=now)
+                )
             if row.source == "core" and row.response_id:
                 await self._continue_turn(conn, row)
             return Decision(True, "decided", _out(row, project_name))
@@ -549,7 +604,7 @@ class _RowView:
         "id", "project_id", "app_user_id", "source", "tool", "server_label", "summary",
         "input_summary", "status", "short_code", "core_request_id", "response_id", "turn_id",
         "inbox_event_id", "route", "account", "chat", "channel", "context", "decided_by",
-        "decision_source", "decided_at", "created_at", "expires_at",
+        "decision_source", "decided_at", "created_at", "expires_at", "core_approval_id",
     )  # fmt: skip
 
     def __init__(self, **values: Any) -> None:
@@ -595,6 +650,7 @@ def _out(row: _RowView, project_name: str) -> ApprovalOut:
         channel=row.channel,
         response_id=row.response_id,
         turn_id=getattr(row, "turn_id", None),
+        core_approval_id=getattr(row, "core_approval_id", None),
         decided_by=row.decided_by,
         decision_source=row.decision_source,
         decided_at=row.decided_at,

@@ -115,6 +115,26 @@ class Settings(BaseSettings):
         description="Signs X-General-Augment-Signature; events are not sent without it.",
     )
     approval_ttl_seconds: int = Field(300, ge=1, validation_alias=_env("APPROVAL_TTL_SECONDS"))
+    genaug_project_id: str | None = Field(
+        None,
+        validation_alias=_env("GENAUG_PROJECT_ID"),
+        description="The core's id of the default project; with GENAUG_ADMIN_KEY the gateway "
+        "prompts for the approvals the core owns.",
+    )
+    genaug_admin_key: SecretStr | None = Field(
+        None, validation_alias=_env("GENAUG_ADMIN_KEY"), description="The core's X-Admin-Key."
+    )
+    genaug_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("GENAUG_WEBHOOK_SECRET"),
+        description="Verifies the core's signed lifecycle events at /webhooks/core/<project>.",
+    )
+    core_approval_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("GATEWAY_CORE_APPROVAL_POLL_SECONDS"),
+        description="How often the core's pending approvals are listed (reconciliation).",
+    )
     approval_sweep_seconds: float = Field(
         1.0,
         validation_alias=_env("GATEWAY_APPROVAL_SWEEP_SECONDS"),

@@ -45,6 +45,13 @@ class Metrics:
             ["scope"],
             registry=r,
         )
+        self.core_usage_signals = Counter(
+            "gateway_core_usage_signals_total",
+            "The core's usage.threshold signals accepted, by the percent of the daily turn limit "
+            "reached (80, 100); which project is in the log line and `gateway verify`.",
+            ["threshold"],
+            registry=r,
+        )
         self.sends = Counter(
             "gateway_outbox_sends_total",
             "Provider send attempts by channel and outcome (sent, retry, rate_limited, failed, "

@@ -7,6 +7,7 @@ import contextlib
 
 import structlog
 
+from approvals.core_owned import CoreApprovals
 from approvals.service import ApprovalService
 from approvals.tokens import tokens_from
 from approvals.webhooks import WEBHOOKS, WebhookSender, pending_count
@@ -72,7 +73,11 @@ class Runtime:
         )
         self.webhook_sender = WebhookSender(settings, self.db, self.box, self.metrics)
         self.webhook_loop = self._loop("webhooks", WEBHOOKS, self.webhook_sender.deliver, 8)
+        self.core_approvals = CoreApprovals(
+            settings, self.db, self.store, self.directory, self.identity, self.approvals
+        )
         self._sweeper: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
         self.loops_running = False
 
     def _loop(self, name: str, spec: object, handler: object, concurrency: int) -> ClaimLoop:
@@ -97,6 +102,9 @@ class Runtime:
         self.outbox_loop.start()
         self.webhook_loop.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="approval-sweeper")
+        self._reconciler = asyncio.create_task(
+            self.core_approvals.run_forever(), name="core-approvals"
+        )
         self.loops_running = True
         log.info("worker.started", worker_id=self.worker_id)
 
@@ -137,10 +145,11 @@ class Runtime:
         if self.loops_running:
             # Turns first (they may queue replies), then flush the outbox they fed.
             await self.inbox_loop.stop(grace)
-            if self._sweeper is not None:
-                self._sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._sweeper
+            for task in (self._sweeper, self._reconciler):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self.outbox_loop.stop(grace, drain_queue=True)
             await self.webhook_loop.stop(grace)
             self.loops_running = False
@@ -149,6 +158,7 @@ class Runtime:
         await self.identity.close()
         await self.sender.close()
         await self.webhook_sender.close()
+        await self.core_approvals.close()
         await self.directory.close()
         await self.core.close()
         await self.db.close()

@@ -35,6 +35,8 @@ CoreUrl = Annotated[
 Model = Annotated[str | None, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 # NUL cannot be stored in PostgreSQL text; saying so in the schema makes it a documented 422.
 Secret = Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
+CoreProjectId = Annotated[str | None, Field(max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+"""The core's id of a project (it goes into the admin API's path)."""
 WebhookUrl = Annotated[
     str | None, Field(max_length=1024, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
 ]
@@ -110,6 +112,15 @@ class ProjectCreate(_Strict):
         None, description="`conversation` (default) or `previous_response` chaining."
     )
     feature: Feature = Field(None, description="`metadata.feature`; default `channel_gateway`.")
+    genaug_project_id: CoreProjectId = Field(
+        None, description="The core's id of this project: with the admin key, core approvals."
+    )
+    genaug_admin_key: Secret | None = Field(
+        None, description="The core's X-Admin-Key for its approvals API (write-only)."
+    )
+    genaug_webhook_secret: Secret | None = Field(
+        None, description="Verifies the core's signed approval events (write-only)."
+    )
     custom_model: bool = Field(
         False, description="Accept a `model` that is not a tier (simple, balanced, complex)."
     )
@@ -131,6 +142,9 @@ class ProjectPatch(_Strict):
     approval_ttl_seconds: TtlSeconds = None
     threading: Threading | None = None
     feature: Feature = None
+    genaug_project_id: CoreProjectId = None
+    genaug_admin_key: Secret | None = None
+    genaug_webhook_secret: Secret | None = None
     custom_model: bool = Field(
         False, description="Accept a `model` that is not a tier (simple, balanced, complex)."
     )
@@ -152,7 +166,18 @@ class ProjectOut(BaseModel):
     approval_ttl_seconds: int | None = None
     threading: str = DEFAULT_THREADING
     feature: str = DEFAULT_FEATURE
+    genaug_project_id: str | None = None
+    genaug_admin_key_set: bool = False
+    genaug_webhook_secret_set: bool = False
     accounts: list[AccountOut] = Field(default_factory=list)
+    usage_webhook: str | None = Field(
+        None,
+        description="Where the core posts this project's usage.threshold events (unsigned: the "
+        "path's last segment is the secret; GATEWAY_PUBLIC_URL prefixes it when set).",
+    )
+    core_usage: str | None = Field(
+        None, description="The latest usage.threshold signal from the core, if any."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -413,7 +438,10 @@ class ApprovalOut(BaseModel):
     tool: str
     summary: str
     input_summary: str | None = None
-    source: Literal["core", "api"]
+    source: Literal["core", "api", "core_owned"]
+    """`core`: an mcp_approval_request; `api`: asked for by the app; `core_owned`: one of the
+    core's own approvals (its admin API decides it)."""
+    core_approval_id: str | None = None
     server_label: str | None = None
     channel: str | None = None
     response_id: str | None = None

@@ -26,7 +26,7 @@ ApprovalArg = Annotated[str, typer.Argument(help="Approval id (apr_...).")]
 ActorOpt = Annotated[
     str | None, typer.Option(help="Who decides, for the audit log (default cli:<login>).")
 ]
-COLUMNS = ("id", "status", "app_user_id", "tool", "expires_at")
+COLUMNS = ("id", "status", "source", "app_user_id", "tool", "expires_at")
 
 
 def _with_approvals(

@@ -299,6 +299,33 @@ ThreadingOpt = Annotated[
 FeatureOpt = Annotated[
     str | None, typer.Option(help="metadata.feature of the core calls (default channel_gateway).")
 ]
+CoreProjectOpt = Annotated[
+    str | None,
+    typer.Option(help="The core's id of this project (with --genaug-admin-key: core approvals)."),
+]
+AdminKeyOpt = Annotated[
+    bool,
+    typer.Option("--genaug-admin-key", help="Prompt for the core's X-Admin-Key (or read stdin)."),
+]
+EventSecretOpt = Annotated[
+    bool,
+    typer.Option(
+        "--genaug-webhook-secret",
+        help="Prompt for the secret of the core's signed approval events (or read stdin).",
+    ),
+]
+
+
+def _genaug(project_id: str | None, admin_key: bool, event_secret: bool) -> dict[str, object]:
+    """The core-approval options given (secrets prompted for, one line each from stdin)."""
+    values: dict[str, object] = {}
+    if project_id is not None:
+        values["genaug_project_id"] = project_id
+    if admin_key:
+        values["genaug_admin_key"] = read_secret(None, "core admin key")
+    if event_secret:
+        values["genaug_webhook_secret"] = read_secret(None, "core webhook secret")
+    return values
 
 
 @projects_app.command("list")
@@ -315,7 +342,8 @@ def projects_list(as_json: JsonOpt = False) -> None:
 
 @projects_app.command("show")
 def projects_show(name: str, as_json: JsonOpt = False) -> None:
-    """Show one project and its accounts."""
+    """Show one project: its accounts, where the core posts its usage signals
+    (usage_webhook) and the latest one (core_usage)."""
     settings = load_settings()
 
     async def main() -> ProjectOut:
@@ -336,6 +364,9 @@ def projects_add(
     core_key: Annotated[
         bool, typer.Option("--core-key", help="Prompt for the project's core key (or read stdin).")
     ] = False,
+    genaug_project_id: CoreProjectOpt = None,
+    genaug_admin_key: AdminKeyOpt = False,
+    genaug_webhook_secret: EventSecretOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a project."""
@@ -350,6 +381,7 @@ def projects_add(
         threading=threading,
         feature=feature,
         core_api_key=key,
+        **_genaug(genaug_project_id, genaug_admin_key, genaug_webhook_secret),
     )
 
     async def main() -> ProjectOut:
@@ -377,6 +409,9 @@ def projects_set(
     core_key: Annotated[
         bool, typer.Option("--core-key", help="Prompt for a new core key (or read stdin).")
     ] = False,
+    genaug_project_id: CoreProjectOpt = None,
+    genaug_admin_key: AdminKeyOpt = False,
+    genaug_webhook_secret: EventSecretOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a project's settings (only the options given)."""
@@ -395,6 +430,7 @@ def projects_set(
         values["unlinked_policy"] = unlinked_policy
     if core_key:
         values["core_api_key"] = read_secret(None, "core API key")
+    values.update(_genaug(genaug_project_id, genaug_admin_key, genaug_webhook_secret))
     if not values:
         fail("nothing to change: give at least one option (see --help)")
     patch = validated(ProjectPatch, **values)

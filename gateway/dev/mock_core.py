@@ -23,13 +23,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.log import access_logger
 
+from gateway.dev.mock_core_approvals import MockCoreApprovals
 from gateway.version import BUILD_HEADER, VERSION_HEADER, gateway_version
 
 __all__ = ["MockCore", "MockCoreControls", "run_mock_core"]
 
 _LOG = logging.getLogger(__name__)
 
-_DIRECTIVE_RE = re.compile(r"\s*#(status|slow|long|approval|ratelimit|reason|detail|empty)=(\S+)")
+_DIRECTIVE_RE = re.compile(
+    r"\s*#(status|slow|long|approval|core_approval|ratelimit|reason|detail|empty)=(\S+)"
+)
 _FILLER_WORDS = (
     "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
     "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "ut",
@@ -68,6 +71,8 @@ class _Directives:
     slow: float | None = None
     long: int | None = None
     approval: str | None = None
+    core_approval: str | None = None
+    """`#core_approval=<tool>`: the core's own pending approval for the turn's user."""
     ratelimit: tuple[str, int] | None = None
     """`#ratelimit=user:N` / `#ratelimit=project:N`: (scope, seconds)."""
     reason: str | None = None
@@ -200,6 +205,8 @@ def _parse_directives(text: str) -> tuple[_Directives, str]:
                 directives.long = min(max(0, int(value)), _MAX_LONG)
             elif name == "approval":
                 directives.approval = value
+            elif name == "core_approval":
+                directives.core_approval = value
             elif name == "ratelimit":
                 scope, _, seconds = value.partition(":")
                 if scope not in ("user", "project"):
@@ -243,6 +250,8 @@ class MockCore:
         self.conversations: dict[str, list[str]] = {}
         """Per `conversation` id, the response ids of its turns so far, in order."""
         self._approvals: dict[str, str] = {}
+        self.core_approvals = MockCoreApprovals()
+        """Approvals the core owns (admin endpoints, signed events): `mock_core_approvals`."""
         self._idempotent: dict[str, dict[str, Any]] = {}
         self._key_locks: dict[str, asyncio.Lock] = {}
         self._runner: web.AppRunner | None = None
@@ -265,6 +274,7 @@ class MockCore:
         app.router.add_get("/mock/requests", self._list_requests)
         app.router.add_post("/mock/reset", self._reset)
         app.router.add_post("/mock/controls", self._set_controls)
+        self.core_approvals.routes(app)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -292,6 +302,7 @@ class MockCore:
         self._depths.clear()
         self.conversations.clear()
         self._approvals.clear()
+        self.core_approvals.reset()
         self._idempotent.clear()
         self._key_locks.clear()
         self._limited_keys.clear()
@@ -575,6 +586,14 @@ class MockCore:
                     }
                 )
             text = f"Approval needed to run {directives.approval.replace(',', ' and ')}."
+        elif directives.core_approval:
+            approval_id = self.core_approvals.create(
+                str(body.get("user") or ""),
+                directives.core_approval,
+                clean_text or directives.core_approval,
+                conversation,
+            )
+            text = f"Waiting for your approval to run {directives.core_approval} ({approval_id})."
         elif directives.long is not None:
             text = _filler(directives.long)
         else:

@@ -24,6 +24,7 @@ from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.messages import SendError
 from gateway.schemas import MODEL_TIERS
+from gateway.storage import usage
 from gateway.storage.db import Database
 from gateway.storage.db.models import ChannelAccount, Project
 from gateway.storage.db.schema import SchemaOutOfDate, ensure_current
@@ -82,6 +83,7 @@ async def run_checks(
         checks.append(_model(info.model))
         checks.append(await _core(info.core_base_url, info.core_api_key, info.model, core_build))
         core_build.note(await probe_core(info.core_base_url))
+        checks.append(await _usage(db, info.id))
         url, secret = info.approval_webhook_url, info.approval_webhook_secret
         if project == DEFAULT and settings.approval_webhook_url:
             # What the gateway will use once it starts (the environment wins for `default`).
@@ -239,6 +241,17 @@ async def _core(
             name, "FAIL", f"project_key_execution=FAIL: the core refused the key ({status})"
         )
     return Check(name, "FAIL", f"project_key_execution=FAIL: the core answered {status}")
+
+
+async def _usage(db: Database, project_id: int) -> Check:
+    """The core's latest usage.threshold signal: 80 % is a WARN (turns still work); 100 % is a
+    FAIL, because users are being told the daily limit is reached until the core's day ends."""
+    name = "core usage"
+    async with db.session() as session:
+        signal = await usage.latest(session, project_id)
+    if signal is None or not signal.current():
+        return Check(name, "PASS", "no usage threshold signalled by the core in the last 24 h")
+    return Check(name, "FAIL" if signal.threshold >= 100 else "WARN", signal.describe())
 
 
 async def _approval_webhook(url: str | None, secret: str | None) -> Check:

@@ -33,6 +33,7 @@ from gateway.schemas import (
     ProjectPatch,
     check_account_fields,
 )
+from gateway.storage import usage
 from gateway.storage.db import Database
 from gateway.storage.db.models import AuditEntry, ChannelAccount, Project
 from gateway.storage.secrets import SecretBox
@@ -58,6 +59,10 @@ class ProjectInfo:
     feature: str = DEFAULT_FEATURE
     user_salt: str = ""
     """Derives the opaque core user id of unlinked senders (`identity.resolve`)."""
+    genaug_project_id: str | None = None
+    genaug_admin_key: str | None = None
+    genaug_webhook_secret: str | None = None
+    """The core's project id, admin key and event secret: core-owned approvals (all three)."""
 
 
 class ProjectStore:
@@ -81,6 +86,8 @@ class ProjectStore:
         """The pipeline's view of `project` (its salt made sure of: `salted`)."""
         key = self.box.decrypt(project.core_key_encrypted).get("core_api_key")
         hook = self.box.decrypt(project.approval_webhook_secret_encrypted).get("webhook_secret")
+        genaug = self.box.decrypt(project.genaug_admin_key_encrypted).get("admin_key")
+        events = self.box.decrypt(project.genaug_webhook_secret_encrypted).get("webhook_secret")
         return ProjectInfo(
             id=project.id,
             name=project.name,
@@ -94,6 +101,9 @@ class ProjectStore:
             threading=project.threading or DEFAULT_THREADING,
             feature=project.feature or DEFAULT_FEATURE,
             user_salt=project.user_salt or "",
+            genaug_project_id=project.genaug_project_id,
+            genaug_admin_key=genaug,
+            genaug_webhook_secret=events,
         )
 
     async def list_projects(self) -> list[ProjectOut]:
@@ -128,7 +138,13 @@ class ProjectStore:
                 approval_ttl_seconds=data.approval_ttl_seconds,
                 threading=data.threading,
                 feature=data.feature,
+                genaug_project_id=data.genaug_project_id,
+                genaug_admin_key_encrypted=self._sealed("admin_key", data.genaug_admin_key),
+                genaug_webhook_secret_encrypted=self._sealed(
+                    "webhook_secret", data.genaug_webhook_secret
+                ),
                 user_salt=token_hex(16),
+                usage_path_token=usage.new_token(),
             )
             session.add(project)
             await session.flush()
@@ -146,7 +162,16 @@ class ProjectStore:
                 secret = changes.pop("approval_webhook_secret")
                 project.approval_webhook_secret_encrypted = self._hook_secret(secret)
                 changes["approval_webhook_secret"] = "<changed>"
+            for field, sealed_as in (
+                ("genaug_admin_key", "admin_key"),
+                ("genaug_webhook_secret", "webhook_secret"),
+            ):
+                if field in changes:
+                    sealed = self._sealed(sealed_as, changes.pop(field))
+                    setattr(project, f"{field}_encrypted", sealed)
+                    changes[field] = "<changed>"
             nullable = (
+                "genaug_project_id",
                 "core_base_url",
                 "approval_webhook_url",
                 "approval_ttl_seconds",
@@ -162,6 +187,9 @@ class ProjectStore:
     def _core_key(self, key: str | None) -> str | None:
         return self.box.encrypt({"core_api_key": key}) if key else None
 
+    def _sealed(self, name: str, secret: str | None) -> str | None:
+        return self.box.encrypt({name: secret}) if secret else None
+
     def _hook_secret(self, secret: str | None) -> str | None:
         return self.box.encrypt({"webhook_secret": secret}) if secret else None
 
@@ -173,6 +201,7 @@ class ProjectStore:
                 .order_by(ChannelAccount.channel, ChannelAccount.account)
             )
         ).all()
+        signal = await usage.latest(session, project.id)
         return ProjectOut(
             name=project.name,
             core_base_url=project.core_base_url,
@@ -184,7 +213,12 @@ class ProjectStore:
             approval_ttl_seconds=project.approval_ttl_seconds,
             threading=project.threading or DEFAULT_THREADING,
             feature=project.feature or DEFAULT_FEATURE,
+            genaug_project_id=project.genaug_project_id,
+            genaug_admin_key_set=project.genaug_admin_key_encrypted is not None,
+            genaug_webhook_secret_set=project.genaug_webhook_secret_encrypted is not None,
             accounts=[self._account_out(project.name, a) for a in accounts],
+            usage_webhook=usage.usage_url(self.settings.public_url, project),
+            core_usage=signal.describe() if signal is not None else None,
             created_at=project.created_at,
             updated_at=project.updated_at,
         )
@@ -348,6 +382,7 @@ class ProjectStore:
                     model=s.core_model,
                     unlinked_policy=s.unlinked_policy,
                     user_salt=token_hex(16),
+                    usage_path_token=usage.new_token(),
                 )
                 session.add(project)
                 self._audit(session, None, "environment", "project.create", DEFAULT)
@@ -374,11 +409,28 @@ class ProjectStore:
                 stored_hook = self.box.decrypt(project.approval_webhook_secret_encrypted)
                 if stored_hook.get("webhook_secret") != hook:
                     project.approval_webhook_secret_encrypted = self._hook_secret(hook)
+            self._env_genaug(project, given)
             await session.flush()
             if s.telegram_bot_token is not None:
                 await self._env_telegram(session, project, given)
             for channel, secrets, config in _env_accounts(s):
                 await self._upsert_env_account(session, project, channel, secrets, config)
+
+    def _env_genaug(self, project: Project, given: set[str]) -> None:
+        """GENAUG_PROJECT_ID / GENAUG_ADMIN_KEY / GENAUG_WEBHOOK_SECRET for the default project
+        (a secret is re-encrypted only when it changed, like the core key)."""
+        s = self.settings
+        if "genaug_project_id" in given:
+            project.genaug_project_id = s.genaug_project_id
+        for value, attr, name in (
+            (s.genaug_admin_key, "genaug_admin_key_encrypted", "admin_key"),
+            (s.genaug_webhook_secret, "genaug_webhook_secret_encrypted", "webhook_secret"),
+        ):
+            if value is None:
+                continue
+            secret = value.get_secret_value()
+            if self.box.decrypt(getattr(project, attr)).get(name) != secret:
+                setattr(project, attr, self.box.encrypt({name: secret}))
 
     async def _env_telegram(self, session: AsyncSession, project: Project, given: set[str]) -> None:
         """The webhook secret, when not set, is kept while the token is unchanged, else derived.

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.heap import freeze_long_lived
 from gateway.runtime import Runtime
-from gateway.web import admin, health, webhooks
+from gateway.web import admin, core_events, health, usage_events, webhooks
 from gateway.web.errors import request_context
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
@@ -20,9 +20,11 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> web.Application:
         client_max_size=runtime.settings.max_body_bytes + 1,
     )
     app[RUNTIME_KEY] = runtime
+    core_events.add_routes(app, runtime)  # before /webhooks/{channel}/{account}
     webhooks.add_routes(app, runtime)
     health.add_routes(app, runtime)
     admin.add_routes(app, runtime)
+    usage_events.add_routes(app, runtime)
 
     async def on_startup(_: web.Application) -> None:
         if run_worker:

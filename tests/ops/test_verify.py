@@ -36,6 +36,7 @@ EXPECTED_PASS = {
     "whatsapp:default self-test webhook",
     "model",
     "core",
+    "core usage",
 }
 
 

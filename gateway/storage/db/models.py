@@ -70,6 +70,13 @@ class Project(Base):
     user_salt: Mapped[str | None] = mapped_column(String(64))
     """Derives the opaque core user id of unlinked senders; kept here, not derived from
     GATEWAY_SECRET_KEY, so a key rotation does not change who the core thinks they are."""
+    genaug_project_id: Mapped[str | None] = mapped_column(String(128))
+    """The core's id of this project: with the admin key, turns on core-owned approvals."""
+    genaug_admin_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    genaug_webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    usage_path_token: Mapped[str | None] = mapped_column(String(64))
+    """The last segment of the core's usage-signal route: those events are unsigned, so only
+    someone shown the path (`gateway projects show`) can post them."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -308,6 +315,8 @@ class Approval(Base):
         Index("ix_approvals_due", "status", "expires_at"),
         Index("ix_approvals_user", "project_id", "app_user_id", "status"),
         Index("ix_approvals_response", "project_id", "response_id"),
+        Index("ix_approvals_core_id", "project_id", "core_approval_id", unique=True),
+        Index("ix_approvals_core_sync", "core_sync", "core_sync_next_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -340,6 +349,25 @@ class Approval(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    core_approval_id: Mapped[str | None] = mapped_column(String(128))
+    """Set on an approval the core owns (source `core_owned`): the core's id of it."""
+    core_sync: Mapped[str | None] = mapped_column(String(16))
+    """The decision's delivery to the core: `pending` until POSTed, then `done` / `failed`."""
+    core_sync_attempts: Mapped[int | None] = mapped_column(Integer)
+    core_sync_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CoreEvent(Base):
+    """A lifecycle event the core signed and sent, kept so a replay is recognised."""
+
+    __tablename__ = "core_events"
+    __table_args__ = (UniqueConstraint("project_id", "event_id", name="uq_core_events_event"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebhookDelivery(Base):
