@@ -252,13 +252,7 @@ class CoreApprovals:
             return
         expires = approval.expires_at or utcnow() + timedelta(seconds=project.approval_ttl_seconds)
         expires = _aware(expires)
-        destination = Destination(
-            reach.route,
-            reach.account,
-            reach.chat,
-            reach.channel,
-            adapter.capabilities_for(reach.chat).buttons,
-        )
+        destination = Destination.to(reach, adapter)
         await self.approvals.add_core_owned(
             project,
             core_approval_id=approval.id,

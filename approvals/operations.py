@@ -32,13 +32,7 @@ async def request_approval(
     info = await store.project_info(project)
     reach = await reach_user(store.db, identity, project, body.app_user_id, channel=body.channel)
     _, adapter = await directory.get(reach.route, reach.account)
-    destination = Destination(
-        reach.route,
-        reach.account,
-        reach.chat,
-        reach.channel,
-        adapter.capabilities_for(reach.chat).buttons,
-    )
+    destination = Destination.to(reach, adapter)
     return await approvals.request(
         info,
         app_user_id=body.app_user_id,

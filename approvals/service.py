@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from approvals import prompts
 from approvals.redact import redact_text, summarize_arguments
 from approvals.tokens import ApprovalTokens
+from channels.base import ChannelAdapter
 from channels.capabilities import capabilities
 from gateway.messages import InboundEvent
 from gateway.schemas import ApprovalOut
@@ -40,6 +41,7 @@ from gateway.storage.db.models import (
 )
 from gateway.storage.db.raw import Statements
 from gateway.storage.inbox import inbox_row
+from identity.reach import Reach
 
 if TYPE_CHECKING:
     from gateway.storage.projects import ProjectInfo
@@ -60,6 +62,12 @@ class Destination:
     chat: str
     channel: str
     buttons: bool
+
+    @classmethod
+    def to(cls, reach: Reach, adapter: ChannelAdapter) -> Destination:
+        """Where an app user is reached now, with what that chat can render."""
+        buttons = adapter.capabilities_for(reach.chat).buttons
+        return cls(reach.route, reach.account, reach.chat, reach.channel, buttons)
 
 
 @dataclass(frozen=True)
