@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from approvals import prompts, signing
 from approvals.service import CORE_OWNED, PENDING, ApprovalService, Destination, Status
 from gateway.config import Settings
+from gateway.netguard import guarded_connector
 from gateway.storage import outbox
 from gateway.storage.db import Database
 from gateway.storage.db.models import Approval, Conversation, CoreEvent, Project, utcnow
@@ -100,7 +101,9 @@ class CoreAdmin:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, connector=guarded_connector()
+            )
         return self._session
 
     def _url(self, project: ProjectInfo, suffix: str = "") -> str:

@@ -12,7 +12,7 @@ import contextlib
 import structlog
 
 from approvals import prompts
-from approvals.service import ApprovalService, Decision
+from approvals.service import ApprovalService, ChatPlace, Decision
 from approvals.tokens import TextDecision, Verdict, parse_action
 from channels.base import ChannelAdapter
 from channels.capabilities import capabilities
@@ -57,25 +57,33 @@ class ChannelDecisions:
     ) -> list[str] | None:
         """A YES / NO reply from the sender `identity` (resolved by the caller, who needs it again
         when this answers None: not a decision after all, nothing of the sender's is waiting, so
-        an ordinary message for the agent)."""
+        an ordinary message for the agent).
+
+        With a code: the sender's pending approval with that code, wherever it was prompted.
+        Without one: only the approval whose prompt is the latest this chat was sent (the user
+        saw it here, last); otherwise, when something of theirs waits elsewhere, they are asked
+        to answer with its code."""
         if identity.user is None:  # unlinked: may decide nothing (told how to link instead)
             if parsed.code is not None:
                 await self._refuse_code(project, event, parsed.code)
             return None
-        pending = await self.approvals.pending_for(project.id, identity.user)
         if parsed.code is not None:
-            chosen = [p for p in pending if p[1] == parsed.code]
+            pending = await self.approvals.pending_for(project.id, identity.user)
+            chosen = [p[0] for p in pending if p[1] == parsed.code]
             if not chosen:
                 await self._refuse_code(project, event, parsed.code)
                 return [prompts.NO_SUCH_CODE.format(code=parsed.code)]
-        elif not pending:
-            return None
-        elif len(pending) > 1:
-            return [prompts.which_one([(code, tool) for _, code, tool in pending])]
+            approval_id = chosen[0]
         else:
-            chosen = pending
+            here = await self._prompted_here(project, event, identity.user)
+            if here is None:
+                pending = await self.approvals.pending_for(project.id, identity.user)
+                if not pending:
+                    return None
+                return [prompts.which_one([(code, tool) for _, code, tool in pending])]
+            approval_id = here
         decision = await self.approvals.decide(
-            approval_id=chosen[0][0],
+            approval_id=approval_id,
             verdict=parsed.verdict,
             actor=_actor(event),
             source=event.channel,
@@ -86,6 +94,18 @@ class ChannelDecisions:
         if _told_in_prompt(decision, parsed.verdict, event):
             return []
         return [_answer(decision, parsed.verdict)]
+
+    async def _prompted_here(
+        self, project: ProjectInfo, event: InboundEvent, user: str
+    ) -> str | None:
+        """The approval a bare YES / NO in this chat answers: the user's latest prompt here, if
+        it is still open and was not prompted together with another (then only a code says
+        which)."""
+        latest = await self.approvals.latest_prompt_in(project.id, user, ChatPlace.of(event))
+        if len(latest) != 1:
+            return None
+        approval_id, still_open = latest[0]
+        return approval_id if still_open else None
 
     async def _refuse_code(self, project: ProjectInfo, event: InboundEvent, code: str) -> None:
         """A code that is not the sender's: if it names someone else's approval, that is a

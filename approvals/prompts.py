@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from approvals.redact import one_line
+
 DECIDED = {"approved": "Approved", "denied": "Denied", "expired": "Expired"}
 ICON = {"approved": "✅", "denied": "❌", "expired": "⌛"}
 
@@ -28,7 +30,7 @@ def _minutes(facts: PromptFacts) -> str:
 def prompt_text(facts: PromptFacts, *, buttons: bool, with_code: bool) -> str:
     """Buttons (Telegram, WhatsApp Cloud): the buttons do the asking. Text (SMS, WhatsApp via
     Twilio): ends with the reply to send, naming the short code when the user has several."""
-    head = f"Approval needed: {facts.summary}"
+    head = f"Approval needed: {one_line(facts.summary)}"  # the agent writes no line of its own
     if buttons:
         return f"{head}\nThis request expires in {_minutes(facts)}."
     if with_code:
@@ -43,15 +45,16 @@ def footer(facts: PromptFacts) -> str:
 
 def closed_prompt_text(facts: PromptFacts, status: str) -> str:
     """The prompt edited after the decision (buttons gone)."""
-    return f"Approval needed: {facts.summary}\n{ICON[status]} {DECIDED[status]}."
+    return f"Approval needed: {one_line(facts.summary)}\n{ICON[status]} {DECIDED[status]}."
 
 
 def outcome_text(facts: PromptFacts, status: str) -> str:
+    tool = one_line(facts.tool)
     if status == "approved":
-        return f"{facts.tool} was approved. Going ahead."
+        return f"{tool} was approved. Going ahead."
     if status == "denied":
-        return f"{facts.tool} was denied. It will not run."
-    return f"The approval request for {facts.tool} expired. Nothing was done."
+        return f"{tool} was denied. It will not run."
+    return f"The approval request for {tool} expired. Nothing was done."
 
 
 ALREADY = {
@@ -65,13 +68,16 @@ NO_SUCH_CODE = "No request waiting for you has the code {code}."
 
 
 def which_one(pending: list[tuple[str, str]]) -> str:
-    """Several requests wait: name them by code and tool."""
+    """A bare YES / NO that answers no prompt of this chat while requests wait (prompted in
+    another chat, or not the latest prompt here): name them by code and tool."""
     lines = [f"{code}: {tool}" for code, tool in pending]
     first = pending[0][0]
+    head = "You have several requests waiting:" if len(pending) > 1 else "A request is waiting:"
     return (
-        "You have several requests waiting:\n"
+        head
+        + "\n"
         + "\n".join(lines)
-        + f"\nReply YES or NO with the code, for example YES {first}."
+        + f"\nTo decide, reply YES or NO with the code, for example YES {first}."
     )
 
 

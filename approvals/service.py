@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import json
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,14 +28,13 @@ from channels.base import ChannelAdapter
 from channels.capabilities import capabilities
 from gateway.messages import InboundEvent
 from gateway.schemas import ApprovalOut
-from gateway.storage import outbox
+from gateway.storage import lifecycle, outbox
 from gateway.storage.db import Database
 from gateway.storage.db.models import (
     Approval,
     AuditEntry,
     InboxEvent,
     Project,
-    WebhookDelivery,
     utcnow,
 )
 from gateway.storage.db.raw import Statements
@@ -68,6 +66,23 @@ class Destination:
         """Where an app user is reached now, with what that chat can render."""
         buttons = adapter.capabilities_for(reach.chat).buttons
         return cls(reach.route, reach.account, reach.chat, reach.channel, buttons)
+
+
+@dataclass(frozen=True)
+class ChatPlace:
+    """One chat as an approval row records where its prompt went: the route (the account's
+    channel: Twilio's `sms` also carries WhatsApp), the account, the chat address (`whatsapp:+1...`
+    through Twilio, the bare number for SMS) and the user-facing channel."""
+
+    route: str
+    account: str
+    chat: str
+    channel: str
+
+    @classmethod
+    def of(cls, event: InboundEvent) -> ChatPlace:
+        """The chat an inbound message was written in."""
+        return cls(event.route, event.account, event.chat or "-", event.channel)
 
 
 @dataclass(frozen=True)
@@ -521,6 +536,34 @@ class ApprovalService:
             ).all()
         return [(r.id, r.short_code, r.tool) for r in rows]
 
+    async def latest_prompt_in(
+        self, project_id: int, app_user_id: str, where: ChatPlace
+    ) -> builtins.list[tuple[str, bool]]:
+        """The user's most recent approval prompt in one chat, whatever its status, as (id, still
+        pending and not overdue); two when another was prompted at the same moment (one core
+        response asking for several tools). Empty when none was prompted there."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Approval.id, Approval.status, Approval.created_at, Approval.expires_at)
+                    .where(
+                        Approval.project_id == project_id,
+                        Approval.app_user_id == app_user_id,
+                        Approval.route == where.route,
+                        Approval.account == where.account,
+                        Approval.chat == where.chat,
+                        Approval.channel == where.channel,
+                    )
+                    .order_by(Approval.created_at.desc(), Approval.id.desc())
+                    .limit(2)
+                )
+            ).all()
+        if not rows:
+            return []
+        newest = [r for r in rows if r.created_at == rows[0].created_at]
+        now = utcnow()
+        return [(r.id, r.status == PENDING and r.expires_at > now) for r in newest]
+
     async def pending_with_code(self, project_id: int, code: str) -> builtins.list[str]:
         async with self.db.session() as session:
             return list(
@@ -573,35 +616,18 @@ class ApprovalService:
         row: dict[str, Any],
         event_type: str,
     ) -> None:
-        """Queue one lifecycle event, if the project has an approval webhook."""
-        url = await conn.scalar(
-            select(Project.approval_webhook_url).where(Project.id == project_id)
-        )
-        if not url:
+        """Queue one lifecycle event, if the project has an approval webhook (in order per
+        approval)."""
+        if await lifecycle.webhook_target(conn, project_id) is None:
             return
-        now = utcnow()
-        event_id = f"evt_{uuid.uuid4().hex}"
         approval = _out(_RowView(**{k: row.get(k) for k in _RowView.FIELDS}), project_name)
-        body = {
-            "event_id": event_id,
-            "type": event_type,
-            "created_at": now.isoformat().replace("+00:00", "Z"),
-            "approval": _event_approval(approval, row),
-        }
-        await conn.execute(
-            insert(WebhookDelivery),
-            {
-                "project_id": project_id,
-                "approval_id": row["id"],
-                "event_id": event_id,
-                "event_type": event_type,
-                "body": json.dumps(body, separators=(",", ":"), sort_keys=True),
-                "chat_key": f"approval:{row['id']}",
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            },
+        await lifecycle.enqueue(
+            conn,
+            project_id,
+            event_type=event_type,
+            subject=row["id"],
+            order_key=f"approval:{row['id']}",
+            fields={"approval": _event_approval(approval, row)},
         )
 
 
@@ -754,9 +780,15 @@ async def _audit(
     )
 
 
+SHORT_CODE_DIGITS = 6
+"""A prompt's code (`YES 482913`): six digits, so naming a request by a guessed code is hopeless
+and a code still fits the prompt of a one-part SMS."""
+
+
 def _short_code(taken: set[str]) -> str:
+    low = 10 ** (SHORT_CODE_DIGITS - 1)
     while True:
-        code = f"{secrets.randbelow(9000) + 1000}"
+        code = f"{secrets.randbelow(9 * low) + low}"
         if code not in taken:
             return code
 

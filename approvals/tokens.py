@@ -19,10 +19,11 @@ Verdict = Literal["approved", "denied"]
 
 ACTION_PREFIX = "ap:"
 _ACTION = re.compile(r"^ap:([A-Za-z0-9_-]{16,64}):([yn])$")
-_TEXT = re.compile(
-    r"^\s*(y|yes|approve|approved|n|no|deny|denied)\b[\s,:#]*(\d{4})?\s*[.!]*\s*$", re.IGNORECASE
-)
-_YES = {"y", "yes", "approve", "approved"}
+_TEXT = re.compile(r"^\s*(yes|approve|no|deny)\b[\s,:#]*(\d{4,8})?\s*[.!]*\s*$", re.IGNORECASE)
+"""The whole message is one decision word, optionally a prompt's code, optionally `.` or `!`.
+Anything else (`y`, `ok`, `approved`, `yes please`, `no thanks`) is an ordinary message. Codes
+are six digits; four to eight are read, so a code shown before the change still works."""
+_YES = {"yes", "approve"}
 
 
 class ApprovalTokens:
@@ -79,7 +80,7 @@ def is_approval_action(action: str | None) -> bool:
 
 
 def parse_text(text: str | None) -> TextDecision | None:
-    """`YES`, `no`, `Approve 4821`, `n #4821` ... (case-insensitive), or None."""
+    """`YES`, `no`, `Approve 482913`, `deny #482913` ... (case-insensitive), or None."""
     match = _TEXT.match(text or "")
     if match is None:
         return None

@@ -18,11 +18,13 @@ from sqlalchemy import func, select, update
 
 from approvals.signing import HEADER, sign
 from gateway.config import Settings
+from gateway.netguard import RefusedAddress, failure_class, guarded_connector, status_class
 from gateway.schemas import WebhookDeliveryOut
 from gateway.storage.db import Database
 from gateway.storage.db.models import Project, WebhookDelivery, utcnow
 from gateway.storage.queue import QueueSpec, settle
 from gateway.storage.secrets import SecretBox
+from gateway.storage.urls import webhook_policy
 
 WEBHOOKS = QueueSpec(model=WebhookDelivery, ready="pending", active="delivering")
 MIN_ATTEMPTS = 10
@@ -36,11 +38,16 @@ class WebhookSender:
     def __init__(self, settings: Settings, db: Database, box: SecretBox, metrics: Any) -> None:
         self.settings, self.db, self.box, self.metrics = settings, db, box, metrics
         self._session: aiohttp.ClientSession | None = None
+        self.policy = webhook_policy(settings)
 
     def _http(self) -> aiohttp.ClientSession:
+        """Every connection is checked against the webhook policy (`gateway.netguard`), so a
+        name that resolves to a private address after it was saved is refused too."""
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=timeout, connector=guarded_connector(self.policy)
+            )
         return self._session
 
     async def deliver(self, row: Any, worker_id: str) -> None:
@@ -62,21 +69,24 @@ class WebhookSender:
         status: int | None = None
         error: str | None = None
         try:
-            async with self._http().post(url, data=body, headers=headers) as resp:
+            self.policy.check_url(url)  # the scheme, and an address written in the URL
+            post = self._http().post(url, data=body, headers=headers, allow_redirects=False)
+            async with post as resp:
                 status = resp.status
                 await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        except (aiohttp.ClientError, TimeoutError, RefusedAddress) as exc:
+            # A class, never the text: the URL's owner reads `last_error` (admin API, CLI).
+            error = failure_class(exc)
         if status is not None and 200 <= status < 300:
             await self._finish(row, worker_id, "delivered", status, None)
             self.metrics.webhook_deliveries.labels("delivered").inc()
             bound.info("webhook.delivered", status=status, attempt=row.attempts)
             return
-        error = error or f"receiver answered {status}"
+        error = error or status_class(status or 0)
         age = utcnow() - row.created_at
         window = timedelta(hours=self.settings.webhook_retry_hours)
         if age >= window and row.attempts >= MIN_ATTEMPTS:
-            await self._finish(row, worker_id, "dead", status, f"gave up: {error}")
+            await self._finish(row, worker_id, "dead", status, error)
             self.metrics.webhook_deliveries.labels("dead").inc()
             bound.error("webhook.dead", attempts=row.attempts, error=error)
             return

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-SECRET = "bench-secret"
+SECRET = "bench-webhook-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 HEADERS = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
 

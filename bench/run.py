@@ -164,7 +164,7 @@ async def set_core_delay(fakes: Fakes, seconds: float) -> None:
 def gateway_env(db: str, fakes: Fakes, port: int) -> dict[str, str]:
     return {
         "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}",
-        "GATEWAY_SECRET_KEY": "bench-secret-key",
+        "GATEWAY_SECRET_KEY": "i5-UM0g9vK_-WWz8Wl1QWoulyr1vkeePdnX5Fn6UHmY=",
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": SECRET,
         "TELEGRAM_API_BASE_URL": fakes.telegram_url,

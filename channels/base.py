@@ -49,6 +49,8 @@ class ChannelAdapter(ABC):
     capabilities: ClassVar[Capabilities]
     """What the route's messages can do (`channels.capabilities`)."""
     required_secrets: ClassVar[tuple[str, ...]]
+    api_secrets: ClassVar[tuple[str, ...]] = ()
+    """The secrets sent to the provider's API (`api_base_url`): moving that URL needs them."""
 
     def __init__(self, account: AccountInfo) -> None:
         self.account = account

@@ -71,6 +71,9 @@ class Capabilities:
     else the address they wrote from, through the account that received it."""
     phone_addresses: bool = False
     """Senders and chats are phone numbers: masked to the last 4 digits in logs and bundles."""
+    paid_parts: bool = False
+    """Every message sent costs money (SMS): a reply is split into fewer parts
+    (GATEWAY_SMS_MAX_REPLY_PARTS, else GATEWAY_MAX_REPLY_PARTS)."""
     pacing: Pacing | None = None
     """Sends on this route are paced to these limits (per account, per chat, per group chat;
     `GATEWAY_<ROUTE>_RATE_PER_BOT`-style settings override them); None: the provider queues or
@@ -81,9 +84,10 @@ class Capabilities:
         word = f"/{name.lower()}" if self.slash_commands else name.upper()
         return f"{word} {arg}" if arg else word
 
-    def split(self, text: str) -> list[str]:
-        """`text` in parts that each fit one message and join back to exactly `text`."""
-        return split_text(text, self.max_text_units, self.text_units)
+    def split(self, text: str, max_parts: int | None = None) -> list[str]:
+        """`text` in parts that each fit one message and join back to exactly `text`; at most
+        `max_parts` of them, the last ending with a visible truncation marker when cut."""
+        return split_text(text, self.max_text_units, self.text_units, max_parts)
 
     def allows_send_after(self, silence: timedelta | None) -> bool:
         """Whether a free-form message may go out when the user last wrote `silence` ago
@@ -118,9 +122,14 @@ SMS = Capabilities(
     media_kinds=_MEDIA,  # MMS
     carrier_keywords=True,
     phone_addresses=True,
+    paid_parts=True,
 )
 WHATSAPP_VIA_TWILIO = replace(
-    SMS, name="WhatsApp", carrier_keywords=False, service_window=timedelta(hours=24)
+    SMS,
+    name="WhatsApp",
+    carrier_keywords=False,
+    service_window=timedelta(hours=24),
+    paid_parts=False,
 )
 WHATSAPP = Capabilities(
     name="WhatsApp",

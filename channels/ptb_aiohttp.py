@@ -14,6 +14,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from gateway.netguard import guarded_connector
+
 
 class AiohttpRequest(BaseRequest):
     """One keep-alive connection pool per bot; form-encoded like PTB's own backend."""
@@ -39,7 +41,7 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                connector=guarded_connector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
             )
 

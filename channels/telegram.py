@@ -70,6 +70,7 @@ class TelegramAdapter(ChannelAdapter):
     channel: ClassVar[str] = "telegram"
     capabilities: ClassVar[Capabilities] = TELEGRAM
     required_secrets: ClassVar[tuple[str, ...]] = ("token", "webhook_secret")
+    api_secrets: ClassVar[tuple[str, ...]] = ("token",)
 
     def __init__(self, account: AccountInfo) -> None:
         super().__init__(account)
@@ -219,12 +220,13 @@ class TelegramAdapter(ChannelAdapter):
 
     # --- outbound ----------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> SendResult:
+        chat_id = _chat_id(message.chat)
         edit = message.options.get("edit_message_id")
         if edit:
             # An approval prompt closed: new text, and no reply_markup, so the buttons go.
             await self._call(
                 self.bot.edit_message_text,
-                chat_id=int(message.chat),
+                chat_id=chat_id,
                 message_id=int(edit),
                 text=message.text,
             )
@@ -242,7 +244,7 @@ class TelegramAdapter(ChannelAdapter):
             self.bot.do_api_request,
             "sendMessage",
             api_kwargs={
-                "chat_id": int(message.chat),
+                "chat_id": chat_id,
                 "text": message.text,
                 "reply_parameters": reply,
                 "reply_markup": markup,
@@ -251,7 +253,7 @@ class TelegramAdapter(ChannelAdapter):
         return _send_result(sent, message.chat)
 
     async def send_typing(self, chat: str) -> None:
-        await self._call(self.bot.send_chat_action, chat_id=int(chat), action="typing")
+        await self._call(self.bot.send_chat_action, chat_id=_chat_id(chat), action="typing")
 
     async def acknowledge_action(self, event: InboundEvent, text: str | None = None) -> None:
         query_id = event.hints.get("callback_query_id")
@@ -443,3 +445,12 @@ def _attachments(message: MessageFields) -> list[Attachment]:
         loc = message.location
         found.append(Attachment(kind="location", url=f"geo:{loc.latitude},{loc.longitude}"))
     return found
+
+
+def _chat_id(chat: str) -> int:
+    """Telegram chats are integers; anything else (an identity linked by hand with a made-up id)
+    can never be delivered: a permanent failure, not a crash of the sender."""
+    try:
+        return int(chat)
+    except ValueError:
+        raise SendError(f"not a Telegram chat id: {chat[:40]!r}", permanent=True) from None

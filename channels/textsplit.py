@@ -8,32 +8,50 @@ from collections.abc import Callable
 _BOUNDARIES = ("\n\n", "\n", ". ", "! ", "? ", " ")
 
 
-def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+TRUNCATED = "\n[…message cut short: too long]"
+"""Ends the last part of a text cut at the most parts allowed: the reader sees it was cut."""
+
+
+def split_text(
+    text: str, limit: int, measure: Callable[[str], int] = len, max_parts: int | None = None
+) -> list[str]:
     """Cut after the best boundary that keeps each part within `limit` units.
 
-    Nothing is added or dropped: `"".join(parts) == text`. A part only ends mid-word when a word
-    alone is longer than the limit, and never inside a UTF-16 surrogate pair.
+    Nothing is added or dropped: `"".join(parts) == text`, unless more than `max_parts` parts
+    would be needed: then the last one allowed ends early (at a boundary) with `TRUNCATED`. A
+    part only ends mid-word when a word alone is longer than the limit, and never inside a
+    UTF-16 surrogate pair.
     """
     if limit <= 0:
         raise ValueError("limit must be positive")
+    if max_parts is not None and max_parts <= 0:
+        raise ValueError("max_parts must be positive")
     parts: list[str] = []
     rest = text
     while measure(rest) > limit:
-        fit = _longest_prefix(rest, limit, measure)
-        window = rest[:fit]
-        cut = 0
-        for boundary in _BOUNDARIES:
-            at = window.rfind(boundary)
-            # Ignore cuts in the first quarter: they would leave a tiny part.
-            if at > fit // 4:
-                cut = at + len(boundary)
-                break
-        cut = cut or fit
+        if max_parts is not None and len(parts) == max_parts - 1:
+            room = limit - measure(TRUNCATED)
+            head = rest[: _cut(rest, room, measure)] if room > 0 else ""
+            parts.append(head.rstrip() + TRUNCATED if room > 0 else TRUNCATED.strip())
+            return parts
+        cut = _cut(rest, limit, measure)
         parts.append(rest[:cut])
         rest = rest[cut:]
     if rest or not parts:
         parts.append(rest)
     return parts
+
+
+def _cut(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """Where the part that starts `text` ends: after the best boundary within `limit` units."""
+    fit = _longest_prefix(text, limit, measure)
+    window = text[:fit]
+    for boundary in _BOUNDARIES:
+        at = window.rfind(boundary)
+        # Ignore cuts in the first quarter: they would leave a tiny part.
+        if at > fit // 4:
+            return at + len(boundary)
+    return fit
 
 
 def _longest_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int:

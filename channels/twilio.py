@@ -35,6 +35,7 @@ from gateway.messages import (
     WebhookRejected,
     WebhookReply,
 )
+from gateway.netguard import guarded_connector
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class TwilioAdapter(ChannelAdapter):
     channel: ClassVar[str] = "sms"
     capabilities: ClassVar[Capabilities] = SMS
     required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
+    api_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
 
     def capabilities_for(self, chat: str) -> Capabilities:
         return WHATSAPP_VIA_TWILIO if chat.startswith(WHATSAPP_PREFIX) else SMS
@@ -323,7 +325,8 @@ class RedirectingHttpClient(AsyncTwilioHttpClient):
                 timeout=ClientTimeout(
                     total=self.timeout,
                     connect=min(CONNECT_TIMEOUT, self.timeout or CONNECT_TIMEOUT),
-                )
+                ),
+                connector=guarded_connector(),
             )
         headers = dict(headers or {})
         if auth:

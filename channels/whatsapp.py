@@ -31,6 +31,7 @@ from gateway.messages import (
     WebhookRejected,
     WebhookReply,
 )
+from gateway.netguard import guarded_connector
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class WhatsAppAdapter(ChannelAdapter):
     channel: ClassVar[str] = "whatsapp"
     capabilities: ClassVar[Capabilities] = WHATSAPP
     required_secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
+    api_secrets: ClassVar[tuple[str, ...]] = ("access_token",)
 
     def __init__(self, account: AccountInfo) -> None:
         super().__init__(account)
@@ -255,7 +257,7 @@ class WhatsAppAdapter(ChannelAdapter):
     def session(self) -> ClientSession:
         if self._session is None or self._session.closed:
             timeout = ClientTimeout(total=self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
-            self._session = ClientSession(timeout=timeout)
+            self._session = ClientSession(timeout=timeout, connector=guarded_connector())
         return self._session
 
     async def close(self) -> None:

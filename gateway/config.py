@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UnlinkedPolicy = Literal["link_required", "channel_user", "allowlist"]
 """Only `channel_user` until identity linking lands (it adds `link_required`, `allowlist`)."""
 
 TELEGRAM_API_DEFAULT = "https://api.telegram.org"
+MIN_CHOSEN_SECRET = 16
+"""Shortest webhook secret or verify token an operator may pick (`gateway.schemas` too)."""
 
 
 def _env(name: str) -> AliasChoices:
@@ -41,7 +43,16 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(
         None,
         validation_alias=_env("GATEWAY_ADMIN_KEY"),
-        description="Unset disables the admin API (every call answers 401).",
+        description="The operators' key: every admin route. Unset or empty: no global key "
+        "(only project API keys, `gateway keys create`, open the admin API). `serve` refuses "
+        "one shorter than 32 characters or a known placeholder.",
+    )
+    admin_auth_failures_per_minute: int = Field(
+        10,
+        ge=1,
+        validation_alias=_env("GATEWAY_ADMIN_AUTH_FAILURES_PER_MINUTE"),
+        description="Admin API requests with a missing or wrong key one client address may make "
+        "in a minute; then every request from it answers 429 until the minute is over.",
     )
 
     # --- the responses core (default project) --------------------------------------------
@@ -94,6 +105,27 @@ class Settings(BaseSettings):
         validation_alias=_env("GATEWAY_CORE_BUSY_NOTICE_SECONDS"),
         description="A 429 wait longer than this gets one 'busy, I'll answer in about N seconds' "
         "message; a shorter one passes unremarked (a notice would only add noise).",
+    )
+    core_max_response_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        validation_alias=_env("GATEWAY_CORE_MAX_RESPONSE_BYTES"),
+        description="A core answer larger than this is not read: the turn fails with the "
+        "apology, like any answer the gateway cannot use (never retried).",
+    )
+    max_reply_parts: int = Field(
+        10,
+        ge=1,
+        validation_alias=_env("GATEWAY_MAX_REPLY_PARTS"),
+        description="Messages one reply may be split into on chat channels (Telegram, WhatsApp); "
+        "a longer reply is cut and ends with a visible marker.",
+    )
+    sms_max_reply_parts: int = Field(
+        3,
+        ge=1,
+        validation_alias=_env("GATEWAY_SMS_MAX_REPLY_PARTS"),
+        description="The same for SMS, where every part (up to 1600 characters, ~10 billed "
+        "segments) costs money.",
     )
     unlinked_policy: UnlinkedPolicy = Field(
         "link_required",
@@ -151,6 +183,19 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         10.0, validation_alias=_env("GATEWAY_WEBHOOK_TIMEOUT_SECONDS")
     )
+    allow_private_webhooks: bool = Field(
+        False,
+        validation_alias=_env("GATEWAY_ALLOW_PRIVATE_WEBHOOKS"),
+        description="Let lifecycle webhook URLs be http:// and private or loopback addresses "
+        "(tests, local development, private deployments); link-local and cloud metadata "
+        "addresses stay refused.",
+    )
+    webhook_allowed_hosts: str = Field(
+        "",
+        validation_alias=_env("GATEWAY_WEBHOOK_ALLOWED_HOSTS"),
+        description="Comma-separated host names a lifecycle webhook may use even when they "
+        "resolve to private addresses (https:// still required).",
+    )
 
     # --- Telegram (default account) ------------------------------------------------------
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
@@ -194,6 +239,17 @@ class Settings(BaseSettings):
     )
     whatsapp_api_base_url: str | None = Field(None, validation_alias=_env("WHATSAPP_API_BASE_URL"))
 
+    @field_validator("telegram_webhook_secret", "whatsapp_verify_token")
+    @classmethod
+    def _chosen_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """Secrets an operator picks by hand (the admin API refuses the same, gateway/schemas.py);
+        empty means unset (Telegram's is then derived, long already)."""
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < MIN_CHOSEN_SECRET:
+            raise ValueError(f"must be at least {MIN_CHOSEN_SECRET} characters")
+        return value
+
     # --- HTTP ------------------------------------------------------------------------------
     public_url: str | None = Field(
         None,
@@ -208,6 +264,25 @@ class Settings(BaseSettings):
         1024 * 1024,
         validation_alias=_env("GATEWAY_MAX_BODY_BYTES"),
         description="Telegram updates are a few KiB; 1 MiB leaves room and bounds memory.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("GATEWAY_METRICS_TOKEN"),
+        description="When set, /metrics answers only `Authorization: Bearer <token>` (else "
+        "401); empty means unset.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        validation_alias=_env("GATEWAY_METRICS_PORT"),
+        description="When set, `serve` answers /metrics on this port (GATEWAY_METRICS_HOST) "
+        "instead of the public one, and `worker` serves health and metrics there.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("GATEWAY_METRICS_HOST"),
+        description="Bind address of GATEWAY_METRICS_PORT (loopback: scraped from the host).",
     )
 
     db_pool_size: int = Field(
@@ -279,6 +354,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field(
         "json", validation_alias=_env("GATEWAY_LOG_FORMAT")
     )
+
+    def reply_parts(self, paid: bool) -> int:
+        """The most messages one reply is split into (`paid`: each part costs money, SMS)."""
+        return self.sms_max_reply_parts if paid else self.max_reply_parts
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,5 @@
-"""The errors every layer shares: what the admin API answers 404, 409 and 422 and the CLI prints.
+"""The errors every layer shares: what the admin API answers 403, 404, 409 and 422 and the CLI
+prints.
 
 Raised by the stores and operations (projects, accounts, identities, approvals); translated to
 HTTP only in `gateway.web` and to exit codes only in `gateway.cli`.
@@ -17,3 +18,8 @@ class Conflict(ValueError):
 
 class Invalid(ValueError):
     """A well-formed request that does not fit (422)."""
+
+
+class Forbidden(PermissionError):
+    """The caller's credentials do not cover this change (403): a project API key moving a
+    base URL its project's secrets are sent to."""

@@ -19,6 +19,12 @@ _BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
 _PHONE = re.compile(r"(?<![\w+])\+\d{7,15}\b")
 """E.164 only: bare digit runs are ids (update ids, chat ids) that logs must keep joinable."""
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.I)
+_BOT_PATH = re.compile(r"/bot\d+:[^/\s'\"]+")
+"""A Bot API URL's token segment (`/bot123:ABC.../sendMessage`), whatever the token's length."""
+_URL_USERINFO = re.compile(r"(\w+://)[^/\s:@]+:[^/\s@]+@")
+_URL_SECRET_PARAM = re.compile(
+    r"([?&](?:[\w.]*[_-])?(?:token|secret|key|password|signature|sig|auth)=)[^&#\s'\"]+", re.I
+)
 
 
 def mask_phone(value: str) -> str:
@@ -30,9 +36,26 @@ def mask_phone(value: str) -> str:
 
 
 def scrub(text: str) -> str:
+    """Secrets and phone numbers out of free text: what logs write and what the database keeps
+    as an error (`scrub_error`)."""
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), redact_secrets(text))
+
+
+def redact_secrets(text: str) -> str:
+    """Tokens and credentials out of free text: exception texts quote URLs, and a Bot API URL
+    holds the bot token."""
+    if "/bot" in text:
+        text = _BOT_PATH.sub("/bot<bot-token>", text)
+    if "://" in text:
+        text = _URL_USERINFO.sub(r"\1<redacted>@", text)
+        text = _URL_SECRET_PARAM.sub(r"\1<redacted>", text)
     text = _BOT_TOKEN.sub("<bot-token>", text)
-    text = _BEARER.sub(r"\1<redacted>", text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    return _BEARER.sub(r"\1<redacted>", text)
+
+
+def scrub_error(text: str | None) -> str | None:
+    """An error text as it may be stored or listed (None stays None)."""
+    return None if text is None else scrub(text)
 
 
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -19,6 +19,14 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self.account_directory_queries = Counter(
+            "gateway_account_directory_queries_total",
+            "Database reads behind the webhook's account lookup, by scope: `account` (one "
+            "account's row, at most once per cache period) and `names` (the enabled accounts' "
+            "names, re-read at most every few seconds while requests name unknown accounts).",
+            ["scope"],
+            registry=r,
+        )
         self.turns = Counter(
             "gateway_turns_total",
             "Turns finished, by channel and status.",

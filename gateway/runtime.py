@@ -38,9 +38,12 @@ class Runtime:
         self.metrics = Metrics()
         self.store = ProjectStore(self.db, self.box, settings)
         self.inbox_writer = InboxWriter(self.db)
-        self.directory = AccountDirectory(self.store)
+        self.directory = AccountDirectory(self.store, metrics=self.metrics)
         self.core = CoreClient(
-            self.metrics, timeout=settings.core_timeout_seconds, attempts=settings.core_attempts
+            self.metrics,
+            timeout=settings.core_timeout_seconds,
+            attempts=settings.core_attempts,
+            max_response_bytes=settings.core_max_response_bytes,
         )
         self.worker_id = new_worker_id()
         pacers = build_pacers(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -17,6 +18,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from gateway.netguard import NEVER_PATTERN, URL_PATTERN, written_as_never_called
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NO_NUL = r"^[^\x00]*$"
 Channel = Literal["telegram", "sms", "whatsapp"]
@@ -25,20 +28,43 @@ Channel = Literal["telegram", "sms", "whatsapp"]
 def _http_url(value: str | None) -> str | None:
     if value is not None and not value.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
+    if value is not None and not _URL.fullmatch(value):
+        raise ValueError(
+            "must be an http(s) URL with a host name, an IPv4 address or a [bracketed] IPv6 "
+            "address, an optional port, and no user:password@"
+        )
+    if value is not None and written_as_never_called(value):
+        raise ValueError("a link-local, metadata or reserved address: never called")
     return value.rstrip("/") if value else value
 
 
+_URL = re.compile(URL_PATTERN)
+_URL_RULES: dict[str, Any] = {"pattern": URL_PATTERN, "not": {"pattern": NEVER_PATTERN}}
+"""The URL rules in the OpenAPI document (checked by `_http_url`, whose messages are shorter
+than the patterns); where a URL's host resolves to is checked when it is saved (422) and on
+every connection (`gateway.netguard`)."""
 CoreUrl = Annotated[
-    str | None, Field(max_length=512, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
+    str | None,
+    Field(max_length=512, json_schema_extra=_URL_RULES),
+    AfterValidator(_http_url),
 ]
 # Column sizes: longer values would be a database error (500) on PostgreSQL, not a 422.
 Model = Annotated[str | None, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 # NUL cannot be stored in PostgreSQL text; saying so in the schema makes it a documented 422.
 Secret = Annotated[str, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
+MIN_CHOSEN_SECRET = 16  # gateway.config has the same floor for the environment's values
+ChosenSecret = Annotated[str, Field(min_length=MIN_CHOSEN_SECRET, max_length=4096, pattern=NO_NUL)]
+"""A secret an operator picks by hand (WhatsApp's verify token): long enough not to be guessed."""
+TelegramSecret = Annotated[
+    str, Field(min_length=MIN_CHOSEN_SECRET, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")
+]
+"""Telegram's `secret_token` alphabet; at least 16 characters when given (a derived one is 64)."""
 CoreProjectId = Annotated[str | None, Field(max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """The core's id of a project (it goes into the admin API's path)."""
 WebhookUrl = Annotated[
-    str | None, Field(max_length=1024, pattern=r"^https?://[^\x00]*$"), AfterValidator(_http_url)
+    str | None,
+    Field(max_length=1024, json_schema_extra=_URL_RULES),
+    AfterValidator(_http_url),
 ]
 TtlSeconds = Annotated[int | None, Field(None, ge=10, le=7 * 24 * 3600)]
 MODEL_TIERS = ("simple", "balanced", "complex")
@@ -102,7 +128,9 @@ class ProjectCreate(_Strict):
     )
     unlinked_policy: Literal["link_required", "channel_user", "allowlist"] | None = None
     approval_webhook_url: WebhookUrl = Field(
-        None, description="Where approval lifecycle events are POSTed (signed)."
+        None,
+        description="Where approval lifecycle events are POSTed (signed): https:// to a public "
+        "address (GATEWAY_ALLOW_PRIVATE_WEBHOOKS, GATEWAY_WEBHOOK_ALLOWED_HOSTS relax it).",
     )
     approval_webhook_secret: Secret | None = Field(
         None, description="HMAC secret for X-General-Augment-Signature (write-only)."
@@ -186,10 +214,10 @@ class AccountFields(BaseModel):
     """Channel-specific account settings; which apply to a channel is in `ACCOUNT_SHAPES`."""
 
     token: Secret | None = Field(None, description="telegram: bot token (write-only).")
-    webhook_secret: str | None = Field(
+    webhook_secret: TelegramSecret | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9_-]{1,256}$",
-        description="telegram: secret_token; derived from the token when omitted (write-only).",
+        description="telegram: secret_token (16-256 of A-Z a-z 0-9 _ -); derived from the token "
+        "when omitted (write-only).",
     )
     account_sid: str | None = Field(
         None, pattern=r"^AC[0-9a-fA-F]{32}$", description="sms: Twilio account SID."
@@ -210,8 +238,8 @@ class AccountFields(BaseModel):
     app_secret: Secret | None = Field(
         None, description="whatsapp: app secret that signs webhooks (write-only)."
     )
-    verify_token: Secret | None = Field(
-        None, description="whatsapp: webhook verify token (write-only)."
+    verify_token: ChosenSecret | None = Field(
+        None, description="whatsapp: webhook verify token, 16 characters or more (write-only)."
     )
     api_version: str | None = Field(
         None, pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$", description="whatsapp: Graph API version."
@@ -278,9 +306,10 @@ class _AccountCreateBase(_Strict):
 class TelegramAccountCreate(_AccountCreateBase):
     channel: Literal["telegram"]
     token: Secret = Field(description="Bot token (write-only).")
-    webhook_secret: Omittable[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,256}$")]] = Field(
+    webhook_secret: Omittable[TelegramSecret] = Field(
         None,
-        description="secret_token; derived from the token when omitted (write-only).",
+        description="secret_token (16-256 of A-Z a-z 0-9 _ -); derived from the token when "
+        "omitted (write-only).",
     )
 
 
@@ -320,7 +349,9 @@ class WhatsAppAccountCreate(_AccountCreateBase):
     phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$", description="Phone number id.")
     access_token: Secret = Field(description="Access token (write-only).")
     app_secret: Secret = Field(description="App secret that signs webhooks (write-only).")
-    verify_token: Secret = Field(description="Webhook verify token (write-only).")
+    verify_token: ChosenSecret = Field(
+        description="Webhook verify token, 16 characters or more (write-only)."
+    )
     api_version: Omittable[Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$")]] = Field(
         None, description="Graph API version (v21.0)."
     )
@@ -366,7 +397,9 @@ AppUserId = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
 
 class LinkCodeCreate(_Strict):
     app_user_id: AppUserId = Field(description="The app's own user id the code links to.")
-    ttl_seconds: int = Field(600, ge=60, le=86400, description="Lifetime (default 10 minutes).")
+    ttl_seconds: int = Field(
+        600, ge=60, le=1800, description="Lifetime (default 10 minutes, at most 30)."
+    )
 
 
 class LinkCodeOut(BaseModel):
@@ -476,6 +509,23 @@ class TurnStory(BaseModel):
     core: dict[str, Any] | None
     approvals: list[dict[str, Any]]
     outbound: list[dict[str, Any]]
+
+
+class ApiKeyCreate(_Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="What the key is for (audit log).")
+
+
+class ApiKeyOut(BaseModel):
+    """A project's admin API key as listed: never the key, only its first characters."""
+
+    id: str
+    project: str
+    name: str
+    prefix: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 class ErrorBody(BaseModel):

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import aiohttp
 
+from gateway.netguard import guarded_connector
+
 DISTRIBUTION = "channel-gateway"
 COMMIT_ENV = "GATEWAY_COMMIT"
 UNKNOWN = "unknown"
@@ -115,7 +117,9 @@ async def probe_core(base_url: str, *, timeout: float = 5.0) -> CoreBuild | None
     """`GET {core}/health`, then its headers; None when the core is unreachable or silent."""
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout), connector=guarded_connector()
+            ) as http,
             http.get(base_url.rstrip("/") + HEALTH_PATH) as resp,
         ):
             try:

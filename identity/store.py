@@ -4,8 +4,9 @@ A change of who a sender is (a link, a move to another app user, an unlink, from
 an operator) starts a new conversation in each of the sender's chats, in the same transaction:
 the core never carries one person's context over to another identity.
 
-Every change is written to the audit log with its actor (`cli`, `admin-api`, or the chat
-sender as `chat:<channel>:<sender>`), in the same transaction as the change itself.
+Every change is written to the audit log with its actor (`cli`, `admin-api:global`,
+`admin-api:key:<name>(<id>)`, or the chat sender as `chat:<channel>:<sender>`), in the same
+transaction as the change itself.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ from gateway.storage.db.models import (
 )
 from gateway.storage.db.raw import KeyLookup, Statements
 from gateway.storage.secrets import SecretBox
+from identity import events
 from identity.codes import new_code, normalize
 
 CODE_TTL = timedelta(minutes=10)
+MAX_CODE_TTL = timedelta(minutes=30)
+"""A leaked code is worth little for long; the admin API and the CLI refuse longer lifetimes."""
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5
 
@@ -144,10 +148,30 @@ class IdentityStore:
     async def mint_code(
         self, project: str, app_user_id: str, *, actor: str, ttl: timedelta = CODE_TTL
     ) -> tuple[str, datetime]:
+        """A new code for `app_user_id`; their older unused codes stop working (only the code the
+        app handed out last can link)."""
+        if not timedelta(0) < ttl <= MAX_CODE_TTL:
+            raise ValueError(f"a link code lives at most {MAX_CODE_TTL}, not {ttl}")
         code = new_code()
-        expires = utcnow() + ttl
+        now = utcnow()
+        expires = now + ttl
         async with self.db.session() as session, session.begin():
-            owner = await _project(session, project)
+            # The project row is locked so that two mints for one user cannot both stay valid.
+            owner = await _project(session, project, lock=True)
+            superseded = cast(
+                "CursorResult[Any]",
+                await session.execute(
+                    update(LinkCode)
+                    .where(
+                        LinkCode.project_id == owner.id,
+                        LinkCode.app_user_id == app_user_id,
+                        LinkCode.used_at.is_(None),
+                        LinkCode.expires_at > now,
+                    )
+                    .values(expires_at=now)
+                    .execution_options(synchronize_session=False)
+                ),
+            ).rowcount
             session.add(
                 LinkCode(
                     project_id=owner.id,
@@ -163,7 +187,7 @@ class IdentityStore:
                 actor,
                 "link_code.mint",
                 app_user_id,
-                {"ttl_seconds": int(ttl.total_seconds())},
+                {"ttl_seconds": int(ttl.total_seconds()), "superseded": superseded},
             )
         return code, expires
 
@@ -191,6 +215,7 @@ class IdentityStore:
                 )
                 wait = (oldest or now) + FAILURE_WINDOW - now
                 _audit(session, project_id, actor, "link.throttled", f"{channel}:{address}")
+                await self._refused(session, sender, actor, "throttled", None)
                 return Redemption(None, "throttled", wait)
             code = normalize(typed)
             hashes = self._hashes(code) if code else []
@@ -210,7 +235,7 @@ class IdentityStore:
                     )
                 ).scalar()
             if claimed is None:
-                reason = await self._why_not(session, project_id, hashes, now)
+                reason, owner = await self._why_not(session, project_id, hashes, now)
                 session.add(LinkFailure(project_id=project_id, channel=channel, sender=address))
                 _audit(
                     session,
@@ -220,8 +245,9 @@ class IdentityStore:
                     f"{channel}:{address}",
                     {"reason": reason},
                 )
+                await self._refused(session, sender, actor, reason, owner)
                 return Redemption(None, reason)
-            await self._put_link(session, sender, claimed, actor, contact, replace=True)
+            await self._put_link(session, sender, claimed, actor, contact, source="link_code")
             # A success forgives earlier typos.
             await session.execute(delete(LinkFailure).where(*_same_sender(LinkFailure, sender)))
             _audit(
@@ -236,19 +262,36 @@ class IdentityStore:
 
     async def _why_not(
         self, session: AsyncSession, project_id: int, hashes: list[str], now: datetime
-    ) -> str:
+    ) -> tuple[str, str | None]:
+        """Why a code did not link (unknown, used, expired: a superseded code has expired too),
+        and the app user it was minted for when it names one."""
         if not hashes:
-            return "unknown"
+            return "unknown", None
         row = await session.scalar(
             select(LinkCode).where(
                 LinkCode.project_id == project_id, LinkCode.code_hash.in_(hashes)
             )
         )
         if row is None:
-            return "unknown"
+            return "unknown", None
         if row.used_at is not None:
-            return "used"
-        return "expired" if row.expires_at <= now else "unknown"
+            return "used", row.app_user_id
+        if row.expires_at <= now:
+            return "expired", row.app_user_id
+        return "unknown", None
+
+    async def _refused(
+        self,
+        session: AsyncSession,
+        sender: Sender,
+        actor: str,
+        reason: str,
+        app_user_id: str | None,
+    ) -> None:
+        await events.queue(
+            await session.connection(), self.box, sender, "identity.link_refused",
+            source="link_code", actor=actor, app_user_id=app_user_id, reason=reason,
+        )  # fmt: skip
 
     def _hashes(self, code: str) -> list[str]:
         return self.box.keyed_hashes("link-code", code)
@@ -267,7 +310,8 @@ class IdentityStore:
                     f"{channel}:{address} is linked to {current.app_user_id!r}; "
                     "pass force to move it",
                 )
-            await self._put_link(session, sender, app_user_id, actor, None, replace=True)
+            source = events.source_of(actor)
+            await self._put_link(session, sender, app_user_id, actor, None, source=source)
         found = await self.get(project, channel, address)
         assert found is not None
         return found
@@ -280,7 +324,7 @@ class IdentityStore:
         actor: str,
         contact: Contact | None,
         *,
-        replace: bool,
+        source: events.Source,
     ) -> None:
         project_id, channel, address = sender
         row = await _link_row(session, sender)
@@ -291,7 +335,7 @@ class IdentityStore:
                 created_by=actor,
             )  # fmt: skip
             session.add(row)
-        elif replace and row.app_user_id != app_user_id:
+        elif row.app_user_id != app_user_id:
             row.app_user_id, row.created_by, row.created_at = app_user_id, actor, utcnow()
         if contact is not None:
             row.last_route, row.last_account = contact.route, contact.account
@@ -302,6 +346,11 @@ class IdentityStore:
         if previous != app_user_id:
             _audit(session, project_id, actor, "link.create", f"{channel}:{address}", details)
             await _new_conversations(session, sender)
+            await events.queue(
+                await session.connection(), self.box, sender, "identity.linked",
+                source=source, actor=actor, app_user_id=app_user_id,
+                previous_app_user_id=previous,
+            )  # fmt: skip
         try:
             await session.flush()
         except IntegrityError:  # a concurrent link of the same sender won: theirs stands
@@ -310,14 +359,18 @@ class IdentityStore:
     async def unlink(self, project: str, channel: str, address: str, *, actor: str) -> bool:
         async with self.db.session() as session, session.begin():
             owner = await _project(session, project)
-            return await self._unlink(session, (owner.id, channel, address), actor)
+            sender = (owner.id, channel, address)
+            return await self._unlink(session, sender, actor, events.source_of(actor))
 
     async def unlink_sender(self, sender: Sender) -> bool:
         """`/unlink` from the chat: the sender removes their own link."""
         async with self.db.session() as session, session.begin():
-            return await self._unlink(session, sender, f"chat:{sender[1]}:{sender[2]}")
+            actor = f"chat:{sender[1]}:{sender[2]}"
+            return await self._unlink(session, sender, actor, "chat_command")
 
-    async def _unlink(self, session: AsyncSession, sender: Sender, actor: str) -> bool:
+    async def _unlink(
+        self, session: AsyncSession, sender: Sender, actor: str, source: events.Source
+    ) -> bool:
         row = await _link_row(session, sender)
         if row is None:
             return False
@@ -326,6 +379,10 @@ class IdentityStore:
         _audit(
             session, sender[0], actor, "link.remove", f"{sender[1]}:{sender[2]}",
             {"app_user_id": row.app_user_id},
+        )  # fmt: skip
+        await events.queue(
+            await session.connection(), self.box, sender, "identity.unlinked",
+            source=source, actor=actor, app_user_id=row.app_user_id,
         )  # fmt: skip
         return True
 
@@ -411,8 +468,9 @@ async def _link_row(session: AsyncSession, sender: Sender) -> IdentityLink | Non
     return await session.scalar(select(IdentityLink).where(*_same_sender(IdentityLink, sender)))
 
 
-async def _project(session: AsyncSession, name: str) -> Project:
-    project = await session.scalar(select(Project).where(Project.name == name))
+async def _project(session: AsyncSession, name: str, *, lock: bool = False) -> Project:
+    query = select(Project).where(Project.name == name)
+    project = await session.scalar(query.with_for_update() if lock else query)
     if project is None:
         raise IdentityError("not_found", f"no project named {name!r}")
     return project

@@ -14,7 +14,7 @@ from channels.capabilities import utf16_units
 from channels.textsplit import split_text
 from gateway.delivery.pacing import TokenBucket
 from gateway.logs import configure_logging, mask_phone, scrub
-from gateway.storage.secrets import SecretBox, SecretKeyError
+from gateway.storage.secrets import SecretBox, SecretKeyError, generate_key
 
 units = utf16_units
 
@@ -88,16 +88,17 @@ def test_structured_logs_redact_secret_fields(capsys: pytest.CaptureFixture[str]
 
 
 def test_secret_box_rotation() -> None:
-    old = SecretBox(["old-key"])
+    old_key, new_key = generate_key(), generate_key()
+    old = SecretBox([old_key])
     token = old.encrypt({"token": "t0k3n"})
     assert "t0k3n" not in token
-    both = SecretBox(["new-key", "old-key"])
+    both = SecretBox([new_key, old_key])
     assert both.decrypt(token) == {"token": "t0k3n"}
     rotated = both.rotate(token)
-    assert SecretBox(["new-key"]).decrypt(rotated) == {"token": "t0k3n"}
+    assert SecretBox([new_key]).decrypt(rotated) == {"token": "t0k3n"}
     with pytest.raises(SecretKeyError):
-        SecretBox(["new-key"]).decrypt(token)
-    assert old.derive("p", "m") == SecretBox(["old-key"]).derive("p", "m")
+        SecretBox([new_key]).decrypt(token)
+    assert old.derive("p", "m") == SecretBox([old_key]).derive("p", "m")
     assert old.derive("p", "m") != both.derive("p", "m")
 
 

@@ -55,13 +55,13 @@ def _problems(exc: ValidationError) -> str:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine, turning expected failures into one clear line and exit 1."""
-    from gateway.errors import Conflict, NotFound
+    from gateway.errors import Conflict, Invalid, NotFound
     from gateway.storage.db.schema import SchemaOutOfDate
     from gateway.storage.secrets import SecretKeyError
 
     try:
         return asyncio.run(coro)
-    except (NotFound, Conflict, SchemaOutOfDate, SecretKeyError) as exc:
+    except (NotFound, Conflict, Invalid, SchemaOutOfDate, SecretKeyError) as exc:
         fail(str(exc))
     except ValidationError as exc:
         fail(_problems(exc))

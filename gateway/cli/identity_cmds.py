@@ -249,7 +249,7 @@ def _register_identity(app: typer.Typer) -> None:
     def code(
         app_user: AppUserArg,
         ttl_minutes: Annotated[
-            int, typer.Option(min=1, max=1440, help="Minutes the code stays valid.")
+            int, typer.Option(min=1, max=30, help="Minutes the code stays valid (at most 30).")
         ] = 10,
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
@@ -353,7 +353,11 @@ def _register_audit(app: typer.Typer) -> None:
             str | None, typer.Option(help="Only this action, e.g. link.create or link.remove.")
         ] = None,
         actor: Annotated[
-            str | None, typer.Option(help="Only this actor: cli, admin-api or chat:<ch>:<sender>.")
+            str | None,
+            typer.Option(
+                help="Only this actor: cli, admin-api:global, admin-api:key:<name>(<id>) or "
+                "chat:<ch>:<sender>."
+            ),
         ] = None,
         limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many.")] = 50,
         project: ProjectOpt = DEFAULT,

@@ -86,6 +86,11 @@ webhooks_app = typer.Typer(
 )
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(webhooks_app, name="webhooks")
+keys_app = typer.Typer(
+    help="Admin API keys of one project each, for apps (the global key stays with operators).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 
 
 def _print_version(value: bool) -> None:
@@ -129,12 +134,16 @@ def serve(
     """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
     from aiohttp import web
 
+    from gateway.errors import Invalid
     from gateway.runtime import Runtime
     from gateway.storage.db.schema import SchemaOutOfDate
     from gateway.storage.secrets import SecretKeyError
+    from gateway.web.admin_auth import admin_key_problem
     from gateway.web.app import create_app
 
     settings = load_settings()
+    if (problem := admin_key_problem(settings)) is not None:
+        fail(problem, 2)
 
     async def make_app() -> web.Application:
         runtime = Runtime(settings)
@@ -159,7 +168,7 @@ def serve(
             access_log=None,
             shutdown_timeout=15,
         )
-    except (SchemaOutOfDate, SecretKeyError) as exc:
+    except (SchemaOutOfDate, SecretKeyError, Invalid) as exc:
         fail(str(exc), 2)
 
 
@@ -168,16 +177,19 @@ def worker(
     metrics_port: Annotated[
         int | None,
         typer.Option(
-            help="Also serve /metrics and /health/* on this port (127.0.0.1 unless --metrics-host)."
+            help="Also serve /metrics and /health/* on this port (default GATEWAY_METRICS_PORT; "
+            "127.0.0.1 unless --metrics-host)."
         ),
     ] = None,
-    metrics_host: Annotated[str, typer.Option(help="Bind address for --metrics-port.")] = (
-        "127.0.0.1"
-    ),
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Bind address for --metrics-port (default GATEWAY_METRICS_HOST)."),
+    ] = None,
 ) -> None:
     """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
     from aiohttp import web
 
+    from gateway.errors import Invalid
     from gateway.heap import freeze_long_lived
     from gateway.runtime import Runtime
     from gateway.storage.db.schema import SchemaOutOfDate
@@ -193,12 +205,14 @@ def worker(
             await runtime.prepare()
             runtime.start_loops()
             freeze_long_lived()
-            if metrics_port is not None:  # the worker's own counters (turns, sends, core calls)
+            port = metrics_port if metrics_port is not None else settings.metrics_port
+            if port is not None:  # the worker's own counters (turns, sends, core calls)
                 app = web.Application()
                 health.add_routes(app, runtime)
                 runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
-                await web.TCPSite(runner, metrics_host, metrics_port).start()
+                host = metrics_host or settings.metrics_host
+                await web.TCPSite(runner, host, port).start()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -212,7 +226,7 @@ def worker(
 
     try:
         asyncio.run(main())
-    except (SchemaOutOfDate, SecretKeyError) as exc:
+    except (SchemaOutOfDate, SecretKeyError, Invalid) as exc:
         fail(str(exc), 2)
 
 
@@ -578,22 +592,13 @@ def accounts_remove(
     console.print(f"removed {channel}:{account} from {project}")
 
 
-# --- secrets ----------------------------------------------------------------------------------
-@secrets_app.command("rotate")
-def secrets_rotate() -> None:
-    """Re-encrypt every stored secret under the first key of GATEWAY_SECRET_KEY."""
-    from gateway.ops.rotation import rotate_all
-
-    settings = load_settings()
-    count = run(rotate_all(settings))
-    console.print(f"re-encrypted {count} stored secret(s) under the newest key")
-
-
 # --- commands in their own modules (telegram, twilio, identity, allowlist, audit, send) -------
 from gateway.cli import (  # noqa: E402
     approval_cmds,
     identity_cmds,
+    keys_cmds,
     ops_cmds,
+    secrets_cmds,
     telegram_cmds,
     twilio_cmds,
 )
@@ -602,7 +607,9 @@ telegram_cmds.register(telegram_app)
 twilio_cmds.register(twilio_app)
 identity_cmds.register(identity_app, allowlist_app, audit_app, app)
 ops_cmds.register(app, outbox_app, inbox_app)
+secrets_cmds.register(secrets_app)
 approval_cmds.register(approvals_app, webhooks_app)
+keys_cmds.register(keys_app)
 
 
 def main() -> None:

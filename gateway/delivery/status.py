@@ -27,16 +27,27 @@ RANK = {
 
 
 async def record(
-    db: Database, route: str, provider_message_id: str, status: str, error: str | None
+    db: Database,
+    project_id: int,
+    route: str,
+    account: str,
+    provider_message_id: str,
+    status: str,
+    error: str | None,
 ) -> bool | None:
     """Move the message's delivery status forward. True: moved; False: it already was at or
-    past `status`; None: no outbound message has this id (yet: the callback may beat the
-    commit of the send that produced it)."""
+    past `status`; None: no outbound message of this account has this id (yet: the callback may
+    beat the commit of the send that produced it).
+
+    Only the account the report arrived for is searched: provider ids are unique per provider
+    account, not across them, so another tenant's message with the same id is never touched."""
     rank = RANK.get(status)
     if rank is None:
         return False  # statuses that describe inbound messages (received, ...) or unknown ones
     params = {
+        "p_project": project_id,
         "p_route": route,
+        "p_account": account,
         "p_id": provider_message_id,
         "p_status": status,
         "p_rank": rank,
@@ -55,8 +66,10 @@ _CURRENT_RANK = case(
     else_=0,
 )
 _MATCH = (
-    OutboundMessage.channel == bindparam("p_route", type_=String()),
     OutboundMessage.provider_message_id == bindparam("p_id", type_=String()),
+    OutboundMessage.channel == bindparam("p_route", type_=String()),
+    OutboundMessage.account == bindparam("p_account", type_=String()),
+    OutboundMessage.project_id == bindparam("p_project", type_=Integer()),
 )
 _ADVANCE = (
     update(OutboundMessage)

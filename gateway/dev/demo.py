@@ -34,6 +34,7 @@ from gateway.dev.mock_core import MockCore
 from gateway.logs import configure_logging
 from gateway.runtime import Runtime
 from gateway.storage.db.models import InboxEvent, Turn
+from gateway.storage.secrets import generate_key
 from gateway.web.app import create_app
 
 BOT_USERNAME = "gateway_demo_bot"
@@ -244,7 +245,7 @@ async def run_demo() -> int:
         twilio_url, wa_url = await twilio.start(), await wa.start()
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
-            secret_key=SecretStr(secrets.token_urlsafe(32)),
+            secret_key=SecretStr(generate_key()),
             public_url=PUBLIC_URL,
             core_base_url=core_url,
             core_api_key=SecretStr("demo-project-key"),
@@ -262,6 +263,7 @@ async def run_demo() -> int:
             whatsapp_api_base_url=wa_url,
             approval_webhook_url=app_hook.url,
             approval_webhook_secret=SecretStr(app_hook.secret),
+            allow_private_webhooks=True,  # the fake app listens on 127.0.0.1 over http://
             poll_interval_seconds=0.05,
             log_level="ERROR",
         )
@@ -345,14 +347,22 @@ async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
 
 
 async def _show_lifecycle(console: Console, app_hook: AppWebhookReceiver) -> bool:
-    """What the app's approval webhook received (signed, each event once)."""
-    expected = 4  # two approvals: pending + approved each
+    """What the app's lifecycle webhook received (signed, each event once)."""
+    links = sum(1 for step in SCRIPT if step.code_for)  # identity.linked each
+    expected = links + 4  # and two approvals: pending + approved each
     for _ in range(200):  # up to 10 s
         if len(app_hook.events) >= expected:
             break
         await asyncio.sleep(0.05)
-    console.print("\n[bold]-- the app's approval webhook --[/]")
+    console.print("\n[bold]-- the app's lifecycle webhook --[/]")
     for event in app_hook.events:
+        if "identity" in event:
+            who = event["identity"]
+            console.print(
+                f"[magenta]app<[/] {event['type']:<18} {who['channel']}:{who['sender']}  "
+                f"user {who['app_user_id']}  [dim]{event['event_id']}[/]"
+            )
+            continue
         approval = event["approval"]
         console.print(
             f"[magenta]app<[/] {event['type']:<18} {approval['id']}  tool {approval['tool']}  "

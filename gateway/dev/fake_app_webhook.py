@@ -1,5 +1,6 @@
-"""A fake app endpoint for approval lifecycle webhooks: verifies signatures like a real receiver
-would, answers with a status the test chooses, and deduplicates on `event_id`."""
+"""A fake app endpoint for lifecycle webhooks (approval and identity events): verifies signatures
+like a real receiver would, answers with a status the test chooses, and deduplicates on
+`event_id`."""
 
 from __future__ import annotations
 
@@ -61,5 +62,15 @@ class AppWebhookReceiver(LocalServer):
         return [
             e["type"]
             for e in self.events
-            if approval_id is None or e["approval"]["id"] == approval_id
+            if approval_id is None or e.get("approval", {}).get("id") == approval_id
         ]
+
+    def reset(self) -> None:
+        """Forget what was received (a test's setup made events the test is not about)."""
+        self.deliveries.clear()
+        self.events.clear()
+        self._seen.clear()
+
+    def of_type(self, prefix: str) -> list[dict[str, Any]]:
+        """Accepted events whose type starts with `prefix` (`identity.`, `approval.`)."""
+        return [e for e in self.events if e["type"].startswith(prefix)]

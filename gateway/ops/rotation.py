@@ -1,14 +1,28 @@
-"""Key rotation: re-encrypt every stored secret under the newest GATEWAY_SECRET_KEY key."""
+"""Key rotation: re-encrypt every encrypted column under the newest GATEWAY_SECRET_KEY key.
+
+The columns are those `gateway.storage.encrypted` finds in the models. A generated key file that
+still holds a legacy (passphrase-derived) key is moved onto a new key here: the new key is put in
+front of the old one in the file, everything is re-encrypted, then the old key is dropped.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from pathlib import Path
 
 from gateway.config import Settings
+from gateway.storage import encrypted
 from gateway.storage.db import Database
-from gateway.storage.db.models import ChannelAccount, Project
 from gateway.storage.db.schema import ensure_current
-from gateway.storage.secrets import SecretBox, SecretKeyError, load_secret_box
+from gateway.storage.secrets import (
+    SecretBox,
+    SecretKeyError,
+    default_key_file,
+    generate_key,
+    is_fernet_key,
+    load_secret_box,
+    read_key_file,
+    write_key_file,
+)
 
 
 def _rotate(box: SecretBox, token: str, what: str) -> str:
@@ -16,35 +30,44 @@ def _rotate(box: SecretBox, token: str, what: str) -> str:
         return box.rotate(token)
     except SecretKeyError:
         raise SecretKeyError(
-            f"the secrets of {what} do not decrypt with any key in GATEWAY_SECRET_KEY; keep the "
+            f"the secrets of {what} do not decrypt with any key in {box.where}; keep the "
             "key they were written with in the list (after the new one) and run rotate again; "
             "nothing was changed"
         ) from None
 
 
+def _upgrade_key_file(settings: Settings) -> Path | None:
+    """With no GATEWAY_SECRET_KEY on SQLite and a key file whose newest key is a legacy one:
+    put a new key in front of it; the file, to drop the old key from once all is rotated."""
+    if settings.secret_keys() or not settings.is_sqlite:
+        return None
+    path = default_key_file(settings)
+    if not path.exists():
+        return None
+    keys = read_key_file(path)
+    if not keys or is_fernet_key(keys[0]):
+        return None
+    write_key_file(path, [generate_key(), *keys], replace=True)
+    return path
+
+
 async def rotate_all(settings: Settings) -> int:
     """All or nothing: one transaction, so a key missing from the list changes no row."""
+    upgraded = _upgrade_key_file(settings)
     box = load_secret_box(settings)
     db = Database(settings.database_url, pool_size=1)
-    count = 0
     try:
         await ensure_current(db)
-        async with db.session() as session, session.begin():
-            projects = {p.id: p for p in (await session.scalars(select(Project))).all()}
-            for account in (await session.scalars(select(ChannelAccount))).all():
-                owner = projects[account.project_id].name if account.project_id in projects else "?"
-                account.secrets_encrypted = _rotate(
-                    box,
-                    account.secrets_encrypted,
-                    f"{account.channel} account {account.account!r} (project {owner!r})",
-                )
-                count += 1
-            for project in projects.values():
-                if project.core_key_encrypted:
-                    project.core_key_encrypted = _rotate(
-                        box, project.core_key_encrypted, f"project {project.name!r} (core key)"
-                    )
-                    count += 1
+        async with db.engine.begin() as conn:
+            rows = await encrypted.sealed_rows(conn)
+            for row in rows:
+                tokens = {
+                    column: _rotate(box, token, row.describe(column))
+                    for column, token in row.tokens.items()
+                }
+                await encrypted.store(conn, row, tokens)
     finally:
         await db.close()
-    return count
+    if upgraded is not None:
+        write_key_file(upgraded, read_key_file(upgraded)[:1], replace=True)
+    return encrypted.count(rows)

@@ -16,20 +16,21 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import aiohttp
-from sqlalchemy import select
 
 from approvals.signing import HEADER, sign
 from channels import ChannelAdapter, webhook_path
 from gateway.config import Settings
 from gateway.errors import NotFound
+from gateway.logs import redact_secrets
 from gateway.messages import SendError
+from gateway.netguard import RefusedAddress, UrlPolicy, guarded_connector, refused
 from gateway.schemas import MODEL_TIERS
-from gateway.storage import usage
+from gateway.storage import encrypted, usage
 from gateway.storage.db import Database
-from gateway.storage.db.models import ChannelAccount, Project
 from gateway.storage.db.schema import SchemaOutOfDate, ensure_current
 from gateway.storage.projects import DEFAULT, AccountDirectory, ProjectStore
 from gateway.storage.secrets import SecretBox, SecretKeyError, load_secret_box
+from gateway.storage.urls import webhook_policy
 from gateway.version import CoreBuildCache, probe_core
 
 Status = Literal["PASS", "FAIL", "SKIP", "WARN"]
@@ -41,6 +42,10 @@ class Check:
     name: str
     status: Status
     reason: str
+
+    def __post_init__(self) -> None:
+        # Reasons quote provider errors, and a Bot API URL holds the token.
+        object.__setattr__(self, "reason", redact_secrets(self.reason))
 
 
 async def run_checks(
@@ -65,7 +70,7 @@ async def run_checks(
             box = load_secret_box(settings)
         except SecretKeyError as exc:
             return [*checks, Check("secret_key", "FAIL", str(exc))]
-        checks.append(await _secrets(db, box, settings))
+        checks.append(await _secrets(db, box))
         if checks[-1].status == "FAIL":
             return checks
         store = ProjectStore(db, box, settings)
@@ -90,33 +95,42 @@ async def run_checks(
             url = settings.approval_webhook_url
             if settings.approval_webhook_secret is not None:
                 secret = settings.approval_webhook_secret.get_secret_value()
-        checks.append(await _approval_webhook(url, secret))
+        checks.append(await _approval_webhook(url, secret, webhook_policy(settings)))
     finally:
         await db.close()
     return checks
 
 
-async def _secrets(db: Database, box: SecretBox, settings: Settings) -> Check:
-    where = "GATEWAY_SECRET_KEY" if settings.secret_key else "the generated key file"
-    async with db.session() as session:
-        accounts = (await session.scalars(select(ChannelAccount))).all()
-        projects = (await session.scalars(select(Project))).all()
-    stored: list[tuple[str, str | None]] = [
-        (f"{a.channel}:{a.account}", a.secrets_encrypted) for a in accounts
-    ]
-    stored += [(f"project {p.name} core key", p.core_key_encrypted) for p in projects]
-    for name, token in stored:
-        if token is None:
-            continue
-        try:
-            box.decrypt(token)
-        except Exception:  # InvalidToken and friends: the key does not open what is stored
-            return Check(
-                "secret_key",
-                "FAIL",
-                f"stored secrets of {name} do not decrypt with {where} (wrong or rotated-out key)",
-            )
-    return Check("secret_key", "PASS", f"{len(stored)} stored secret set(s) decrypt with {where}")
+async def _secrets(db: Database, box: SecretBox) -> Check:
+    """Every value of every encrypted column decrypts with the configured keys; a legacy
+    (passphrase) key still configured is a WARN, saying whether stored values still need it."""
+    async with db.engine.connect() as conn:
+        rows = await encrypted.sealed_rows(conn)
+    legacy = 0
+    for row in rows:
+        for column, token in row.tokens.items():
+            try:
+                box.decrypt(token)
+            except Exception:  # InvalidToken and friends: the key does not open what is stored
+                return Check(
+                    "secret_key",
+                    "FAIL",
+                    f"stored secrets of {row.describe(column)} do not decrypt with {box.where} "
+                    "(wrong or rotated-out key)",
+                )
+            legacy += box.needs_legacy_key(token)
+    stored = f"{encrypted.count(rows)} stored secret(s) decrypt with {box.where}"
+    if box.legacy_positions:
+        which = ", ".join(f"#{n}" for n in box.legacy_positions)
+        todo = (
+            f"{legacy} of them still need it: run `gateway secrets rotate`, then drop it"
+            if legacy
+            else "no stored secret needs it any more: drop it"
+        )
+        return Check(
+            "secret_key", "WARN", f"{stored}; key {which} is an old-format passphrase key, {todo}"
+        )
+    return Check("secret_key", "PASS", stored)
 
 
 async def _account(
@@ -186,7 +200,9 @@ async def _self_test(
     started = time.monotonic()
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10), connector=guarded_connector()
+            ) as http,
             http.post(base + path, data=probe.body, headers=probe.headers) as resp,
         ):
             status = resp.status
@@ -227,7 +243,9 @@ async def _core(
         headers["Authorization"] = f"Bearer {api_key}"
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=30), connector=guarded_connector()
+            ) as http,
             http.post(f"{base_url}/v1/responses", json=payload, headers=headers) as resp,
         ):
             status = resp.status
@@ -254,7 +272,7 @@ async def _usage(db: Database, project_id: int) -> Check:
     return Check(name, "FAIL" if signal.threshold >= 100 else "WARN", signal.describe())
 
 
-async def _approval_webhook(url: str | None, secret: str | None) -> Check:
+async def _approval_webhook(url: str | None, secret: str | None, policy: UrlPolicy) -> Check:
     """POST a signed `approval.test` event: the app's receiver must accept it (2xx)."""
     name = "approval_webhook"
     if not url:
@@ -269,12 +287,19 @@ async def _approval_webhook(url: str | None, secret: str | None) -> Check:
     ).encode()  # fmt: skip
     headers = {"Content-Type": "application/json", HEADER: sign(secret, body)}
     try:
+        policy.check_url(url)
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-            http.post(url, data=body, headers=headers) as resp,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10), connector=guarded_connector(policy)
+            ) as http,
+            http.post(url, data=body, headers=headers, allow_redirects=False) as resp,
         ):
             status = resp.status
+    except RefusedAddress as exc:
+        return Check(name, "FAIL", f"refused: {exc}")
     except (aiohttp.ClientError, TimeoutError) as exc:
+        if refused(exc):
+            return Check(name, "FAIL", f"refused: {exc.__cause__ or exc}")
         return Check(name, "FAIL", f"{url} unreachable: {type(exc).__name__}")
     if 200 <= status < 300:
         return Check(name, "PASS", f"{url} accepted a signed approval.test event ({status})")

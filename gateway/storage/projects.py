@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from secrets import token_hex
 from typing import Any
@@ -21,6 +22,7 @@ from channels import ADAPTERS, ChannelAdapter, webhook_path
 from gateway.config import Settings
 from gateway.errors import Conflict, Invalid, NotFound
 from gateway.messages import AccountInfo
+from gateway.metrics import Metrics
 from gateway.schemas import (
     ACCOUNT_SHAPES,
     DEFAULT_FEATURE,
@@ -34,9 +36,12 @@ from gateway.schemas import (
     check_account_fields,
 )
 from gateway.storage import usage
+from gateway.storage.base_urls import check_account_move, check_project_move
 from gateway.storage.db import Database
 from gateway.storage.db.models import AuditEntry, ChannelAccount, Project
+from gateway.storage.known_accounts import KnownAccounts
 from gateway.storage.secrets import SecretBox
+from gateway.storage.urls import check_urls
 
 DEFAULT = "default"
 
@@ -117,6 +122,7 @@ class ProjectStore:
 
     async def create_project(self, data: ProjectCreate, *, actor: str) -> ProjectOut:
         conflict = Conflict(f"project {data.name!r} already exists")
+        await check_urls(self.settings, data.model_dump(exclude_unset=True))
         try:
             await self._create_project(data, actor, conflict)
         except IntegrityError:  # a concurrent create won the race past the check below
@@ -150,11 +156,17 @@ class ProjectStore:
             await session.flush()
             self._audit(session, project.id, actor, "project.create", data.name)
 
-    async def update_project(self, name: str, patch: ProjectPatch, *, actor: str) -> ProjectOut:
+    async def update_project(
+        self, name: str, patch: ProjectPatch, *, actor: str, may_move_urls: bool = True
+    ) -> ProjectOut:
+        """`may_move_urls` False (a project API key): changing the core URL is Forbidden."""
         changes = patch.model_dump(exclude_unset=True)
         changes.pop("custom_model", None)  # how the model was checked, not a setting
+        await check_urls(self.settings, changes)
         async with self.db.session() as session, session.begin():
             project = await self._project(session, name)
+            default_url = self.settings.core_base_url
+            check_project_move(project, changes, default_url, may_move=may_move_urls)
             if "core_api_key" in changes:
                 project.core_key_encrypted = self._core_key(changes.pop("core_api_key"))
                 changes["core_api_key"] = "<changed>"
@@ -237,6 +249,7 @@ class ProjectStore:
             f"{data.channel} account {data.account!r} exists (account ids are unique per "
             "channel because the webhook URL names only the account)"
         )
+        await check_urls(self.settings, data.given())
         try:
             await self._add_account(project, data, actor, conflict)
         except IntegrityError:  # a concurrent add won the race past the check below
@@ -268,10 +281,19 @@ class ProjectStore:
             self._audit(session, owner.id, actor, "account.add", f"{data.channel}:{data.account}")
 
     async def update_account(
-        self, project: str, channel: str, account: str, patch: AccountPatch, *, actor: str
+        self,
+        project: str,
+        channel: str,
+        account: str,
+        patch: AccountPatch,
+        *,
+        actor: str,
+        may_move_urls: bool = True,
     ) -> AccountOut:
+        """`may_move_urls` False (a project API key): changing the API base URL is Forbidden."""
         changes = patch.given()
         enabled = changes.pop("enabled", None)
+        await check_urls(self.settings, changes)
         async with self.db.session() as session, session.begin():
             row = await self._account(session, project, channel, account)
             try:
@@ -294,6 +316,9 @@ class ProjectStore:
                 else:
                     config[name] = value
             config = ADAPTERS[row.channel].account_config(config)
+            stored = self.box.decrypt(row.secrets_encrypted)
+            before = dict(row.config or {})
+            check_account_move(row.channel, before, config, stored, changes, may_move=may_move_urls)
             row.secrets_encrypted = self.box.encrypt(secrets)
             row.config = config
             if enabled is not None:
@@ -374,6 +399,8 @@ class ProjectStore:
         """
         given = self.settings.model_fields_set
         s = self.settings
+        urls = {name: getattr(s, name) for name in _ENV_URLS if name in given}
+        await check_urls(s, urls, unresolved_ok=True)
         async with self.db.session() as session, session.begin():
             project = await session.scalar(select(Project).where(Project.name == DEFAULT))
             if project is None:
@@ -499,6 +526,16 @@ class ProjectStore:
             row.config = config
 
 
+_ENV_URLS = (
+    "core_base_url",
+    "approval_webhook_url",
+    "telegram_api_base_url",
+    "twilio_api_base_url",
+    "whatsapp_api_base_url",
+)
+"""The environment's URLs `apply_environment` saves (checked like the admin API's)."""
+
+
 def _env_accounts(s: Settings) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
     """The SMS and WhatsApp `default` accounts the environment describes (checked like the
     admin API's input, so a typo is a start-up error naming the variable's field)."""
@@ -579,33 +616,63 @@ class AccountDirectory:
     """Adapters per (channel, account), built from stored accounts and cached briefly.
 
     The cache keeps the webhook hot path to one database write; changes made by another process
-    (the CLI) take effect within `ttl` seconds, changes through this process's admin API at once.
+    (the CLI) take effect within `ttl` seconds (a new account within `names_ttl`), changes through
+    this process's admin API at once. A made-up account name costs no query of its own: it is
+    answered from the snapshot of enabled names (`KnownAccounts`), and a real account's row is
+    read by one lookup per account whoever is waiting (no lock shared between accounts).
     """
 
-    def __init__(self, store: ProjectStore, ttl: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: ProjectStore,
+        ttl: float = 5.0,
+        *,
+        names_ttl: float = 2.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store, self.ttl = store, ttl
+        self._queries = metrics.account_directory_queries if metrics is not None else None
+        self.known = KnownAccounts(store.db, names_ttl, on_query=self._counter("names"))
+        self._count_load = self._counter("account")
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._loading = asyncio.Lock()
+        # Bounded by the real accounts: only names in `known` are ever looked up.
+        self._loading: dict[tuple[str, str], asyncio.Future[tuple[ProjectInfo, ChannelAdapter]]]
+        self._loading = {}
         self._closing: set[asyncio.Future[None]] = set()
+
+    def _counter(self, scope: str) -> Callable[[], None] | None:
+        queries = self._queries
+        return (lambda: queries.labels(scope).inc()) if queries is not None else None
 
     async def get(self, channel: str, account: str) -> tuple[ProjectInfo, ChannelAdapter]:
         key = (channel, account)
         entry = self._entries.get(key)
         if entry is not None and time.monotonic() - entry.loaded_at < self.ttl:
             return entry.project, entry.adapter
-        # Single flight: a burst of webhooks after expiry triggers one lookup, not hundreds.
-        # One lock for all accounts: loads are rare, and a per-name lock table would grow with
-        # every name an unauthenticated client invents.
-        async with self._loading:
-            entry = self._entries.get(key)
-            if entry is not None and time.monotonic() - entry.loaded_at < self.ttl:
-                return entry.project, entry.adapter
-            return await self._load(key, entry)
+        if channel not in ADAPTERS or not await self.known.exists(channel, account):
+            self._drop(key)
+            raise NotFound(f"no enabled {channel} account {account!r}")
+        # Single flight per account: a burst of webhooks after expiry triggers one lookup.
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self._load(key, entry))
+            loading.add_done_callback(lambda done: self._loaded(key, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(
+        self, key: tuple[str, str], done: asyncio.Future[tuple[ProjectInfo, ChannelAdapter]]
+    ) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone (client disconnects)
 
     async def _load(
         self, key: tuple[str, str], entry: _Entry | None
     ) -> tuple[ProjectInfo, ChannelAdapter]:
         channel, account = key
+        if self._count_load is not None:
+            self._count_load()
         async with self.store.db.session() as session:
             row = await session.scalar(
                 select(ChannelAccount).where(
@@ -616,6 +683,7 @@ class AccountDirectory:
             )
             if row is None or channel not in ADAPTERS:
                 self._drop(key)
+                self.known.forget(channel, account)
                 raise NotFound(f"no enabled {channel} account {account!r}")
             project = await session.get(Project, row.project_id)
             assert project is not None
@@ -648,6 +716,7 @@ class AccountDirectory:
     def invalidate(self) -> None:
         for entry in self._entries.values():
             entry.loaded_at = 0.0
+        self.known.invalidate()
 
     def _drop(self, key: tuple[str, str]) -> None:
         """The account is gone or disabled: forget it and close its adapter like a replaced one."""

@@ -8,6 +8,7 @@ Everything else is classified once and handed back to the pipeline.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from gateway.metrics import Metrics
+from gateway.netguard import guarded_connector
 from gateway.storage.backoff import retry_delay
 from gateway.version import CoreBuildCache
 
@@ -47,10 +49,13 @@ class CoreResult:
     error: str | None = None
     local: bool = False
     """Answered from a 429 the gateway remembers: the core was not called (see `CoreCaller`)."""
+    unusable: bool = False
+    """The core answered, but with a body the gateway will not read (larger than
+    GATEWAY_CORE_MAX_RESPONSE_BYTES): a failed call like a rejected request, never retried."""
 
     @property
     def ok(self) -> bool:
-        return self.status == 200
+        return self.status == 200 and not self.unusable
 
     @property
     def response_id(self) -> str | None:
@@ -168,9 +173,16 @@ def _short(value: Any) -> str | None:
 
 class CoreClient:
     def __init__(
-        self, metrics: Metrics, *, timeout: float, attempts: int, backoff_base: float = 0.5
+        self,
+        metrics: Metrics,
+        *,
+        timeout: float,
+        attempts: int,
+        backoff_base: float = 0.5,
+        max_response_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.metrics = metrics
+        self.max_response_bytes = max_response_bytes
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=5)
         self.attempts = attempts
         self.backoff_base = backoff_base
@@ -181,7 +193,7 @@ class CoreClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=aiohttp.TCPConnector(limit=256)
+                timeout=self.timeout, connector=guarded_connector(limit=256)
             )
         return self._session
 
@@ -207,7 +219,7 @@ class CoreClient:
         for attempt in range(1, self.attempts + 1):
             result = await self._once(url, body, headers, request_id)
             self.metrics.core_requests.labels(str(result.status or "error")).inc()
-            retryable = result.status is None or result.status >= 500
+            retryable = (result.status is None or result.status >= 500) and not result.unusable
             if not retryable or attempt == self.attempts:
                 break
             await asyncio.sleep(retry_delay(attempt, self.backoff_base))
@@ -220,10 +232,20 @@ class CoreClient:
         try:
             async with self._http().post(url, json=body, headers=headers) as resp:
                 self.core_build.note_headers(resp.headers)
+                raw = await _read_capped(resp, self.max_response_bytes)
+                if raw is None:
+                    return CoreResult(
+                        header_request_id=resp.headers.get("X-Request-ID") or request_id,
+                        latency_ms=0,
+                        status=resp.status,
+                        error=f"core {resp.status}: answer larger than "
+                        f"{self.max_response_bytes} bytes, not read",
+                        unusable=True,
+                    )
                 payload: Any
                 try:
-                    payload = await resp.json(content_type=None)
-                except (aiohttp.ContentTypeError, ValueError):
+                    payload = json.loads(raw) if raw.strip() else {}
+                except ValueError:
                     payload = {}
                 return CoreResult(
                     header_request_id=resp.headers.get("X-Request-ID") or request_id,
@@ -244,6 +266,18 @@ class CoreClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` bytes (the rest unread)."""
+    if (resp.content_length or 0) > limit:
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _retry_after(value: str | None) -> float | None:

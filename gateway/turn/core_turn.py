@@ -138,6 +138,9 @@ class CoreCaller:
                 turn=turn,
             )
         turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat)
+        if result.unusable:  # too large to read: the same answer would come again
+            log.error("core.unusable_answer", status=result.status, error=result.error)
+            return _apology(ctx, TurnStatus.FAILED, result, turn)
         if result.status == 429:
             return await self._wait_out(ctx, request, result, turn)
         if result.status == 402:

@@ -92,8 +92,12 @@ class TurnPipeline:
             )
             result = await self._decide(ctx)
             if isinstance(result, Outcome):
+                most = self.settings.reply_parts(ctx.caps.paid_parts)
                 parts = tuple(
-                    part for reply in result.replies if event.chat for part in ctx.caps.split(reply)
+                    part
+                    for reply in result.replies
+                    if event.chat
+                    for part in ctx.caps.split(reply, most)
                 )
                 await self._finish(
                     Finished(row, worker_id, event, result, project, ctx.caps, parts, key)

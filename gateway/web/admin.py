@@ -1,13 +1,15 @@
 """Admin API (`/api/v1/admin/...`, `X-Admin-Key`) and its OpenAPI document.
 
 Every route is declared once with its models; the same declaration drives request validation and
-`GET /api/v1/openapi.json`. Checks run in a fixed order: key (401), project (404), body (400 for
-malformed JSON, 422 for a well-formed but invalid one).
+`GET /api/v1/openapi.json`. Checks run in a fixed order: throttle (429 after repeated failed keys
+from one address), key (401), the key's reach (403: a project key outside its project), project
+(404), body (400 for malformed JSON, 422 for a well-formed but invalid one). Who called
+(`admin_auth.Caller`) is the audit log's actor; end users' phone numbers are masked in every
+answer unless the global key asks for `?reveal=true` (`masking`).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -22,7 +25,7 @@ from pydantic.json_schema import models_json_schema
 from approvals import operations as approval_ops
 from approvals.operations import AlreadyDecided
 from gateway.delivery.proactive import send_to_user
-from gateway.errors import Conflict, Invalid, NotFound
+from gateway.errors import Conflict, Forbidden, Invalid, NotFound
 from gateway.ops import support
 from gateway.runtime import Runtime
 from gateway.schemas import (
@@ -46,7 +49,11 @@ from gateway.schemas import (
     ProjectPatch,
     TurnStory,
 )
+from gateway.storage.api_keys import ApiKeyStore
+from gateway.web.admin_auth import GLOBAL, KEY_CACHE_SECONDS, AdminAuth, Caller
 from gateway.web.errors import error_response
+from gateway.web.masking import masked
+from gateway.web.throttle import FailureThrottle
 from identity.instructions import link_instructions
 from identity.reach import Undeliverable
 from identity.store import IdentityError
@@ -56,15 +63,17 @@ _NAME = re.compile(NAME_PATTERN)
 _PARAMS = {"sender": re.compile(SENDER_PATTERN), "id": re.compile(r"^[A-Za-z0-9_.:+-]{1,200}$")}
 """Path parameters that are not slugs (phone numbers, ids)."""
 ADMIN_KEY_HEADER = "X-Admin-Key"
+log = structlog.get_logger("gateway.admin")
 
 
 @dataclass
 class Call:
-    """One admin request after the checks: path parameters and the validated body."""
+    """One admin request after the checks: path parameters, the validated body, and who called."""
 
     params: dict[str, str]
     body: Any
     query: dict[str, str]
+    caller: Caller = GLOBAL
 
 
 Handler = Callable[[Runtime, Call], Awaitable[tuple[int, Any]]]
@@ -122,7 +131,7 @@ async def list_projects(rt: Runtime, call: Call) -> tuple[int, Any]:
 
 @route("POST", "/projects", "Create a project", body=ProjectCreate, response=ProjectOut, status=201)
 async def create_project(rt: Runtime, call: Call) -> tuple[int, Any]:
-    return 201, await rt.store.create_project(call.body, actor="admin-api")
+    return 201, await rt.store.create_project(call.body, actor=call.caller.actor)
 
 
 @route("GET", "/projects/{project}", "Show a project", response=ProjectOut)
@@ -138,7 +147,12 @@ async def show_project(rt: Runtime, call: Call) -> tuple[int, Any]:
     response=ProjectOut,
 )
 async def patch_project(rt: Runtime, call: Call) -> tuple[int, Any]:
-    result = await rt.store.update_project(call.params["project"], call.body, actor="admin-api")
+    result = await rt.store.update_project(
+        call.params["project"],
+        call.body,
+        actor=call.caller.actor,
+        may_move_urls=call.caller.is_global,
+    )
     rt.directory.invalidate()
     return 200, result
 
@@ -163,7 +177,11 @@ async def list_accounts(rt: Runtime, call: Call) -> tuple[int, Any]:
     status=201,
 )
 async def add_account(rt: Runtime, call: Call) -> tuple[int, Any]:
-    return 201, await rt.store.add_account(call.params["project"], call.body, actor="admin-api")
+    if not call.caller.is_global and call.body.given().get("api_base_url"):
+        raise Forbidden("a project API key cannot set a provider API base URL")
+    added = await rt.store.add_account(call.params["project"], call.body, actor=call.caller.actor)
+    rt.directory.invalidate()  # a webhook that just missed this name is answered at once
+    return 201, added
 
 
 @route(
@@ -187,7 +205,12 @@ async def show_account(rt: Runtime, call: Call) -> tuple[int, Any]:
 async def patch_account(rt: Runtime, call: Call) -> tuple[int, Any]:
     p = call.params
     result = await rt.store.update_account(
-        p["project"], p["channel"], p["account"], call.body, actor="admin-api"
+        p["project"],
+        p["channel"],
+        p["account"],
+        call.body,
+        actor=call.caller.actor,
+        may_move_urls=call.caller.is_global,
     )
     rt.directory.invalidate()
     return 200, result
@@ -201,7 +224,7 @@ async def patch_account(rt: Runtime, call: Call) -> tuple[int, Any]:
 )
 async def remove_account(rt: Runtime, call: Call) -> tuple[int, Any]:
     p = call.params
-    await rt.store.remove_account(p["project"], p["channel"], p["account"], actor="admin-api")
+    await rt.store.remove_account(p["project"], p["channel"], p["account"], actor=call.caller.actor)
     rt.directory.invalidate()
     return 204, None
 
@@ -218,7 +241,10 @@ async def remove_account(rt: Runtime, call: Call) -> tuple[int, Any]:
 async def mint_link_code(rt: Runtime, call: Call) -> tuple[int, Any]:
     project, body = call.params["project"], call.body
     code, expires = await rt.identity.mint_code(
-        project, body.app_user_id, actor="admin-api", ttl=timedelta(seconds=body.ttl_seconds)
+        project,
+        body.app_user_id,
+        actor=call.caller.actor,
+        ttl=timedelta(seconds=body.ttl_seconds),
     )
     instructions = await link_instructions(rt.store, rt.directory, project, code)
     return 201, LinkCodeOut(
@@ -258,7 +284,7 @@ async def put_link(rt: Runtime, call: Call) -> tuple[int, Any]:
         body.channel,
         body.sender,
         body.app_user_id,
-        actor="admin-api",
+        actor=call.caller.actor,
         force=body.force,
     )
     return 200, IdentityLinkOut.model_validate(link, from_attributes=True)
@@ -272,7 +298,9 @@ async def put_link(rt: Runtime, call: Call) -> tuple[int, Any]:
 )
 async def delete_link(rt: Runtime, call: Call) -> tuple[int, Any]:
     p = call.params
-    if not await rt.identity.unlink(p["project"], p["channel"], p["sender"], actor="admin-api"):
+    if not await rt.identity.unlink(
+        p["project"], p["channel"], p["sender"], actor=call.caller.actor
+    ):
         raise NotFound(f"{p['channel']}:{p['sender']} is not linked")
     return 204, None
 
@@ -294,7 +322,7 @@ async def send_message(rt: Runtime, call: Call) -> tuple[int, Any]:
         body.app_user_id,
         body.text,
         channel=body.channel,
-        actor="admin-api",
+        actor=call.caller.actor,
     )
     rt.wake_sender()
     return 202, MessageOut(**queued.__dict__)
@@ -350,7 +378,7 @@ async def create_approval(rt: Runtime, call: Call) -> tuple[int, Any]:
         rt.approvals,
         call.params["project"],
         call.body,
-        actor="admin-api",
+        actor=call.caller.actor,
     )
     return 201, approval
 
@@ -363,7 +391,9 @@ async def show_approval(rt: Runtime, call: Call) -> tuple[int, Any]:
 
 
 async def _decide(rt: Runtime, call: Call, verdict: Literal["approved", "denied"]) -> Any:
-    actor = call.body.actor if call.body is not None and call.body.actor else "admin-api"
+    said = call.body.actor if call.body is not None and call.body.actor else None
+    # Who the caller says decided is theirs to say; which key said it is ours.
+    actor = f"{said} via {call.caller.via}" if said else call.caller.actor
     return await approval_ops.decide(
         rt.store,
         rt.approvals,
@@ -398,21 +428,59 @@ async def deny(rt: Runtime, call: Call) -> tuple[int, Any]:
 
 
 # --- wiring -----------------------------------------------------------------------------------
-def _authorized(runtime: Runtime, request: web.Request) -> bool:
-    expected = runtime.settings.admin_key
-    given = request.headers.get(ADMIN_KEY_HEADER, "")
-    if expected is None:
-        return False
-    return hmac.compare_digest(
-        given.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode()
-    )
+@dataclass(frozen=True)
+class Gate:
+    """What every admin route checks before its handler: the key and the failure throttle."""
 
+    auth: AdminAuth
+    throttle: FailureThrottle
 
-def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        if not _authorized(runtime, request):
+    async def caller(self, request: web.Request) -> Caller | web.Response:
+        """The request's caller, or the 429 / 401 to answer. Failures are logged with the
+        client's address and the path, never with what was sent as the key."""
+        client = request.remote or "-"
+        wait = self.throttle.retry_after(client)
+        if wait is not None:
+            return error_response(
+                429,
+                "too_many_requests",
+                f"too many requests with a missing or wrong {ADMIN_KEY_HEADER} from this "
+                f"address; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        caller = await self.auth.caller(request.headers.get(ADMIN_KEY_HEADER, ""))
+        if caller is None:
+            failures = self.throttle.failed(client)
+            log.warning(
+                "admin.unauthorized",
+                client=client,
+                method=request.method,
+                path=request.path,
+                header_present=ADMIN_KEY_HEADER in request.headers,
+            )
+            if failures == self.throttle.limit:
+                log.warning("admin.throttled", client=client, seconds=self.throttle.window)
             return error_response(401, "unauthorized", f"missing or wrong {ADMIN_KEY_HEADER}")
+        return caller
+
+
+def _wrap(
+    gate: Gate, runtime: Runtime, spec: Route
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        caller = await gate.caller(request)
+        if isinstance(caller, web.Response):
+            return caller
         params = dict(request.match_info)
+        if not caller.may_act_on(params.get("project")):
+            log.warning(
+                "admin.forbidden", key_id=caller.key_id, method=request.method, path=request.path
+            )
+            return error_response(
+                403,
+                "forbidden",
+                f"this API key is valid only under {PREFIX}/projects/{caller.project}/",
+            )
         if not all(_PARAMS.get(name, _NAME).fullmatch(value) for name, value in params.items()):
             # Names are slugs; anything else cannot exist (and must not reach the database).
             return error_response(404, "not_found", "no such resource")
@@ -440,8 +508,13 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
                     for e in exc.errors(include_url=False, include_input=False)
                 ]
                 return error_response(422, "invalid_body", "the body is not valid", details)
+        query = dict(request.query)
+        if query.get("reveal", "false") not in ("true", "false"):
+            return error_response(422, "invalid_query", "reveal must be true or false")
         try:
-            status, payload = await spec.handler(runtime, Call(params, body, dict(request.query)))
+            status, payload = await spec.handler(runtime, Call(params, body, query, caller))
+        except Forbidden as exc:
+            return error_response(403, "forbidden", str(exc))
         except NotFound as exc:
             return error_response(404, "not_found", str(exc))
         except AlreadyDecided as exc:
@@ -457,14 +530,19 @@ def _wrap(runtime: Runtime, spec: Route) -> Callable[[web.Request], Awaitable[we
             return error_response(409, exc.code, exc.message)
         if status == 204:
             return web.Response(status=204)
+        if not (caller.is_global and query.get("reveal") == "true"):
+            payload = masked(payload)
         return web.json_response(_dump(payload), status=status)
 
     return handle
 
 
 def add_routes(app: web.Application, runtime: Runtime) -> None:
+    settings = runtime.settings
+    throttle = FailureThrottle(limit=settings.admin_auth_failures_per_minute, window=60.0)
+    gate = Gate(AdminAuth(settings, ApiKeyStore(runtime.db)), throttle)
     for spec in ROUTES:
-        app.router.add_route(spec.method, spec.path, _wrap(runtime, spec))
+        app.router.add_route(spec.method, spec.path, _wrap(gate, runtime, spec))
     document = openapi_document()
 
     async def openapi(_: web.Request) -> web.Response:
@@ -493,10 +571,28 @@ def openapi_document() -> dict[str, Any]:
                 for name in _path_params(r.path)
             ],
             "responses": {
-                "401": {"description": "Missing or wrong X-Admin-Key", "content": error},
+                "401": {
+                    "description": "Missing, wrong or revoked X-Admin-Key",
+                    "content": error,
+                },
+                "403": {
+                    "description": "A project API key outside its project (project-less routes "
+                    "take the global key), or changing a base URL with a project key",
+                    "content": error,
+                },
                 "404": {"description": "Unknown project or resource", "content": error},
+                "429": {
+                    "description": "Too many requests with a missing or wrong X-Admin-Key from "
+                    "this address; retry after `Retry-After` seconds",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": error,
+                },
             },
         }
+        if r.response is not None:
+            op["responses"].setdefault(
+                "422", {"description": "Invalid body or `reveal`", "content": error}
+            )
         if r.body is not None:
             op["requestBody"] = {
                 "required": any(f.is_required() for f in r.body.model_fields.values()),
@@ -538,10 +634,26 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": schemas.get("$defs", {}),
             "securitySchemes": {
-                "adminKey": {"type": "apiKey", "in": "header", "name": ADMIN_KEY_HEADER}
+                "adminKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": ADMIN_KEY_HEADER,
+                    "description": _KEYS_DESCRIPTION,
+                }
             },
         },
     }
+
+
+_KEYS_DESCRIPTION = (
+    "Either the operators' global key (GATEWAY_ADMIN_KEY: every route, including creating "
+    "projects) or a project API key (`gwk_...`, from `gateway keys create --project NAME`: only "
+    "routes under /api/v1/admin/projects/NAME/, and it cannot change a core or provider base "
+    "URL; 403 otherwise). Revoked keys stop working within "
+    f"{KEY_CACHE_SECONDS:g} seconds. Repeated failures from one address answer 429. End "
+    "users' phone numbers in answers are masked; `?reveal=true` with the global key shows them "
+    "(a project key asking still gets them masked)."
+)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

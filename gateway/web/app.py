@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.heap import freeze_long_lived
 from gateway.runtime import Runtime
-from gateway.web import admin, core_events, health, usage_events, webhooks
+from gateway.web import admin, core_events, health, metrics_port, usage_events, webhooks
 from gateway.web.errors import request_context
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
@@ -22,7 +22,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> web.Application:
     app[RUNTIME_KEY] = runtime
     core_events.add_routes(app, runtime)  # before /webhooks/{channel}/{account}
     webhooks.add_routes(app, runtime)
-    health.add_routes(app, runtime)
+    apart = runtime.settings.metrics_port
+    health.add_routes(app, runtime, metrics=apart is None)
+    if apart is not None:
+        metrics_port.serve_metrics_apart(app, runtime, runtime.settings.metrics_host, apart)
     admin.add_routes(app, runtime)
     usage_events.add_routes(app, runtime)
 

@@ -1,4 +1,5 @@
-"""Liveness, readiness (a database round trip) and Prometheus metrics.
+"""Liveness, readiness (a database round trip) and Prometheus metrics (behind a bearer token
+when GATEWAY_METRICS_TOKEN is set; on a port of their own when GATEWAY_METRICS_PORT is).
 
 Readiness also names the builds (the gateway's, and the core's as last reported), so whoever
 polls it sees what is deployed; it never waits for the core: at most once a minute, while no
@@ -8,6 +9,7 @@ answer has said it, a background probe asks the core (gateway/version.py).
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 import structlog
 from aiohttp import web
@@ -16,11 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.runtime import Runtime
 from gateway.version import core_report, gateway_build, probe_core
+from gateway.web.errors import error_response
 
 log = structlog.get_logger("gateway.health")
 
 
-def add_routes(app: web.Application, runtime: Runtime) -> None:
+def add_routes(app: web.Application, runtime: Runtime, *, metrics: bool = True) -> None:
+    """Health routes, and `/metrics` unless it is served apart (GATEWAY_METRICS_PORT)."""
     own = gateway_build()  # read once here (git may run), never while answering a request
     runtime.metrics.build_info.labels(own["version"], own["commit"] or "").set(1)
     builds = runtime.core.core_build
@@ -54,7 +58,27 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             )
         return web.json_response({"status": "ok", "database": "ok", **versions()})
 
-    async def metrics(_: web.Request) -> web.Response:
+    app.on_cleanup.append(stop_probes)
+    app.router.add_get("/health/live", live)
+    app.router.add_get("/health/ready", ready)
+    if metrics:
+        add_metrics_route(app, runtime)
+
+
+def add_metrics_route(app: web.Application, runtime: Runtime) -> None:
+    """`GET /metrics`, behind `Authorization: Bearer <GATEWAY_METRICS_TOKEN>` when that is set."""
+    secret = runtime.settings.metrics_token
+    token = secret.get_secret_value().encode() if secret is not None else b""
+
+    async def metrics(request: web.Request) -> web.Response:
+        if token and not _bearer_matches(request, token):
+            log.warning("metrics.unauthorized", client=request.remote)
+            return error_response(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <GATEWAY_METRICS_TOKEN>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
             await runtime.refresh_gauges()
         except (SQLAlchemyError, OSError):
@@ -63,7 +87,11 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    app.on_cleanup.append(stop_probes)
-    app.router.add_get("/health/live", live)
-    app.router.add_get("/health/ready", ready)
     app.router.add_get("/metrics", metrics)
+
+
+def _bearer_matches(request: web.Request, token: bytes) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Compared in constant time, and always compared (no early answer for a wrong scheme).
+    matches = hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token)
+    return matches and scheme.lower() == "bearer"

@@ -100,11 +100,16 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
         """A provider checking the URL before it sends events (WhatsApp: `hub.challenge`)."""
         channel = WEBHOOK_SEGMENTS.get(request.match_info["channel"])
         account = request.match_info["account"]
-        if channel is None or not ACCOUNT_NAME.fullmatch(account):
+        if channel is None:
+            return error_response(404, "unknown_channel", "no such channel")
+        metrics = runtime.metrics.webhooks
+        if not ACCOUNT_NAME.fullmatch(account):
+            metrics.labels(channel, "unknown_account").inc()
             return error_response(404, "unknown_account", "no such account")
         try:
             _, adapter = await runtime.directory.get(channel, account)
         except NotFound as exc:
+            metrics.labels(channel, "unknown_account").inc()
             return error_response(404, "unknown_account", str(exc))
         except (SQLAlchemyError, OSError) as exc:
             return _storage_unavailable(channel, runtime.metrics.webhooks, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -100,7 +101,7 @@ async def test_whatsapp_reply_buttons_decide(gw: Harness, verdict: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("address", "answer"), [(PHONE, "YES"), (PHONE, "no"), ("wa", "y"), ("wa", "Deny")]
+    ("address", "answer"), [(PHONE, "YES"), (PHONE, "no"), ("wa", "Yes!"), ("wa", "Deny")]
 )
 async def test_text_replies_decide_on_sms_and_twilio_whatsapp(
     gw: Harness, address: str, answer: str
@@ -122,7 +123,7 @@ async def test_text_replies_decide_on_sms_and_twilio_whatsapp(
     assert (await _approvals(gw))[0].channel == ("whatsapp" if address == "wa" else "sms")
 
 
-async def test_several_pending_need_a_code(gw: Harness) -> None:
+async def test_a_bare_answer_decides_only_the_latest_prompt_of_the_chat(gw: Harness) -> None:
     await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="#approval=first_tool a"))
     await eventually(lambda: any("Reply YES" in b for b in gw.twilio.sent_bodies(PHONE)))
     await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="#approval=second_tool b"))
@@ -130,17 +131,25 @@ async def test_several_pending_need_a_code(gw: Harness) -> None:
         lambda: [b for b in gw.twilio.sent_bodies(PHONE) if "second_tool" in b and "Reply" in b]
     )
     approvals = await _approvals(gw)
-    code = approvals[1].short_code
+    first_code, code = approvals[0].short_code, approvals[1].short_code
+    assert re.fullmatch(r"\d{6}", code) and re.fullmatch(r"\d{6}", first_code)
     assert f"Reply YES {code} to approve or NO {code} to deny." in second[0]
+    # A bare YES answers the latest prompt of this chat: the second request.
     await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="yes"))
-    await eventually(lambda: any("several" in b for b in gw.twilio.sent_bodies(PHONE)))
-    assert [a.status for a in await _approvals(gw)] == ["pending", "pending"]
-    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body=f"YES {code}"))
     await eventually(lambda: any("Approved: second_tool" in b for b in gw.twilio.sent_bodies()))
     assert [a.status for a in await _approvals(gw)] == ["pending", "approved"]
-    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="No"))  # one left: no code
+    # The latest prompt here is decided: a bare NO decides nothing, not even the older pending
+    # request (prompted before it); the user is asked for the code.
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="No"))
+    await eventually(lambda: any("A request is waiting" in b for b in gw.twilio.sent_bodies()))
+    assert f"{first_code}: first_tool" in gw.twilio.sent_bodies(PHONE)[-1]
+    assert [a.status for a in await _approvals(gw)] == ["pending", "approved"]
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body=f"NO {first_code}"))
     await eventually(lambda: any("Denied: first_tool" in b for b in gw.twilio.sent_bodies()))
     assert [a.status for a in await _approvals(gw)] == ["denied", "approved"]
+    # Nothing waits any more: a bare YES is an ordinary message for the agent.
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="YES"))
+    await eventually(lambda: any(r["body"].get("input") == "YES" for r in gw.core.requests))
 
 
 async def test_a_core_response_with_two_requests_gets_two_approvals(gw: Harness) -> None:
@@ -185,3 +194,66 @@ async def test_trace_tells_the_approval_story(gw: Harness) -> None:
     )
     assert status == 200 and resumed["inbound"]["kind"] == "resume"
     assert [a["id"] for a in resumed["approvals"]] == [approval.id]
+
+
+async def _link(harness: Harness, channel: str, sender: str, app_user: str) -> None:
+    status, body = await harness.admin(
+        "PUT",
+        "/api/v1/admin/projects/default/identity-links",
+        json={"channel": channel, "sender": sender, "app_user_id": app_user},
+    )
+    assert status == 200, body
+
+
+async def test_a_bare_yes_never_decides_an_approval_prompted_in_another_chat(gw: Harness) -> None:
+    """One person, one Twilio number, two chats: SMS from +1..., WhatsApp from whatsapp:+1...
+    (the same route, account and number; another channel and chat address)."""
+    whatsapp = f"whatsapp:{PHONE}"
+    await _link(gw, "sms", PHONE, "user-two-chats")
+    await _link(gw, "whatsapp", PHONE.lstrip("+"), "user-two-chats")
+    await gw.post_twilio(fake_twilio.inbound_form(from_=whatsapp, body="#approval=wire_money x"))
+    await eventually(lambda: any("Reply YES" in b for b in gw.twilio.sent_bodies(whatsapp)))
+    [approval] = await _approvals(gw)
+    assert (approval.route, approval.channel, approval.chat) == ("sms", "whatsapp", whatsapp)
+    for answer in ("YES", "no"):
+        before = len(gw.twilio.sent_bodies(PHONE))
+        await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body=answer))
+        asked = await eventually(lambda n=before: gw.twilio.sent_bodies(PHONE)[n:])
+        assert asked == [
+            f"A request is waiting:\n{approval.short_code}: wire_money\n"
+            f"To decide, reply YES or NO with the code, for example YES {approval.short_code}."
+        ]
+    assert [a.status for a in await _approvals(gw)] == ["pending"]
+    assert _decisions(gw) == [] and len(gw.core.requests) == 1  # nor sent to the agent
+    # In the chat that was prompted, the bare answer decides it.
+    await gw.post_twilio(fake_twilio.inbound_form(from_=whatsapp, body="yes"))
+    await eventually(lambda: any("Approved: wire_money" in b for b in gw.twilio.sent_bodies()))
+    assert [d["approve"] for d in _decisions(gw)] == [True]
+
+
+async def test_other_words_are_ordinary_messages_even_with_a_prompt_waiting(gw: Harness) -> None:
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="#approval=wire_money x"))
+    await eventually(lambda: any("Reply YES" in b for b in gw.twilio.sent_bodies(PHONE)))
+    words = ("y", "n", "ok", "approved", "yes please", "no thanks", "YES 12")
+    for word in words:
+        await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body=word))
+    await eventually(lambda: len(gw.core.requests) == 1 + len(words), message="all forwarded")
+    assert [r["body"]["input"] for r in gw.core.requests[1:]] == list(words)
+    assert [a.status for a in await _approvals(gw)] == ["pending"]
+
+
+async def test_prompts_sent_together_need_the_code(gw: Harness) -> None:
+    """One core response asking for two tools: neither prompt is the latest, a bare YES would
+    have to guess."""
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="#approval=tool_a,tool_b go"))
+    await eventually(lambda: len([b for b in gw.twilio.sent_bodies(PHONE) if "Reply" in b]) == 2)
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="yes"))
+    await eventually(lambda: any("several requests" in b for b in gw.twilio.sent_bodies(PHONE)))
+    assert [a.status for a in await _approvals(gw)] == ["pending", "pending"]
+    first = (await _approvals(gw))[0]
+    await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body=f"yes {first.short_code}"))
+
+    async def decided() -> bool:
+        return {a.id: a.status for a in await _approvals(gw)}[first.id] == "approved"
+
+    await eventually(decided)

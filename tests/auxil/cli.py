@@ -17,7 +17,7 @@ from tests.auxil.harness import BOT_TOKEN, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
-SECRET_KEY = "cli-secret-key-for-tests"
+SECRET_KEY = "bkAxC9a2xPTMU9QZuXW0Jr80RnUEwj4OjTTTnwjPRnc="
 ACME_TOKEN = "222222:ACME-cli-token-abcdefghijklmnopqrstuvwxyz"
 ACME2_TOKEN = "333333:ACME2-cli-token-abcdefghijklmnopqrstuvw"
 CORE_KEY = "cli-core-key-for-tests"
@@ -37,6 +37,7 @@ def cli_env(db_url: str, telegram_url: str, **overrides: str | None) -> dict[str
         TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
         TELEGRAM_API_BASE_URL=telegram_url,
         GATEWAY_LOG_LEVEL="WARNING",
+        GATEWAY_ALLOW_PRIVATE_WEBHOOKS="1",  # fakes on http://127.0.0.1; URL guard tests unset it
     )
     for name, value in overrides.items():
         if value is None:

@@ -23,9 +23,11 @@ from gateway.web.app import create_app
 
 BOT_TOKEN = "123456:TEST-bot-token-abcdefghijklmnopqrstuvwxyz"
 WEBHOOK_SECRET = "tg-webhook-secret_42"
-ADMIN_KEY = "admin-key-for-tests"
+ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghij"
+"""32+ characters: `gateway serve` refuses a shorter global admin key."""
 CORE_KEY = "core-project-key-for-tests"
-SECRET_KEY = "gateway-secret-key-for-tests"
+SECRET_KEY = "_d01m-sT81m8bu1XSBsVcV5zSEYkb9nVvlNCnPzdIjs="
+"""A real key (`gateway secrets generate-key`): passphrase-like keys are refused."""
 PUBLIC_URL = "https://gw.example.test"
 """What providers see; tests post to loopback, so every request also proves that signatures
 are checked over the public URL, as behind a proxy that rewrites host and scheme."""
@@ -45,6 +47,8 @@ def settings_for(
         "database_url": db_url,
         "secret_key": SECRET_KEY,
         "admin_key": ADMIN_KEY,
+        # Tests send wrong keys on purpose; the throttle's own test sets the real limit.
+        "admin_auth_failures_per_minute": 100_000,
         "core_base_url": core_url,
         "core_api_key": CORE_KEY,
         "telegram_bot_token": BOT_TOKEN,
@@ -63,6 +67,8 @@ def settings_for(
         "public_url": PUBLIC_URL,
         # Most tests are about the pipeline, not identity: forward unlinked senders.
         "unlinked_policy": "channel_user",
+        # Fakes listen on http://127.0.0.1; tests of the URL guard turn this off.
+        "allow_private_webhooks": True,
     }
     if twilio_url:
         values.update(

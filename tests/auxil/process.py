@@ -34,6 +34,7 @@ def gateway_env(db_url: str, telegram_url: str, core_url: str, **extra: Any) -> 
             "GATEWAY_RETRY_CAP_SECONDS": "0.5",
             "GATEWAY_TELEGRAM_RATE_PER_CHAT": "100",
             "GATEWAY_TELEGRAM_CHAT_BURST": "100",
+            "GATEWAY_ALLOW_PRIVATE_WEBHOOKS": "1",
         }
     )
     env.update({k: str(v) for k, v in extra.items()})

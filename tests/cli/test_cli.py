@@ -16,7 +16,7 @@ import pytest
 from gateway.dev import fake_twilio
 from gateway.dev.fake_telegram import FakeTelegram
 from gateway.dev.fake_twilio import FakeTwilio
-from gateway.storage.secrets import SecretBox, SecretKeyError
+from gateway.storage.secrets import SecretBox, SecretKeyError, generate_key
 from tests.auxil.cli import (
     ACME2_TOKEN,
     ACME_TOKEN,
@@ -106,7 +106,11 @@ HELP = {
     ],
     ("telegram", "delete-webhook"): ["--project", "--account", "--drop-pending-updates"],
     ("telegram", "webhook-info"): ["--project", "--account", "--json"],
-    ("secrets",): ["rotate"],
+    ("secrets",): ["generate-key", "rotate"],
+    ("keys",): ["create", "list", "revoke"],
+    ("keys", "create"): ["--project", "--name", "--json"],
+    ("keys", "list"): ["--project", "--json"],
+    ("keys", "revoke"): ["ID"],
     ("verify",): ["--project", "--gateway-url", "--json"],
     ("trace",): ["--project", "--json"],
     ("support-bundle",): ["--output", "--project"],
@@ -198,7 +202,7 @@ async def test_projects_and_accounts(db_url: str, telegram: tuple[FakeTelegram, 
         "--account",
         "acme-bot",
         "--webhook-secret",
-        "acme-secret",
+        "acme-webhook-secret",
         "--api-base-url",
         tg_url,
         env=env,
@@ -224,7 +228,7 @@ async def test_projects_and_accounts(db_url: str, telegram: tuple[FakeTelegram, 
     for result in (added, added2):
         for token in (ACME_TOKEN, ACME2_TOKEN, ACME_TOKEN.split(":")[1], ACME2_TOKEN.split(":")[1]):
             assert token not in result.stdout + result.stderr
-        assert "acme-secret" not in result.stdout + result.stderr
+        assert "acme-webhook-secret" not in result.stdout + result.stderr
 
     accounts = as_json(await gateway("accounts", "list", "--project", "acme", "--json", env=env))
     assert [(a["channel"], a["account"], a["project"]) for a in accounts] == [
@@ -251,7 +255,7 @@ async def test_projects_and_accounts(db_url: str, telegram: tuple[FakeTelegram, 
     )
     (call,) = fake.calls_to("setWebhook")
     assert call.token == ACME_TOKEN
-    assert fake.webhook["secret_token"] == "acme-secret"
+    assert fake.webhook["secret_token"] == "acme-webhook-secret"
 
     ok(
         await gateway(
@@ -323,18 +327,21 @@ async def test_telegram_webhook_commands(db_url: str, telegram: tuple[FakeTelegr
         await other.stop()
 
 
+OLD_KEY, NEW_KEY = generate_key(), generate_key()
+
+
 async def test_secrets_rotate(db_url: str, telegram: tuple[FakeTelegram, str]) -> None:
     fake, tg_url = telegram
     # No TELEGRAM_WEBHOOK_SECRET: the default account's secret is derived (from the newest key).
     old = cli_env(
         db_url,
         tg_url,
-        GATEWAY_SECRET_KEY="old-key",
+        GATEWAY_SECRET_KEY=OLD_KEY,
         TELEGRAM_WEBHOOK_SECRET=None,
         GENAUG_API_KEY=CORE_KEY,
     )
-    both = {**old, "GATEWAY_SECRET_KEY": "new-key,old-key"}
-    new = {**old, "GATEWAY_SECRET_KEY": "new-key"}
+    both = {**old, "GATEWAY_SECRET_KEY": f"{NEW_KEY},{OLD_KEY}"}
+    new = {**old, "GATEWAY_SECRET_KEY": NEW_KEY}
     url = "https://gw.example.com/webhooks/telegram/default"
 
     ok(
@@ -365,12 +372,12 @@ async def test_secrets_rotate(db_url: str, telegram: tuple[FakeTelegram, str]) -
     key_rows = await rows(db_url, "SELECT core_key_encrypted FROM projects")
     stored = [r[0] for r in secret_rows + key_rows if r[0]]
     assert len(stored) == 3
-    decrypted = [SecretBox(["new-key"]).decrypt(token) for token in stored]
+    decrypted = [SecretBox([NEW_KEY]).decrypt(token) for token in stored]
     assert sorted(d["token"] for d in decrypted if "token" in d) == sorted([ACME_TOKEN, BOT_TOKEN])
     assert {"core_api_key": CORE_KEY} in decrypted
     for token in stored:
         with pytest.raises(SecretKeyError):
-            SecretBox(["old-key"]).decrypt(token)
+            SecretBox([OLD_KEY]).decrypt(token)
 
     accounts = as_json(await gateway("accounts", "list", "--json", env=new))
     assert [a["account"] for a in accounts] == ["default", "second"]
@@ -379,11 +386,12 @@ async def test_secrets_rotate(db_url: str, telegram: tuple[FakeTelegram, str]) -
     ok(await gateway("telegram", "set-webhook", "--url", url, env=new))
     assert fake.webhook["secret_token"] == registered
 
+    wrong = generate_key()
     line = failed(
-        await gateway("secrets", "rotate", env={**old, "GATEWAY_SECRET_KEY": "wrong-key"}),
+        await gateway("secrets", "rotate", env={**old, "GATEWAY_SECRET_KEY": wrong}),
         "GATEWAY_SECRET_KEY",
     )
-    assert "wrong-key" not in line
+    assert wrong not in line
     # The failed rotation changed nothing: the new key still reads everything.
     assert [r[0] for r in await rows(db_url, "SELECT secrets_encrypted FROM channel_accounts")] == [
         r[0] for r in secret_rows
@@ -413,7 +421,7 @@ async def test_sms_and_whatsapp_accounts_and_twilio_set_webhook(
 
         result = await gateway(
             "accounts", "add", "whatsapp", "--phone-number-id", "106540352242922", "--json",
-            env=env, input="wa-access-token\nwa-app-secret\nwa-verify-token\n",
+            env=env, input="wa-access-token\nwa-app-secret\nwa-verify-token-0123\n",
         )  # fmt: skip
         added = as_json(result)
         assert added["secrets_set"] == ["access_token", "app_secret", "verify_token"]

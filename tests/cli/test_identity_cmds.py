@@ -47,7 +47,7 @@ def _env(db_url: str, telegram_url: str) -> dict[str, str]:
         WHATSAPP_PHONE_NUMBER_ID=fake_whatsapp.DEFAULT_PHONE_NUMBER_ID,
         WHATSAPP_ACCESS_TOKEN=fake_whatsapp.DEFAULT_ACCESS_TOKEN,
         WHATSAPP_APP_SECRET=fake_whatsapp.DEFAULT_APP_SECRET,
-        WHATSAPP_VERIFY_TOKEN="wa-verify",
+        WHATSAPP_VERIFY_TOKEN="wa-verify-token-0123",
         WHATSAPP_API_BASE_URL="http://127.0.0.1:9",
         COLUMNS="200",
     )

@@ -185,7 +185,8 @@ async def test_admin_links_conflict_force_and_unlink(gw: Harness) -> None:
     assert gw.runtime is not None
     async with gw.runtime.db.session() as session:
         actions = [(a.actor, a.action) for a in (await session.scalars(select(AuditEntry))).all()]
-    assert ("admin-api", "link.create") in actions and ("admin-api", "link.remove") in actions
+    assert ("admin-api:global", "link.create") in actions
+    assert ("admin-api:global", "link.remove") in actions
 
 
 async def test_unlink_from_the_chat(gw: Harness) -> None:
@@ -286,3 +287,30 @@ async def test_link_code_instructions_name_each_channel(gw: Harness) -> None:
     assert body["instructions"]["telegram"].endswith(f"?start={code}")
     assert body["instructions"]["sms"] == f"Text LINK {code} to +15005550006"
     assert f"LINK {code}" in body["instructions"]["whatsapp"]
+
+
+async def test_a_message_to_a_made_up_telegram_id_fails_once_and_crashes_nothing(
+    gw: Harness,
+) -> None:
+    """An operator may link any string as a Telegram sender; a message to one that is not a chat id
+    is a permanent failure recorded on the row (`failed`), not a sender crash retried forever."""
+    status, _ = await gw.admin(
+        "PUT",
+        f"{BASE}/identity-links",
+        json={"channel": "telegram", "sender": "8O", "app_user_id": "user-bad"},
+    )
+    assert status == 200
+    status, body = await gw.admin(
+        "POST", f"{BASE}/messages", json={"app_user_id": "user-bad", "text": "hi"}
+    )
+    assert status == 202, body
+
+    async def dead() -> bool:
+        async with gw.runtime.db.session() as session:
+            row = await session.scalar(select(OutboundMessage).where(OutboundMessage.chat == "8O"))
+        return row is not None and row.status == "failed"
+
+    await eventually(dead, message="the row failed for good")
+    async with gw.runtime.db.session() as session:
+        row = await session.scalar(select(OutboundMessage).where(OutboundMessage.chat == "8O"))
+    assert row is not None and "not a Telegram chat id" in (row.last_error or "")

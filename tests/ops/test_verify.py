@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.storage.secrets import generate_key
 from tests.auxil.cli import cli_env, gateway
 from tests.auxil.harness import PUBLIC_URL, SECRET_KEY, Harness
 
@@ -77,7 +78,7 @@ async def test_verify_passes_then_each_broken_piece_fails_its_row(gw: Harness) -
     assert code != 0 and only_failure(rows) == ["telegram:default credentials"]
     gw.telegram.valid_tokens = None
 
-    code, rows, reasons = await _verify(gw, GATEWAY_SECRET_KEY="not-the-key")
+    code, rows, reasons = await _verify(gw, GATEWAY_SECRET_KEY=generate_key())
     assert code != 0 and only_failure(rows) == ["secret_key"]
     assert "do not decrypt" in reasons["secret_key"]
 

@@ -179,3 +179,60 @@ async def test_link_and_unlink_start_new_conversations(gw: Harness) -> None:
     await _command(gw, "/unlink", user_id)
     last = await _say(gw, "bye", user_id=user_id)
     assert last["conversation"] != relinked["conversation"]
+
+
+async def _in_group(gw: Harness, user_id: int, text: str, turns: int) -> dict[str, Any]:
+    """A message to the bot in the group from `user_id`; waits for its turn to finish (the
+    `turns`-th), so the next one may chain from it."""
+    body = await _say(gw, f"@gateway_demo_bot {text}", user_id=user_id, chat_id=GROUP,
+                      chat_type="group")  # fmt: skip
+    await eventually(lambda: _with_turns(gw, turns), message=text)
+    return body
+
+
+@pytest.mark.parametrize("mode", ["conversation", "previous_response"])
+async def test_in_a_group_no_one_continues_another_persons_thread(gw: Harness, mode: str) -> None:
+    await _threading(gw, mode)
+    ana = await _in_group(gw, 11, "I am Ana", 1)
+    bo = await _in_group(gw, 12, "I am Bo", 2)
+    ana_again = await _in_group(gw, 11, "Ana again", 3)
+    bo_again = await _in_group(gw, 12, "Bo again", 4)
+    turns = await gw.turns()
+    if mode == "conversation":
+        assert ana["conversation"] == ana_again["conversation"]
+        assert bo["conversation"] == bo_again["conversation"] != ana["conversation"]
+        assert not any("previous_response_id" in b for b in (ana, bo, ana_again, bo_again))
+    else:
+        # Bo's first message chains from nothing, though Ana's answer came just before it.
+        assert "previous_response_id" not in bo and "conversation" not in bo
+        assert ana_again["previous_response_id"] == turns[0].response_id
+        assert bo_again["previous_response_id"] == turns[1].response_id
+    # What the core answered Bo: his own first turn, then his second; never Ana's third.
+    expected = {"Echo: I am Bo", "Echo: Bo again (turn 2)", "Echo: Ana again (turn 2)"}
+    await eventually(lambda: expected <= set(gw.telegram.sent_texts(GROUP)), message="answers")
+
+
+@pytest.mark.parametrize("mode", ["conversation", "previous_response"])
+async def test_unlinking_in_a_group_starts_anew_for_that_person_only(
+    gw: Harness, mode: str
+) -> None:
+    await _threading(gw, mode)
+    for user_id, app_user in ((11, "user-ana"), (12, "user-bo")):
+        link = {"channel": "telegram", "sender": str(user_id), "app_user_id": app_user}
+        assert (await gw.admin("PUT", f"{BASE}/identity-links", json=link))[0] == 200
+    ana = await _in_group(gw, 11, "linked Ana", 1)
+    bo = await _in_group(gw, 12, "linked Bo", 2)
+    assert (ana["user"], bo["user"]) == ("user-ana", "user-bo")
+    await _command(gw, "/unlink", 11)  # in Ana's private chat: her group thread ends too
+    ana_after = await _in_group(gw, 11, "Ana unlinked", 3)
+    bo_after = await _in_group(gw, 12, "Bo still", 4)
+    turns = await gw.turns()
+    assert ana_after["user"].startswith("anon_") and bo_after["user"] == "user-bo"
+    if mode == "conversation":
+        assert ana_after["conversation"] not in (ana["conversation"], bo["conversation"])
+        assert bo_after["conversation"] == bo["conversation"]
+    else:
+        assert "previous_response_id" not in ana_after
+        assert bo_after["previous_response_id"] == turns[1].response_id
+    expected = {"Echo: Ana unlinked", "Echo: Bo still (turn 2)"}
+    await eventually(lambda: expected <= set(gw.telegram.sent_texts(GROUP)), message="answers")

@@ -285,13 +285,13 @@ async def test_accounts_lifecycle(harness: Harness) -> None:
     status, _ = await admin(
         "PATCH",
         f"{API}/projects/acme/accounts/telegram/acme-bot",
-        json={"webhook_secret": "rotated-secret"},
+        json={"webhook_secret": "rotated-secret-0123"},
     )
     assert status == 200
     resp = await harness.post_update(updates.message("old"), secret=secret, account="acme-bot")
     assert resp.status in (401, 403)
     resp = await harness.post_update(
-        updates.message("new"), secret="rotated-secret", account="acme-bot"
+        updates.message("new"), secret="rotated-secret-0123", account="acme-bot"
     )
     assert resp.status == 200
 
@@ -304,7 +304,7 @@ async def test_accounts_lifecycle(harness: Harness) -> None:
     status, listed = await admin("GET", f"{API}/projects/acme/accounts")
     assert (status, listed) == (200, {"accounts": []})
     resp = await harness.post_update(
-        updates.message("gone"), secret="rotated-secret", account="acme-bot"
+        updates.message("gone"), secret="rotated-secret-0123", account="acme-bot"
     )
     assert resp.status == 404
     # Once removed, the id is free again.
@@ -316,7 +316,7 @@ async def test_accounts_lifecycle(harness: Harness) -> None:
     assert status == 201
 
     everything = json.dumps(seen)
-    for plain in (token, secret, "rotated-secret", BOT_TOKEN, CORE_KEY):
+    for plain in (token, secret, "rotated-secret-0123", BOT_TOKEN, CORE_KEY):
         assert plain not in everything
 
 
@@ -395,7 +395,11 @@ async def test_openapi_document(harness: Harness) -> None:
         "422",
     }
     scheme = doc["components"]["securitySchemes"]["adminKey"]
-    assert scheme == {"type": "apiKey", "in": "header", "name": "X-Admin-Key"}
+    assert {k: scheme[k] for k in ("type", "in", "name")} == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Admin-Key",
+    }
 
     refs: list[str] = []
 
@@ -439,7 +443,7 @@ async def test_second_project_account_works_end_to_end(harness: Harness) -> None
     status, added = await harness.admin(
         "POST",
         f"{API}/projects/acme/accounts",
-        json=telegram_account("acme-bot", ACME_TOKEN, harness, webhook_secret="acme-secret"),
+        json=telegram_account("acme-bot", ACME_TOKEN, harness, webhook_secret="acme-secret-0123"),
     )
     assert status == 201, added
 
@@ -448,7 +452,7 @@ async def test_second_project_account_works_end_to_end(harness: Harness) -> None
     assert resp.status in (401, 403)
 
     update = updates.message("Hello acme")
-    resp = await harness.post_update(update, secret="acme-secret", account="acme-bot")
+    resp = await harness.post_update(update, secret="acme-secret-0123", account="acme-bot")
     assert resp.status == 200
 
     sends = await harness.telegram.wait_for("sendMessage", 1)
@@ -471,7 +475,9 @@ async def test_second_project_account_works_end_to_end(harness: Harness) -> None
         "PATCH", f"{API}/projects/acme", json={"core_api_key": "acme-key-2"}
     )
     assert status == 200
-    await harness.post_update(updates.message("again"), secret="acme-secret", account="acme-bot")
+    await harness.post_update(
+        updates.message("again"), secret="acme-secret-0123", account="acme-bot"
+    )
     await harness.telegram.wait_for("sendMessage", 2)
     assert harness.core.requests[1]["headers"]["authorization"] == "Bearer acme-key-2"
     # The default project is untouched and still uses its own key and bot.

@@ -17,6 +17,7 @@ import asyncio
 import copy
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.schemas import MODEL_TIERS, NAME_PATTERN
 from gateway.storage.db.models import InboxEvent
@@ -520,7 +522,7 @@ async def test_content_type_length_and_sizes_around_the_limit(
 # --- admin API ------------------------------------------------------------------------------------
 slugs = st.from_regex(NAME_PATTERN.replace("{0,63}", "{0,12}"), fullmatch=True)
 http_urls = st.builds(lambda host: f"http://{host}.example", slugs)
-webhook_secrets = st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True)
+webhook_secrets = st.from_regex(r"[A-Za-z0-9_-]{16,40}", fullmatch=True)
 models = st.sampled_from(MODEL_TIERS) | st.text(min_size=1, max_size=20)
 
 KNOWN_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
@@ -701,6 +703,22 @@ async def test_admin_api_bad_bodies_and_parameters(harness: Harness, tap: LogTap
 
 # --- schemathesis ---------------------------------------------------------------------------------
 EXISTING = {"project": "default", "channel": "telegram", "account": "default"}
+ACCEPTED = re.compile(r"^(2..|3..|401|403|404|409|429|5..)$")
+MOVED_SECRETS = "again in the same request"
+"""The one cross-field rule a JSON schema cannot say: moving a base URL needs the secrets that go
+there in the same body (issue 20). A schema-valid body refused for that reason is no defect."""
+
+
+def positive_data_accepted_but_for_moved_secrets(ctx: Any, response: Any, case: Any) -> None:
+    """schemathesis's positive-data check, with that one documented 422 allowed."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    status = response.status_code
+    if ACCEPTED.match(str(status)):
+        return
+    if status == 422 and MOVED_SECRETS in response.json()["error"]["message"]:
+        return
+    raise AssertionError(f"schema-valid request rejected with {status}: {response.text[:300]}")
 
 
 async def test_admin_api_conforms_to_its_openapi_document(harness: Harness) -> None:
@@ -720,7 +738,12 @@ async def test_admin_api_conforms_to_its_openapi_document(harness: Harness) -> N
         @given(case=operation.as_strategy(generation_mode=mode, path_parameters=params))
         def check(case: Any) -> None:
             response = case.call(base_url=harness.base_url, headers=auth, timeout=20)
-            case.validate_response(response, headers=auth)
+            case.validate_response(
+                response,
+                headers=auth,
+                excluded_checks=[positive_data_acceptance],
+                additional_checks=[positive_data_accepted_but_for_moved_secrets],
+            )
 
         try:
             check()

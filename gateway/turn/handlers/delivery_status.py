@@ -23,7 +23,9 @@ class DeliveryStatus:
         hints = event.hints
         moved = await delivery.record(
             self.db,
+            ctx.project.id,
             event.route,
+            event.account,
             str(hints.get("provider_message_id")),
             str(hints.get("status")),
             hints.get("error_code"),

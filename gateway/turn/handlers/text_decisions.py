@@ -1,6 +1,7 @@
 """`YES` / `NO` (optionally with a prompt's short code) typed where commands are typed words:
-a decision on the sender's pending approval. Not a decision after all (nothing of the sender's
-is waiting): an ordinary message for the agent."""
+a decision on the sender's pending approval (bare: only the latest prompt of this chat; else the
+sender is asked for the code). Not a decision after all (nothing of the sender's is waiting): an
+ordinary message for the agent."""
 
 from __future__ import annotations
 
