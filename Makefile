@@ -4,15 +4,38 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format test-faults clean
+.PHONY: install demo test lint format test-faults test-install clean lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Everything from the lock (hashes checked), then the gateway itself without resolving anything.
+$(STAMP): requirements-dev.lock requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Re-resolve the locks from pyproject.toml (newest versions its ranges allow), with uv in its own
+# venv: requirements.lock (runtime: the Dockerfile, the PaaS), requirements-dev.lock (+ the dev
+# extras: make install, CI) and requirements.txt (the buildpack's: the same pins without hashes,
+# since pip refuses hashes beside `.`, the gateway itself). One universal resolution for
+# Python >= 3.11 on every platform (deploy/README.md#lock-files).
+UV_VERSION := 0.13.9
+LOCK_VENV := .venv-lock
+UV := $(LOCK_VENV)/bin/uv
+COMPILE = $(UV) pip compile --universal --python-version 3.11
+
+$(UV):
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+
+lock: $(UV)
+	$(COMPILE) -q --generate-hashes pyproject.toml -o requirements.lock
+	$(COMPILE) -q --generate-hashes --extra dev pyproject.toml -o requirements-dev.lock
+	{ echo "# The buildpack's install: the pins of requirements.lock (make lock) and the gateway."; \
+	  echo "."; \
+	  $(COMPILE) --no-header --no-annotate requirements.lock; } > requirements.txt
 
 demo: install
 	$(BIN)/gateway demo
@@ -35,14 +58,19 @@ format: install
 # The whole suite, every database test on SQLite and PostgreSQL (fails, not skips, under CI=1
 # when PostgreSQL is missing).
 test: lint
-	$(BIN)/pytest -m "not faults"
+	$(BIN)/pytest -m "not faults and not install" --durations=15
+
+# The installs the Dockerfile and the buildpack run, from the lock files into clean venvs, then
+# `gateway --version` and `gateway migrate` (PyPI, pip's cache; ~3 minutes). CI runs them.
+test-install: install
+	$(BIN)/pytest -m install tests/deploy
 
 # Long fault tests (minutes): kills, restarts, outages. CI runs them after `make test`.
 test-faults: install
 	$(BIN)/pytest -m faults tests/faults
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) build *.egg-info
 
 # Load benchmark against a bare baseline and the python-telegram-bot / aiogram peers
 # (bench/README.md). Its own venv (bench/.venv), fresh PostgreSQL databases; 5 passes, ~18-20 minutes.

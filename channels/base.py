@@ -34,6 +34,15 @@ class WebhookRegistration:
 
 
 @dataclass(frozen=True)
+class PolledUpdate:
+    """One update read by polling: its id (the next poll's offset is the last id + 1) and its
+    body exactly as the provider's webhook would have posted it."""
+
+    update_id: int
+    body: bytes
+
+
+@dataclass(frozen=True)
 class SignedProbe:
     """A correctly signed webhook request the gateway accepts and no user ever sees (`gateway
     verify`'s self-test)."""
@@ -129,6 +138,13 @@ class ChannelAdapter(ABC):
         effort: a provider failure falls back to a text that needs no provider call."""
         caps = self.capabilities
         return f"Send {caps.command('LINK', code)} on {caps.name}"
+
+    # --- polling (`gateway telegram poll`: no public URL needed) --------------------------------
+    async def get_updates(self, offset: int | None, timeout: float) -> list[PolledUpdate]:
+        """One long poll: the updates the provider holds from `offset` on, waiting up to
+        `timeout` seconds for one; asking with an offset confirms every update below it. Raise
+        `SendError` (permanent: the provider refuses polling)."""
+        raise NotImplementedError(f"{self.channel} updates cannot be polled")
 
     # --- operator checks (`gateway verify`) -----------------------------------------------------
     async def check_credentials(self) -> str | None:

@@ -25,6 +25,7 @@ from telegram import (
 from telegram.error import (
     BadRequest,
     ChatMigrated,
+    Conflict,
     Forbidden,
     InvalidToken,
     RetryAfter,
@@ -32,7 +33,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBUserWarning
 
-from channels.base import ChannelAdapter, SignedProbe, WebhookRegistration
+from channels.base import ChannelAdapter, PolledUpdate, SignedProbe, WebhookRegistration
 from channels.capabilities import TELEGRAM, Capabilities
 from channels.ptb_aiohttp import AiohttpRequest
 from channels.telegram_fields import MessageFields
@@ -49,9 +50,11 @@ from gateway.messages import (
 
 # RetryAfter.retry_after as a timedelta (PTB 23's behaviour) instead of a deprecated int.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
-# `send` calls sendMessage through `Bot.do_api_request` on purpose (see there); PTB warns on every
-# such call that a typed method exists.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
+# `send` and `get_updates` call the Bot API through `Bot.do_api_request` on purpose (see there); PTB
+# warns on every such call that a typed method exists.
+warnings.filterwarnings(
+    "ignore", message=r"Please use 'Bot\.(sendMessage|getUpdates)'", category=PTBUserWarning
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +307,40 @@ class TelegramAdapter(ChannelAdapter):
 
     async def webhook_info(self) -> WebhookInfo:
         return await self.bot.get_webhook_info()
+
+    # --- polling -------------------------------------------------------------------------------
+    async def get_updates(self, offset: int | None, timeout: float) -> list[PolledUpdate]:
+        """`getUpdates` with the webhook's allowed updates. Through `do_api_request`, so each
+        update stays the JSON Telegram sent (the typed method rebuilds it from PTB's objects) and
+        is parsed exactly as a webhook delivery is."""
+        try:
+            answer = await self._call(self._get_updates, offset, timeout)
+        except SendError as exc:  # never a token in an error that gets printed or logged
+            token = self.account.secrets["token"]
+            if token not in exc.reason:
+                raise
+            reason = exc.reason.replace(token, "<token>")
+            raise SendError(reason, permanent=exc.permanent, retry_after=exc.retry_after) from None
+        polled = []
+        for update in answer if isinstance(answer, list) else []:
+            update_id = update.get("update_id") if isinstance(update, dict) else None
+            if isinstance(update_id, int):
+                polled.append(PolledUpdate(update_id, json.dumps(update).encode()))
+        return polled
+
+    async def _get_updates(self, offset: int | None, timeout: float) -> Any:
+        try:
+            return await self.bot.do_api_request(
+                "getUpdates",
+                api_kwargs={
+                    "offset": offset,
+                    "timeout": int(timeout),
+                    "allowed_updates": list(ALLOWED_UPDATES),
+                },
+                read_timeout=timeout + 10,  # the poll's own wait, plus the usual read timeout
+            )
+        except Conflict as exc:  # a webhook is set, or another process polls this bot
+            raise SendError(f"Telegram 409: {exc.message}", permanent=True) from None
 
     # --- accounts and operator checks --------------------------------------------------------
     @classmethod

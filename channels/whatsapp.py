@@ -20,6 +20,7 @@ from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
 from channels.base import ChannelAdapter, SignedProbe
 from channels.capabilities import WHATSAPP, Capabilities
 from channels.common import header, make_event, parse_retry_after
+from channels.whatsapp_version import API_VERSION
 from gateway.messages import (
     AccountInfo,
     Attachment,
@@ -36,7 +37,6 @@ from gateway.netguard import guarded_connector
 log = logging.getLogger(__name__)
 
 API_DEFAULT = "https://graph.facebook.com"
-API_VERSION_DEFAULT = "v21.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 OBJECT_TYPE = "whatsapp_business_account"
 
@@ -70,7 +70,7 @@ class WhatsAppAdapter(ChannelAdapter):
         config = account.config
         self.phone_number_id = str(config.get("phone_number_id") or "")
         base = str(config.get("api_base_url") or API_DEFAULT).rstrip("/")
-        version = str(config.get("api_version") or API_VERSION_DEFAULT).strip("/")
+        version = str(config.get("api_version") or API_VERSION).strip("/")
         self._number_url = f"{base}/{version}/{self.phone_number_id}"
         self._session: ClientSession | None = None
         self.timeout = HTTP_TIMEOUT

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.settings_sources import customised_sources
 
 UnlinkedPolicy = Literal["link_required", "channel_user", "allowlist"]
 """Only `channel_user` until identity linking lands (it adds `link_required`, `allowlist`)."""
@@ -27,6 +29,19 @@ class Settings(BaseSettings):
     """All configuration in one object; tests build it directly with keyword arguments."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_file=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, the environment, `NAME_FILE` secrets, then `gateway.toml`
+        (`gateway/settings_sources.py`)."""
+        return customised_sources(settings_cls, init_settings, env_settings)
 
     # --- storage and secrets -------------------------------------------------------------
     database_url: str = Field(

@@ -23,3 +23,8 @@ class Invalid(ValueError):
 class Forbidden(PermissionError):
     """The caller's credentials do not cover this change (403): a project API key moving a
     base URL its project's secrets are sent to."""
+
+
+class StartupError(RuntimeError):
+    """A process cannot start (configuration, database, port, keys). The message is one line
+    naming the cause and the fix; the CLI prints it, without a traceback, and exits non-zero."""

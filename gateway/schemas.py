@@ -353,7 +353,7 @@ class WhatsAppAccountCreate(_AccountCreateBase):
         description="Webhook verify token, 16 characters or more (write-only)."
     )
     api_version: Omittable[Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$")]] = Field(
-        None, description="Graph API version (v21.0)."
+        None, description="Graph API version, vNN.N; unset: the gateway's current one."
     )
 
 

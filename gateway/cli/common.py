@@ -31,21 +31,37 @@ T = TypeVar("T")
 
 
 def load_settings() -> Settings:
+    return load_settings_with_origins()[0]
+
+
+def load_settings_with_origins() -> tuple[Settings, dict[str, str]]:
+    """The settings and where each came from; a bad one is a `StartupError` (one line)."""
+    from gateway.cli.startup import invalid_settings, note_log_level
+    from gateway.errors import StartupError
+    from gateway.settings_sources import ConfigError, recording, spellings
+
     try:
-        settings = Settings()
+        with recording() as origins:
+            settings = Settings()
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"invalid configuration: {problems}")
+        names = spellings(Settings)
+        by_name = {key: origins[field] for key, field in names.items() if field in origins}
+        raise invalid_settings(exc, by_name) from exc
+    note_log_level(settings.log_level)
     configure_logging(settings.log_level, settings.log_format)
-    return settings
+    return settings, origins
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def print_error(message: str) -> None:
     # soft_wrap: one line however narrow the terminal (or 80 columns when piped to a log).
     # escape: messages quote user input and patterns like `[a-z0-9]`, which are not markup.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -56,12 +72,12 @@ def _problems(exc: ValidationError) -> str:
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine, turning expected failures into one clear line and exit 1."""
     from gateway.errors import Conflict, Invalid, NotFound
-    from gateway.storage.db.schema import SchemaOutOfDate
-    from gateway.storage.secrets import SecretKeyError
 
+    # A StartupError (schema out of date, secret key, database unreachable) goes on up to
+    # `gateway.cli.startup.guarded`, which prints it the same way for every command.
     try:
         return asyncio.run(coro)
-    except (NotFound, Conflict, Invalid, SchemaOutOfDate, SecretKeyError) as exc:
+    except (NotFound, Conflict, Invalid) as exc:
         fail(str(exc))
     except ValidationError as exc:
         fail(_problems(exc))

@@ -7,8 +7,7 @@ commands that use it, so `--help` and the operator commands start quickly.
 from __future__ import annotations
 
 import asyncio
-import signal
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -25,9 +24,6 @@ from gateway.cli.common import (
 )
 from gateway.config import Settings
 from gateway.schemas import AccountCreate, AccountOut, ProjectCreate, ProjectOut, ProjectPatch
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 DEFAULT = (
     "default"  # gateway.storage.projects.DEFAULT, without importing the database layer for --help
@@ -91,6 +87,11 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
+config_app = typer.Typer(
+    help="The effective configuration (environment, NAME_FILE secrets, gateway.toml).",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
 
 
 def _print_version(value: bool) -> None:
@@ -132,44 +133,15 @@ def serve(
     ] = False,
 ) -> None:
     """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
-    from aiohttp import web
-
-    from gateway.errors import Invalid
-    from gateway.runtime import Runtime
-    from gateway.storage.db.schema import SchemaOutOfDate
-    from gateway.storage.secrets import SecretKeyError
+    from gateway.cli import serving
+    from gateway.errors import StartupError
     from gateway.web.admin_auth import admin_key_problem
-    from gateway.web.app import create_app
 
     settings = load_settings()
     if (problem := admin_key_problem(settings)) is not None:
-        fail(problem, 2)
-
-    async def make_app() -> web.Application:
-        runtime = Runtime(settings)
-        try:
-            await runtime.prepare()
-        except BaseException:
-            await runtime.close()
-            raise
-        return create_app(runtime, run_worker=not no_worker)
-
+        raise StartupError(problem)
     bind_host, bind_port = host or settings.host, port or settings.port
-    err.print(
-        f"gateway serving on http://{bind_host}:{bind_port} "
-        f"({'web only' if no_worker else 'web + worker'})"
-    )
-    try:
-        web.run_app(
-            make_app(),
-            host=bind_host,
-            port=bind_port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=15,
-        )
-    except (SchemaOutOfDate, SecretKeyError, Invalid) as exc:
-        fail(str(exc), 2)
+    asyncio.run(serving.serve(settings, bind_host, bind_port, run_worker=not no_worker))
 
 
 @app.command()
@@ -187,53 +159,18 @@ def worker(
     ] = None,
 ) -> None:
     """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
-    from aiohttp import web
-
-    from gateway.errors import Invalid
-    from gateway.heap import freeze_long_lived
-    from gateway.runtime import Runtime
-    from gateway.storage.db.schema import SchemaOutOfDate
-    from gateway.storage.secrets import SecretKeyError
-    from gateway.web import health
+    from gateway.cli import serving
 
     settings = load_settings()
-
-    async def main() -> None:
-        runtime = Runtime(settings)
-        runner: web.AppRunner | None = None
-        try:
-            await runtime.prepare()
-            runtime.start_loops()
-            freeze_long_lived()
-            port = metrics_port if metrics_port is not None else settings.metrics_port
-            if port is not None:  # the worker's own counters (turns, sends, core calls)
-                app = web.Application()
-                health.add_routes(app, runtime)
-                runner = web.AppRunner(app, access_log=None)
-                await runner.setup()
-                host = metrics_host or settings.metrics_host
-                await web.TCPSite(runner, host, port).start()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            err.print("worker draining...")
-        finally:
-            if runner is not None:
-                await runner.cleanup()
-            await runtime.close(grace=15)
-
-    try:
-        asyncio.run(main())
-    except (SchemaOutOfDate, SecretKeyError, Invalid) as exc:
-        fail(str(exc), 2)
+    port = metrics_port if metrics_port is not None else settings.metrics_port
+    asyncio.run(serving.work(settings, metrics_host or settings.metrics_host, port))
 
 
 @app.command()
 def migrate() -> None:
     """Apply database migrations (safe to run on every release)."""
     from gateway.storage.db import Database
+    from gateway.storage.db.reach import check_reachable
     from gateway.storage.db.schema import current_revision, head_revision, upgrade
 
     settings = load_settings()
@@ -241,6 +178,7 @@ def migrate() -> None:
     async def main() -> tuple[str | None, str]:
         db = Database(settings.database_url, pool_size=1)
         try:
+            await check_reachable(db)
             before = await current_revision(db)
             await upgrade(db)
             return before, head_revision()
@@ -502,7 +440,8 @@ def accounts_add(
         str | None, typer.Option(help="whatsapp: webhook verify token (prompted).")
     ] = None,
     api_version: Annotated[
-        str | None, typer.Option(help="whatsapp: Graph API version (default v21.0).")
+        str | None,
+        typer.Option(help="whatsapp: Graph API version, vNN.N (default: the gateway's current)."),
     ] = None,
     api_base_url: Annotated[
         str | None, typer.Option(help="Provider API base URL (a local server, tests).")
@@ -595,6 +534,7 @@ def accounts_remove(
 # --- commands in their own modules (telegram, twilio, identity, allowlist, audit, send) -------
 from gateway.cli import (  # noqa: E402
     approval_cmds,
+    config_cmds,
     identity_cmds,
     keys_cmds,
     ops_cmds,
@@ -610,10 +550,13 @@ ops_cmds.register(app, outbox_app, inbox_app)
 secrets_cmds.register(secrets_app)
 approval_cmds.register(approvals_app, webhooks_app)
 keys_cmds.register(keys_app)
+config_cmds.register(config_app)
 
 
 def main() -> None:
-    app()
+    from gateway.cli.startup import guarded
+
+    guarded(app)
 
 
 __all__ = ["Settings", "app", "main"]

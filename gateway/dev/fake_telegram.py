@@ -4,6 +4,10 @@ Speaks the wire protocol python-telegram-bot uses (``POST /bot<TOKEN>/<method>``
 multipart or JSON bodies) so the real client code runs unmodified, records every call for
 assertions, and can inject the failures Telegram produces in practice (flood limits, blocked
 users, chat migrations, "message is not modified").
+
+Updates queued with `queue_update` are served by ``getUpdates`` as Telegram does: long polling up
+to ``timeout`` seconds, and an ``offset`` confirms (forgets) every update below it; while a
+webhook is set, ``getUpdates`` answers 409.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ __all__ = ["FakeTelegram", "RecordedCall"]
 
 _INT_RE = re.compile(r"-?\d+")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_INT_FIELDS = ("chat_id", "message_id")
+_INT_FIELDS = ("chat_id", "message_id", "offset", "limit")
 _JSON_FIELDS = (
     "reply_markup",
     "allowed_updates",
@@ -37,6 +41,11 @@ _JSON_FIELDS = (
     "scope",
 )
 _MAX_TEXT_UTF16 = 4096
+_WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+_MAX_POLL_SECONDS = 50.0
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
@@ -137,6 +146,16 @@ class FakeTelegram(LocalServer):
             "drop_pending_updates_seen": False,
         }
         self._failures: dict[str, list[_Failure]] = {}
+        # Updates not confirmed by a getUpdates offset yet, oldest first.
+        self.updates: list[dict[str, Any]] = []
+        self.polls_before_hold: int | None = None
+        """None: every getUpdates is answered. A number: that many more are answered; later ones
+        are recorded and then held unanswered until `stop`, their offset not applied (as if the
+        request never reached Telegram): a poller killed there has stored its last batch and not
+        confirmed it."""
+        self._next_update_id = 100_000_001
+        self._updates_changed = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._last_message_id: dict[int, int] = {}
         # (chat_id, message_id) -> (text, reply_markup), to detect "message is not modified".
         self._messages: dict[tuple[int, int], tuple[str | None, Any]] = {}
@@ -153,6 +172,7 @@ class FakeTelegram(LocalServer):
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
+            "getUpdates": self._check_polling,
         }
         # Bot API method names are case-insensitive.
         self._by_lower = {name.lower(): name for name in self._methods}
@@ -205,6 +225,19 @@ class FakeTelegram(LocalServer):
         """The Bot API recovers: forget every failure still queued by `fail_next`."""
         self._failures.clear()
 
+    def queue_update(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates (an ``update_id`` is given when missing); returns it.
+        Updates are served in ``update_id`` order, as Telegram's ids increase."""
+        update_id = update.get("update_id")
+        if not isinstance(update_id, int):
+            update_id = self._next_update_id
+            update = {**update, "update_id": update_id}
+        self._next_update_id = max(self._next_update_id, update_id + 1)
+        self.updates.append(update)
+        self.updates.sort(key=lambda queued: int(queued["update_id"]))  # Telegram's order
+        self._updates_changed.set()
+        return update_id
+
     def block_chat(self, chat_id: int) -> None:
         """Simulate the user having blocked the bot: sendMessage answers 403."""
         self.blocked_chats.add(chat_id)
@@ -238,6 +271,12 @@ class FakeTelegram(LocalServer):
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
+
+    async def stop(self) -> None:
+        """Held and long-polling getUpdates calls end first, so stopping never waits on them."""
+        self._stopping.set()
+        self._updates_changed.set()
+        await super().stop()
 
     # ----------------------------------------------------------------- dispatch
 
@@ -281,6 +320,8 @@ class FakeTelegram(LocalServer):
         self.calls.append(call)
         try:
             result = self._handle(token, method, params)
+            if method == "getUpdates":
+                result = await self._poll(params)
         except _ApiError as exc:
             call.status = exc.status
             body = exc.payload()
@@ -469,6 +510,43 @@ class FakeTelegram(LocalServer):
         if _truthy(params.get("drop_pending_updates")):
             self.webhook["pending_update_count"] = 0
             self.webhook["drop_pending_updates_seen"] = True
+
+    def _check_polling(self, method: str, params: dict[str, Any]) -> None:
+        """The synchronous half of getUpdates (the long poll is `_poll`)."""
+        if self.webhook["url"]:
+            raise _ApiError(409, _WEBHOOK_ACTIVE)
+        for name in ("offset", "limit"):
+            if name in params and not isinstance(params[name], int):
+                raise _ApiError(400, f"Bad Request: invalid {name} specified")
+        if "allowed_updates" in params:
+            self.webhook["allowed_updates"] = params["allowed_updates"]
+
+    async def _poll(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Confirm what is below ``offset``, then answer the updates left, waiting up to
+        ``timeout`` seconds for one when there are none."""
+        if self.polls_before_hold is not None:
+            if self.polls_before_hold <= 0:
+                await self._stopping.wait()
+                return []
+            self.polls_before_hold -= 1
+        offset = params.get("offset")
+        if isinstance(offset, int) and offset > 0:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        limit = min(max(int(params.get("limit") or 100), 1), 100)
+        try:
+            timeout = min(max(float(params.get("timeout") or 0), 0.0), _MAX_POLL_SECONDS)
+        except (TypeError, ValueError):
+            raise _ApiError(400, "Bad Request: invalid timeout specified") from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.updates and not self._stopping.is_set():
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            self._updates_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._updates_changed.wait(), left)
+        return self.updates[:limit]
 
     def _get_webhook_info(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         webhook = self.webhook

@@ -396,7 +396,15 @@ class ProjectStore:
 
         Only variables that are actually set overwrite stored values, so settings an operator
         changed through the admin API survive a restart unless the environment says otherwise.
+        Processes starting together on a new database (compose, Kubernetes) race to create the
+        rows: the loser's transaction fails on the unique key, and its second try finds them.
         """
+        try:
+            await self._apply_environment()
+        except IntegrityError:
+            await self._apply_environment()
+
+    async def _apply_environment(self) -> None:
         given = self.settings.model_fields_set
         s = self.settings
         urls = {name: getattr(s, name) for name in _ENV_URLS if name in given}

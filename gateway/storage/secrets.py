@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.config import Settings
+from gateway.errors import StartupError
 from gateway.logs import log
 
 _FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
@@ -34,7 +35,7 @@ _FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
 KEY_HINT = "generate one with `gateway secrets generate-key`"
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(StartupError):
     """Stored secrets cannot be decrypted with the configured keys (or no usable key is set)."""
 
 

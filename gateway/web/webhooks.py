@@ -11,14 +11,14 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from channels import WEBHOOK_SEGMENTS
 from gateway.errors import NotFound
 from gateway.messages import InboundRequest, WebhookRejected
 from gateway.runtime import Runtime
 from gateway.schemas import NAME_PATTERN
-from gateway.storage import inbox
+from gateway.web import ingest
 from gateway.web.errors import REQUEST_ID_KEY, error_response
 
 log = structlog.get_logger("gateway.webhooks")
@@ -61,38 +61,11 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             log.warning("webhook.rejected", channel=channel, account=account, code=exc.code)
             return error_response(exc.status, exc.code, exc.message)
         try:
-            events = adapter.parse(inbound)
+            await ingest.store(runtime, project, adapter, inbound, request[REQUEST_ID_KEY])
         except WebhookRejected as exc:
-            metrics.labels(channel, "malformed").inc()
             return error_response(exc.status, exc.code, exc.message)
-        payloads = [event.storable_payload() for event in events]
-        if not all(payload is not None for payload in payloads):
-            metrics.labels(channel, "malformed").inc()
-            return error_response(
-                400, "unstorable_text", "the payload has NUL characters or invalid Unicode"
-            )
-        try:
-            stored = await runtime.inbox_writer.store(
-                project.id,
-                events,
-                request[REQUEST_ID_KEY],
-                payloads,  # type: ignore[arg-type]
-            )
-        except DataError:  # the database refuses this event's values: the sender's fault
-            metrics.labels(channel, "malformed").inc()
-            return error_response(400, "unstorable_event", "the event's values cannot be stored")
         except (SQLAlchemyError, OSError) as exc:
             return _storage_unavailable(channel, metrics, exc)
-        for item in stored:
-            outcome = "accepted" if item.inserted else "duplicate"
-            metrics.labels(channel, outcome).inc()
-            log.info(
-                f"inbox.{outcome}",
-                event_key=inbox.event_key(project.name, item.event),
-                kind=item.event.kind,
-            )
-        if any(item.inserted for item in stored):
-            runtime.wake_worker()
         reply = adapter.webhook_reply()
         return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
 

@@ -48,11 +48,11 @@ def cli_env(db_url: str, telegram_url: str, **overrides: str | None) -> dict[str
 
 
 def run_gateway(
-    args: tuple[str, ...], env: dict[str, str], input: str | None
+    args: tuple[str, ...], env: dict[str, str], input: str | None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [GATEWAY, *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         input=input,
         stdin=subprocess.DEVNULL if input is None else None,
@@ -63,9 +63,9 @@ def run_gateway(
 
 
 async def gateway(
-    *args: str, env: dict[str, str], input: str | None = None
+    *args: str, env: dict[str, str], input: str | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run_gateway, args, env, input)
+    return await asyncio.to_thread(run_gateway, args, env, input, cwd)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

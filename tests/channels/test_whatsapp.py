@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.whatsapp import WhatsAppAdapter
+from channels.whatsapp_version import API_VERSION
 from gateway.dev.fake_whatsapp import (
     DEFAULT_ACCESS_TOKEN,
     DEFAULT_APP_SECRET,
@@ -45,6 +46,7 @@ from gateway.messages import (
 HOOK = "https://gw.example.com/webhooks/whatsapp/default"
 VERIFY_TOKEN = "verify-me-please"
 USER = "16505551234"
+ACCOUNT_VERSION = "v23.0"  # an account's own `api_version`, not the default
 
 
 def account(app_secret: str = DEFAULT_APP_SECRET, **config: Any) -> AccountInfo:
@@ -89,7 +91,7 @@ async def fake() -> AsyncIterator[FakeWhatsApp]:
 
 @pytest_asyncio.fixture
 async def sender(fake: FakeWhatsApp) -> AsyncIterator[WhatsAppAdapter]:
-    whatsapp = WhatsAppAdapter(account(api_base_url=fake.base_url, api_version="v21.0"))
+    whatsapp = WhatsAppAdapter(account(api_base_url=fake.base_url, api_version=ACCOUNT_VERSION))
     yield whatsapp
     await whatsapp.close()
 
@@ -435,7 +437,7 @@ def test_garbage_bytes_only_raise_webhook_rejected(body: bytes, signature: str |
 async def test_send_text(fake: FakeWhatsApp, sender: WhatsAppAdapter) -> None:
     result = await sender.send(message("hello there"))
     [call] = fake.calls_to("messages")
-    assert call.path == f"/v21.0/{DEFAULT_PHONE_NUMBER_ID}/messages"
+    assert call.path == f"/{ACCOUNT_VERSION}/{DEFAULT_PHONE_NUMBER_ID}/messages"
     assert call.authorized and call.status == 200
     assert call.body == {
         "messaging_product": "whatsapp",
@@ -597,7 +599,7 @@ async def test_mark_received_swallows_failures(fake: FakeWhatsApp, sender: Whats
 async def test_fetch_phone_number(fake: FakeWhatsApp, sender: WhatsAppAdapter) -> None:
     info = await sender.fetch_phone_number()
     assert info["id"] == DEFAULT_PHONE_NUMBER_ID
-    assert fake.calls_to("phone_number")[0].path == f"/v21.0/{DEFAULT_PHONE_NUMBER_ID}"
+    assert fake.calls_to("phone_number")[0].path == f"/{ACCOUNT_VERSION}/{DEFAULT_PHONE_NUMBER_ID}"
 
 
 async def test_default_api_version(fake: FakeWhatsApp) -> None:
@@ -606,4 +608,4 @@ async def test_default_api_version(fake: FakeWhatsApp) -> None:
         await whatsapp.send(message())
     finally:
         await whatsapp.close()
-    assert fake.calls[0].path == f"/v21.0/{DEFAULT_PHONE_NUMBER_ID}/messages"
+    assert fake.calls[0].path == f"/{API_VERSION}/{DEFAULT_PHONE_NUMBER_ID}/messages"

@@ -96,7 +96,8 @@ HELP = {
     ("twilio", "set-webhook"): ["--number", "--project", "--account", "--public-url", "--json"],
     ("accounts", "list"): ["--project", "--json"],
     ("accounts", "remove"): ["channel <str>", "--project", "--account", "--yes"],
-    ("telegram",): ["set-webhook", "delete-webhook", "webhook-info"],
+    ("telegram",): ["set-webhook", "delete-webhook", "webhook-info", "poll"],
+    ("telegram", "poll"): ["--project", "--account", "--no-worker", "--timeout", "getUpdates"],
     ("telegram", "set-webhook"): [
         "--url",
         "--project",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,10 +11,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 import telegram
-from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter
 
 from gateway.dev.fake_telegram import FakeTelegram
 from gateway.dev.mock_core import MockCore, MockCoreControls
+from tests.auxil import updates as tg_updates
 
 pytestmark = pytest.mark.asyncio
 
@@ -315,6 +317,59 @@ async def test_tg_webhook_round_trip(fake_tg: tuple[FakeTelegram, telegram.Bot])
 
     assert await bot.delete_webhook() is True
     assert (await bot.get_webhook_info()).url == ""
+
+
+async def test_tg_get_updates_offsets_and_long_poll(
+    fake_tg: tuple[FakeTelegram, telegram.Bot],
+) -> None:
+    fake, bot = fake_tg
+    first = fake.queue_update(tg_updates.message("one"))
+    second = fake.queue_update(tg_updates.message("two", update_id=first + 5, edited=True))
+    # Without an offset: everything not confirmed, again and again.
+    for _ in range(2):
+        assert [u.update_id for u in await bot.get_updates(timeout=0)] == [first, second]
+    assert [u.update_id for u in await bot.get_updates(offset=second, limit=5)] == [second]
+    assert [u.update_id for u in await bot.get_updates()] == [second]  # `first` is confirmed
+    # Long polling: an empty queue waits until an update arrives (or the timeout passes).
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiting = asyncio.ensure_future(
+        bot.get_updates(offset=second + 1, timeout=5, allowed_updates=["message"])
+    )
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    third = fake.queue_update(
+        {k: v for k, v in tg_updates.message("three").items() if k != "update_id"}
+    )
+    assert third == second + 1
+    assert [u.update_id for u in await waiting] == [third]
+    assert loop.time() - started < 2
+    assert fake.webhook["allowed_updates"] == ["message"]
+    started = loop.time()
+    assert await bot.get_updates(offset=third + 1, timeout=0.3) == ()
+    assert 0.25 <= loop.time() - started < 2
+    assert fake.updates == []
+    # A webhook set: 409, as Telegram answers.
+    await bot.set_webhook("https://example.test/hook")
+    with pytest.raises(Conflict, match="webhook is active"):
+        await bot.get_updates()
+
+
+async def test_tg_held_get_updates_apply_no_offset(
+    fake_tg: tuple[FakeTelegram, telegram.Bot],
+) -> None:
+    fake, bot = fake_tg
+    update_id = fake.queue_update(tg_updates.message("held"))
+    fake.polls_before_hold = 1
+    assert [u.update_id for u in await bot.get_updates()] == [update_id]
+    held = asyncio.ensure_future(bot.get_updates(offset=update_id + 1, timeout=1))
+    await fake.wait_for("getUpdates", 2, timeout=2)
+    await asyncio.sleep(0.1)
+    assert not held.done()
+    assert [u["update_id"] for u in fake.updates] == [update_id]  # not confirmed
+    await fake.stop()  # ends the held call: stopping never waits on it
+    with contextlib.suppress(Exception):
+        await held
 
 
 async def test_tg_raw_http() -> None:

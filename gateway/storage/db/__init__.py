@@ -15,21 +15,24 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from gateway.storage.db import raw
+from gateway.storage.db.dsn import engine_options
 
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        options = engine_options(url)  # postgres://, libpq options (`dsn.py`)
+        self.url = options.url
+        self.connect_args = options.connect_args
+        self.is_sqlite = options.is_sqlite
+        kwargs: dict[str, Any] = {"connect_args": self.connect_args}
         if not self.is_sqlite:
             # No pre-ping: it costs a round trip per checkout. A connection broken by a server
             # restart fails its statement, SQLAlchemy then invalidates the whole pool, and the
             # caller answers 503 (providers redeliver). No overflow: under load, overflow
             # connections were opened and closed for every burst (measured: ~8% of the CPU of a
             # busy process went to connecting); a fixed pool queues callers instead.
-            kwargs = {"pool_size": pool_size, "max_overflow": 0}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+            kwargs |= {"pool_size": pool_size, "max_overflow": 0}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
@@ -48,11 +51,14 @@ class Database:
         """Three autocommit connections of their own (PostgreSQL); SQLite has one engine."""
         if self.is_sqlite:
             return self.engine
+        connect_args = dict(self.connect_args)
+        if server_settings:
+            connect_args["server_settings"] = {
+                **connect_args.get("server_settings", {}),
+                **server_settings,
+            }
         return create_async_engine(
-            self.url,
-            pool_size=3,
-            max_overflow=0,
-            connect_args={"server_settings": server_settings} if server_settings else {},
+            self.url, pool_size=3, max_overflow=0, connect_args=connect_args
         ).execution_options(isolation_level="AUTOCOMMIT")
 
     def single_statement(self) -> Any:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect, text
 
+from gateway.errors import StartupError
 from gateway.storage.db import Database
+from gateway.storage.db.reach import check_reachable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -21,7 +23,7 @@ SCHEMA_HEAD = "0008"
 """The newest migration's revision; a test keeps it equal to Alembic's head."""
 
 
-class SchemaOutOfDate(RuntimeError):
+class SchemaOutOfDate(StartupError):
     pass
 
 
@@ -74,6 +76,7 @@ async def ensure_current(db: Database, *, create_empty_sqlite: bool = True) -> N
     The exception keeps `gateway serve` zero-setup on the embedded default without ever migrating
     a database that already holds data behind the operator's back.
     """
+    await check_reachable(db)
     if create_empty_sqlite and db.is_sqlite and await is_empty(db):
         await upgrade(db)
         return
