@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from gateway.dev.fake_app_webhook import AppWebhookReceiver
 from gateway.dev.fake_telegram import FakeTelegram
 from gateway.dev.fake_twilio import FakeTwilio
 from gateway.dev.fake_whatsapp import FakeWhatsApp
 from gateway.dev.mock_core import MockCore
 from gateway.logs import configure_logging
 from tests.auxil.databases import PostgresServer, sqlite_copy, sqlite_template
-from tests.auxil.harness import Harness
+from tests.auxil.harness import HOOK_SECRET, Harness
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,3 +68,12 @@ async def gw(db_url: str) -> AsyncIterator[Harness]:
         yield h
     finally:
         await h.stop()
+
+
+@pytest_asyncio.fixture
+async def app_hook() -> AsyncIterator[AppWebhookReceiver]:
+    """The app's lifecycle webhook: records what it receives, signed with `HOOK_SECRET`."""
+    receiver = AppWebhookReceiver(HOOK_SECRET)
+    await receiver.start()
+    yield receiver
+    await receiver.stop()

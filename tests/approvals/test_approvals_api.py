@@ -21,25 +21,16 @@ from gateway.dev.mock_core import MockCore
 from gateway.storage.db.models import Approval, AuditEntry, WebhookDelivery, utcnow
 from tests.auxil import updates
 from tests.auxil.cli import cli_env, gateway
-from tests.auxil.harness import SECRET_KEY, Harness, eventually
+from tests.auxil.harness import HOOK_SECRET, SECRET_KEY, Harness, eventually
 
 pytestmark = pytest.mark.asyncio
 
 BASE = "/api/v1/admin/projects/default"
-HOOK_SECRET = "whsec-test-approval-hooks"
 ALICE = "user-alice"
 TG_ALICE = updates.USER["id"]
 MALLORY = {"id": 555000111, "is_bot": False, "first_name": "Mallory"}
 PHONE = "+14155550123"
 OTHER_PHONE = "+14155550999"
-
-
-@pytest_asyncio.fixture
-async def app_hook() -> AsyncIterator[AppWebhookReceiver]:
-    receiver = AppWebhookReceiver(HOOK_SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 @pytest_asyncio.fixture

@@ -3,10 +3,7 @@ is refused at connect time too (whatever was saved), and only coarse error class
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import update
 
@@ -18,11 +15,10 @@ from gateway.dev.server import LocalServer
 from gateway.schemas import WebhookDeliveryOut
 from gateway.storage.db.models import Project
 from tests.auxil import updates
-from tests.auxil.harness import Harness, eventually, free_port
+from tests.auxil.harness import HOOK_SECRET, Harness, eventually, free_port
 
 pytestmark = pytest.mark.asyncio
 
-HOOK_SECRET = "whsec-webhook-guard-tests"
 ERROR_CLASSES = {
     "timeout",
     "connect_error",
@@ -68,14 +64,6 @@ class Recorder(LocalServer):
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", hit)
         return app
-
-
-@pytest_asyncio.fixture
-async def app_hook() -> AsyncIterator[AppWebhookReceiver]:
-    receiver = AppWebhookReceiver(HOOK_SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 async def _failed_attempt(h: Harness) -> WebhookDeliveryOut:

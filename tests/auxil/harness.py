@@ -23,6 +23,8 @@ from gateway.web.app import create_app
 
 BOT_TOKEN = "123456:TEST-bot-token-abcdefghijklmnopqrstuvwxyz"
 WEBHOOK_SECRET = "tg-webhook-secret_42"
+HOOK_SECRET = "whsec-test-app-hooks"
+"""The secret signing lifecycle events to the app webhook receiver of the tests (`app_hook`)."""
 ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghij"
 """32+ characters: `gateway serve` refuses a shorter global admin key."""
 CORE_KEY = "core-project-key-for-tests"

@@ -23,22 +23,13 @@ from gateway.dev.mock_core import MockCore
 from gateway.storage.db.models import LinkCode, WebhookDelivery
 from tests.auxil import updates
 from tests.auxil.cli import cli_env, gateway, ok
-from tests.auxil.harness import SECRET_KEY, Harness, eventually
+from tests.auxil.harness import HOOK_SECRET, SECRET_KEY, Harness, eventually
 
 pytestmark = pytest.mark.asyncio
 
 BASE = "/api/v1/admin/projects/default"
-HOOK_SECRET = "whsec-test-identity-hooks"
 PHONE = "+14155550161"
 MASKED = "+*******0161"
-
-
-@pytest_asyncio.fixture
-async def app_hook() -> AsyncIterator[AppWebhookReceiver]:
-    receiver = AppWebhookReceiver(HOOK_SECRET)
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 @pytest_asyncio.fixture
