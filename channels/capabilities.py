@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from channels.textsplit import split_text
+from gateway.logs import mask_phone
 
 
 def utf16_units(text: str) -> int:
@@ -148,3 +149,15 @@ in what the route can render: no buttons, a 1600-character body)."""
 def capabilities(channel: str) -> Capabilities:
     """The capabilities of a user-facing channel; an unknown name is a programming error."""
     return BY_CHANNEL[channel]
+
+
+def mask_address(channel: str, value: Any) -> Any:
+    """Phone numbers (channels whose capabilities say `phone_addresses`: SMS, WhatsApp; with or
+    without `whatsapp:` / `+`) keep their last 4 digits; other ids (Telegram's) are not phone
+    numbers and stay joinable with the logs. An unknown channel name: not a phone number."""
+    caps = BY_CHANNEL.get(channel)
+    if not isinstance(value, str) or caps is None or not caps.phone_addresses:
+        return value
+    scheme, sep, _ = value.partition(":")  # an address scheme (Twilio's `whatsapp:`) stays
+    prefix = scheme + sep if sep else ""
+    return prefix + mask_phone(value.removeprefix(prefix))

@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from channels.capabilities import BY_CHANNEL
-from gateway.logs import mask_phone
+from channels.capabilities import mask_address
 from gateway.storage import lifecycle
 from gateway.storage.secrets import SecretBox
 
@@ -24,12 +23,6 @@ Source = Literal["link_code", "chat_command", "admin-api", "cli"]
 the admin API, the CLI."""
 
 Sender = tuple[int, str, str]
-
-
-def masked(channel: str, address: str) -> str:
-    """A phone number (SMS, WhatsApp) as `+*******0123`; any other id unchanged."""
-    caps = BY_CHANNEL.get(channel)
-    return mask_phone(address) if caps is not None and caps.phone_addresses else address
 
 
 def source_of(actor: str) -> Source:
@@ -59,7 +52,7 @@ async def queue(
     identity: dict[str, Any] = {
         "project": project_name,
         "channel": channel,
-        "sender": masked(channel, address),
+        "sender": mask_address(channel, address),
         "app_user_id": app_user_id,
         "source": source,
         "actor": _actor(actor, channel, address),
@@ -81,5 +74,5 @@ async def queue(
 def _actor(actor: str, channel: str, address: str) -> str:
     """The sender itself (`chat:<channel>:<address>`) with its number masked."""
     if actor == f"chat:{channel}:{address}":
-        return f"chat:{channel}:{masked(channel, address)}"
+        return f"chat:{channel}:{mask_address(channel, address)}"
     return actor

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from gateway.ops.support import mask_address
+from channels.capabilities import mask_address
 from gateway.storage.db import Database
 from gateway.storage.db.models import InboxEvent, OutboundMessage, Project, utcnow
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.capabilities import BY_CHANNEL
-from gateway.logs import mask_phone, scrub
+from channels.capabilities import mask_address
+from gateway.logs import scrub
 from gateway.storage.db import Database
 from gateway.storage.db.models import (
     Approval,
@@ -251,26 +251,9 @@ def _send(row: OutboundMessage) -> dict[str, Any]:
     }
 
 
-def mask_address(channel: str, value: Any) -> Any:
-    """Phone numbers (channels whose capabilities say `phone_addresses`: SMS, WhatsApp; with or
-    without `whatsapp:` / `+`) keep their last 4 digits; other ids (Telegram's) are not phone
-    numbers and stay joinable with the logs."""
-    if not isinstance(value, str) or not _is_phone(channel):
-        return value
-    scheme, sep, _ = value.partition(":")  # an address scheme (Twilio's `whatsapp:`) stays
-    prefix = scheme + sep if sep else ""
-    return prefix + mask_phone(value.removeprefix(prefix))
-
-
 def _user(user_ref: str) -> str:
     channel, sep, rest = user_ref.partition(":")
-    return f"{channel}:{mask_address(channel, rest)}" if sep and _is_phone(channel) else user_ref
-
-
-def _is_phone(channel: str) -> bool:
-    """Whether the channel's addresses are phone numbers (an unknown name: not)."""
-    caps = BY_CHANNEL.get(channel)
-    return caps is not None and caps.phone_addresses
+    return f"{channel}:{mask_address(channel, rest)}" if sep else user_ref
 
 
 def _text(value: Any) -> Any:

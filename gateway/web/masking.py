@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.capabilities import BY_CHANNEL
+from channels.capabilities import BY_CHANNEL, mask_address
 from gateway.logs import scrub
-from gateway.ops.support import mask_address
 from gateway.schemas import ApprovalOut, IdentityLinkOut, MessageOut
 
 
