@@ -14,9 +14,11 @@ from typing import Any, ClassVar
 from channels.capabilities import Capabilities
 from gateway.messages import (
     AccountInfo,
+    Attachment,
     InboundEvent,
     InboundRequest,
     OutboundMessage,
+    SendError,
     SendResult,
     WebhookRejected,
     WebhookReply,
@@ -40,6 +42,21 @@ class PolledUpdate:
 
     update_id: int
     body: bytes
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    """Where an attachment's bytes are, and how to ask for them (the adapter knows; the
+    gateway's downloader, `gateway/turn/media.py`, fetches them with its caps and retries)."""
+
+    url: str
+    headers: dict[str, str]
+    """Authentication for the download (WhatsApp's bearer token, Twilio's basic auth); never
+    logged."""
+    size: int | None = None
+    """Bytes, when the provider's lookup said (Telegram `getFile`, WhatsApp's media lookup)."""
+    mime_type: str | None = None
+    filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,12 @@ class ChannelAdapter(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message; raise `SendError` classified as permanent / retry-after / other."""
+
+    async def media_source(self, attachment: Attachment) -> MediaSource:
+        """Where `attachment`'s bytes are (one provider lookup where the provider needs one:
+        Telegram `getFile`, WhatsApp `GET /{media-id}`). Raise `SendError`: permanent when the
+        provider refuses for good (unknown id, too big), else worth another try."""
+        raise SendError(f"{self.channel} attachments cannot be fetched", permanent=True)
 
     async def send_typing(self, chat: str) -> None:
         """Best effort: show that a reply is being prepared."""

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from channels.textsplit import split_text
 from gateway.logs import mask_phone
+
+if TYPE_CHECKING:
+    from gateway.messages import ReplyPart
+
+Markup = Literal["plain", "html", "whatsapp"]
 
 
 def utf16_units(text: str) -> int:
@@ -51,10 +56,19 @@ class Capabilities:
     """A sent message can be edited: a decided prompt is rewritten in place, its buttons gone."""
     typing: bool = False
     """A typing indicator can be shown while the core thinks."""
-    markup: Literal["plain"] = "plain"
-    """The formatting dialect replies are rendered in (every channel gets plain text today)."""
+    markup: Markup = "plain"
+    """The dialect the agent's Markdown answers are rendered in (`channels/render.py`): `html`
+    (Telegram's HTML parse mode), `whatsapp` (`*bold*`, `_italic_`, ...) or `plain`."""
     media_kinds: frozenset[str] = frozenset()
-    """Attachment kinds the adapter normalizes inbound (`image`, `audio`, `video`, `document`)."""
+    """Attachment kinds the adapter normalizes inbound (`gateway.messages.AttachmentKind`)."""
+    max_download_bytes: int | None = None
+    """The largest file the provider lets a bot download (Telegram: 20 MB); None: no limit
+    beyond the gateway's own (GATEWAY_MEDIA_MAX_ITEM_BYTES)."""
+    sends_images: bool = False
+    """An image can be sent by its https URL (the provider fetches it); else an image in an
+    answer goes as its link in the text."""
+    max_caption_units: int = 0
+    """The longest caption an image may carry (in `text_units`); a longer one goes as text."""
     slash_commands: bool = False
     """Commands are `/name args` (Telegram); else typed words: `LINK <code>`, `UNLINK`, `YES`,
     `NO` are read from the text of a message."""
@@ -89,6 +103,14 @@ class Capabilities:
         """`text` in parts that each fit one message and join back to exactly `text`; at most
         `max_parts` of them, the last ending with a visible truncation marker when cut."""
         return split_text(text, self.max_text_units, self.text_units, max_parts)
+
+    def render(self, markdown: str, max_parts: int | None = None) -> list[ReplyPart]:
+        """The agent's Markdown answer as the messages this channel shows: rendered in `markup`,
+        each part within `max_text_units` (an image part within `max_caption_units`), images in
+        their place where `sends_images`, at most `max_parts` text parts (`channels/render.py`)."""
+        from channels.render import render_reply
+
+        return render_reply(markdown, self, max_parts)
 
     def allows_send_after(self, silence: timedelta | None) -> bool:
         """Whether a free-form message may go out when the user last wrote `silence` ago

@@ -17,11 +17,41 @@ EventKind = Literal["message", "command", "action", "status", "edited", "unsuppo
 """`resume`: internal, queued when the approvals a core turn waited for are all decided."""
 
 
+AttachmentKind = Literal[
+    "image", "sticker", "audio", "voice", "video", "document", "location", "contact"
+]
+"""What a user can send besides text. Media kinds (`MEDIA_KINDS`) are references the worker
+downloads when it runs the turn; a location or a contact carries its data itself."""
+MEDIA_KINDS = frozenset({"image", "sticker", "audio", "voice", "video", "document"})
+
+
 class Attachment(BaseModel):
+    """One item of a message besides its text, as the provider referenced it: never the bytes
+    (the webhook stores references; the worker fetches them, `gateway/turn/media.py`)."""
+
     kind: str
+    """An `AttachmentKind`; events stored before media support may hold `photo` (an image)."""
     file_id: str | None = None
+    """The provider's id for the file (Telegram `file_id`, WhatsApp media id)."""
     url: str | None = None
+    """Where the provider serves the file (Twilio `MediaUrl{N}`)."""
     mime_type: str | None = None
+    size: int | None = None
+    """Bytes, when the provider says (checked against the caps before any download)."""
+    filename: str | None = None
+    # a location (or venue) / a contact
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    """A venue's or a location's name; a contact's full name."""
+    address: str | None = None
+    phone: str | None = None
+    """A contact's phone number."""
+
+    @property
+    def is_media(self) -> bool:
+        """Bytes to fetch (not a location or a contact)."""
+        return self.kind in MEDIA_KINDS or self.kind == "photo"
 
 
 class InboundEvent(BaseModel):
@@ -118,6 +148,28 @@ class OutboundMessage:
     text: str
     reply_to: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplyPart:
+    """One message of a rendered reply, as the outbox stores and the adapter sends it.
+
+    `text` is already in the channel's markup (`Capabilities.markup`): Telegram HTML, WhatsApp's
+    own markup, or plain text. An image part (`image_url`) is sent as an image, `text` its
+    caption (possibly empty)."""
+
+    text: str
+    markup: str = "plain"
+    image_url: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """What the outbox row keeps besides the text (empty for plain text)."""
+        options: dict[str, Any] = {}
+        if self.markup != "plain":
+            options["markup"] = self.markup
+        if self.image_url:
+            options["image_url"] = self.image_url
+        return options
 
 
 @dataclass(frozen=True)
