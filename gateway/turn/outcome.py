@@ -68,7 +68,11 @@ class Outcome:
 
     status: InboxStatus
     replies: tuple[str, ...] = ()
+    """What the gateway itself says, plain text, sent first."""
     _: KW_ONLY
+    answer: str | None = None
+    """The agent's answer (Markdown), rendered in the channel's markup and sent after
+    `replies` (`Capabilities.render`)."""
     purpose: Purpose = Purpose.REPLY
     error: str | None = None
     turn_status: TurnStatus | None = None
