@@ -57,6 +57,18 @@ class MediaSource:
     """Bytes, when the provider's lookup said (Telegram `getFile`, WhatsApp's media lookup)."""
     mime_type: str | None = None
     filename: str | None = None
+    sha256: str | None = None
+    """Hex digest of the bytes, when the provider's lookup said (WhatsApp): checked after the
+    download, a mismatch is a failed attempt."""
+
+
+class MediaTooLarge(SendError):
+    """The provider refuses a file as too large to download (Telegram: over 20 MB): permanent;
+    `limit` in bytes when the provider's limit is known."""
+
+    def __init__(self, reason: str, *, limit: int | None = None) -> None:
+        super().__init__(reason, permanent=True)
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -129,8 +141,9 @@ class ChannelAdapter(ABC):
         provider refuses for good (unknown id, too big), else worth another try."""
         raise SendError(f"{self.channel} attachments cannot be fetched", permanent=True)
 
-    async def send_typing(self, chat: str) -> None:
-        """Best effort: show that a reply is being prepared."""
+    async def send_typing(self, event: InboundEvent) -> None:
+        """Best effort: show that a reply to `event` is being prepared (in its chat; WhatsApp
+        ties the indicator to the message being answered)."""
 
     async def mark_received(self, event: InboundEvent) -> None:
         """Best effort, once the event is being handled (WhatsApp: mark as read)."""

@@ -55,9 +55,12 @@ class Capabilities:
     edits: bool = False
     """A sent message can be edited: a decided prompt is rewritten in place, its buttons gone."""
     typing: bool = False
-    """A typing indicator can be shown while the core thinks."""
+    """A typing indicator can be shown while the core thinks (`ChannelAdapter.send_typing`)."""
+    typing_every_seconds: float = 4.0
+    """How often the indicator is sent again while the core still thinks: a little less than
+    one indicator lasts (Telegram: 5 s; WhatsApp: 25 s or until the reply)."""
     markup: Markup = "plain"
-    """The dialect the agent's Markdown answers are rendered in (`channels/render.py`): `html`
+    """The dialect the agent's Markdown answers are rendered in (`channels/render/`): `html`
     (Telegram's HTML parse mode), `whatsapp` (`*bold*`, `_italic_`, ...) or `plain`."""
     media_kinds: frozenset[str] = frozenset()
     """Attachment kinds the adapter normalizes inbound (`gateway.messages.AttachmentKind`)."""
@@ -107,7 +110,7 @@ class Capabilities:
     def render(self, markdown: str, max_parts: int | None = None) -> list[ReplyPart]:
         """The agent's Markdown answer as the messages this channel shows: rendered in `markup`,
         each part within `max_text_units` (an image part within `max_caption_units`), images in
-        their place where `sends_images`, at most `max_parts` text parts (`channels/render.py`)."""
+        their place where `sends_images`, at most `max_parts` text parts (`channels/render/`)."""
         from channels.render import render_reply
 
         return render_reply(markdown, self, max_parts)
@@ -120,7 +123,12 @@ class Capabilities:
         return silence is not None and silence <= self.service_window
 
 
-_MEDIA = frozenset({"image", "audio", "video", "document"})
+_FILES = frozenset({"image", "audio", "video", "document"})
+"""What MMS carries (kinds from each item's MIME type)."""
+_CHAT_KINDS = _FILES | {"sticker", "voice", "location", "contact"}
+"""What a chat app sends: Telegram, WhatsApp Cloud API."""
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+"""Bots download files up to 20 MB (Bot API `getFile`)."""
 
 TELEGRAM = Capabilities(
     name="Telegram",
@@ -130,7 +138,11 @@ TELEGRAM = Capabilities(
     action_answers=True,
     edits=True,
     typing=True,
-    media_kinds=_MEDIA,
+    markup="html",
+    media_kinds=_CHAT_KINDS,
+    max_download_bytes=TELEGRAM_DOWNLOAD_LIMIT,
+    sends_images=True,
+    max_caption_units=1024,
     slash_commands=True,
     groups=True,
     private_chat_is_sender=True,
@@ -142,7 +154,9 @@ TELEGRAM = Capabilities(
 SMS = Capabilities(
     name="SMS",
     max_text_units=1600,  # the Messages API's body limit (Twilio segments the SMS itself)
-    media_kinds=_MEDIA,  # MMS
+    media_kinds=_FILES | {"voice"},  # MMS: a recorded voice memo is a voice note
+    sends_images=True,  # MMS (or WhatsApp media), by URL
+    max_caption_units=1600,  # the body goes with the media
     carrier_keywords=True,
     phone_addresses=True,
     paid_parts=True,
@@ -150,6 +164,9 @@ SMS = Capabilities(
 WHATSAPP_VIA_TWILIO = replace(
     SMS,
     name="WhatsApp",
+    markup="whatsapp",
+    # Stickers arrive as image/webp, contacts as vCard files; voice notes as audio/ogg.
+    media_kinds=_FILES | {"voice", "location"},
     carrier_keywords=False,
     service_window=timedelta(hours=24),
     paid_parts=False,
@@ -158,7 +175,12 @@ WHATSAPP = Capabilities(
     name="WhatsApp",
     max_text_units=4096,
     buttons=True,
-    media_kinds=_MEDIA,
+    typing=True,  # sent with the read receipt of the message being answered
+    typing_every_seconds=20.0,
+    markup="whatsapp",
+    media_kinds=_CHAT_KINDS,
+    sends_images=True,
+    max_caption_units=1024,
     service_window=timedelta(hours=24),
     phone_addresses=True,
 )

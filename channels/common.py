@@ -17,6 +17,8 @@ DEFAULT_RETRY_AFTER = 5.0
 MAX_RETRY_AFTER = 3600.0
 
 MEDIA_KINDS = ("image", "audio", "video")
+_TYPE_KINDS = {"application/ogg": "audio"}
+"""Types whose major part does not say the kind."""
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -50,10 +52,17 @@ def parse_retry_after(value: str | None, default: float = DEFAULT_RETRY_AFTER) -
     return min(max(seconds, 1.0), MAX_RETRY_AFTER)
 
 
+def mime_essence(mime_type: str | None) -> str:
+    """`Audio/OGG; codecs=opus` -> `audio/ogg` (empty when none)."""
+    return (mime_type or "").partition(";")[0].strip().lower()
+
+
 def attachment_kind(mime_type: str | None) -> str:
-    """`image`, `audio`, `video` or `document`, from a MIME type."""
-    major = (mime_type or "").partition("/")[0].lower()
-    return major if major in MEDIA_KINDS else "document"
+    """`image`, `audio`, `video` or `document`, from a MIME type (case and parameters
+    ignored; anything else is a file: `document`)."""
+    essence = mime_essence(mime_type)
+    major = essence.partition("/")[0]
+    return _TYPE_KINDS.get(essence) or (major if major in MEDIA_KINDS else "document")
 
 
 def make_event(**fields: Any) -> InboundEvent:

@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import timedelta
+from html import escape
 from typing import Any, ClassVar
 
 from telegram import (
@@ -33,7 +34,15 @@ from telegram.error import (
 )
 from telegram.warnings import PTBUserWarning
 
-from channels.base import ChannelAdapter, PolledUpdate, SignedProbe, WebhookRegistration
+from channels import render
+from channels.base import (
+    ChannelAdapter,
+    MediaSource,
+    MediaTooLarge,
+    PolledUpdate,
+    SignedProbe,
+    WebhookRegistration,
+)
 from channels.capabilities import TELEGRAM, Capabilities
 from channels.ptb_aiohttp import AiohttpRequest
 from channels.telegram_fields import MessageFields
@@ -53,7 +62,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 # `send` and `get_updates` call the Bot API through `Bot.do_api_request` on purpose (see there); PTB
 # warns on every such call that a typed method exists.
 warnings.filterwarnings(
-    "ignore", message=r"Please use 'Bot\.(sendMessage|getUpdates)'", category=PTBUserWarning
+    "ignore",
+    message=r"Please use 'Bot\.(sendMessage|sendPhoto|getUpdates)'",
+    category=PTBUserWarning,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,15 @@ WEBHOOK_SECRET_PURPOSE = "telegram-webhook-secret"
 secret would change, and the gateway would refuse the updates Telegram signs with the old one)."""
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 API_DEFAULT = "https://api.telegram.org"
+PHOTO_REFUSED = (
+    "wrong file identifier",
+    "failed to get http url content",
+    "wrong type of the web page content",
+    "image_process_failed",
+    "photo_invalid_dimensions",
+    "photo_save_file_invalid",
+)
+"""Telegram's answers (lowercased) to a photo URL it will never accept."""
 
 
 class TelegramAdapter(ChannelAdapter):
@@ -97,6 +117,7 @@ class TelegramAdapter(ChannelAdapter):
             self._bot = Bot(
                 self.account.secrets["token"],
                 base_url=f"{base}/bot",
+                base_file_url=f"{base}/file/bot",  # getFile's file_path: a URL under it
                 request=self._requests[0],
                 get_updates_request=self._requests[1],
             )
@@ -234,34 +255,101 @@ class TelegramAdapter(ChannelAdapter):
                 text=message.text,
             )
             return SendResult(provider_message_id=str(edit), chat=message.chat)
-        markup = _keyboard(message.options.get("buttons"))
         reply = (
             ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
             if message.reply_to
             else None
         )
-        # The typed `Bot.send_message` would build a `Message` from the answer (~90 us of CPU per
-        # send, ~5-10% of a turn in the benchmark's profile) of which only two fields are read:
-        # the same request through `do_api_request` keeps the answer as JSON.
-        sent = await self._call(
-            self.bot.do_api_request,
-            "sendMessage",
-            api_kwargs={
-                "chat_id": chat_id,
-                "text": message.text,
-                "reply_parameters": reply,
-                "reply_markup": markup,
-            },
-        )
+        params = {
+            "chat_id": chat_id,
+            "reply_parameters": reply,
+            "reply_markup": _keyboard(message.options.get("buttons")),
+        }
+        html = message.options.get("markup") == "html"
+        image = message.options.get("image_url")
+        if isinstance(image, str) and image:
+            sent = await self._send_photo(params, image, message.text, html)
+        else:
+            sent = await self._send_formatted("sendMessage", params, "text", message.text, html)
         return _send_result(sent, message.chat)
 
-    async def send_typing(self, chat: str) -> None:
-        await self._call(self.bot.send_chat_action, chat_id=_chat_id(chat), action="typing")
+    async def _send_photo(self, params: dict[str, Any], url: str, caption: str, html: bool) -> Any:
+        """`sendPhoto` by URL (Telegram fetches it); a photo Telegram cannot use goes as its
+        link after the caption, as text, so the answer still arrives whole."""
+        try:
+            return await self._send_formatted(
+                "sendPhoto", {**params, "photo": url}, "caption", caption or None, html
+            )
+        except SendError as exc:
+            if not exc.permanent or not any(s in exc.reason.lower() for s in PHOTO_REFUSED):
+                raise
+            log.warning("telegram: photo refused (%s): sent as a link", exc.reason)
+        link = escape(url, quote=False) if html else url
+        text = f"{caption} ({link})" if caption.strip() else link
+        return await self._send_formatted("sendMessage", params, "text", text, html)
+
+    async def _send_formatted(
+        self, method: str, params: dict[str, Any], field: str, text: str | None, html: bool
+    ) -> Any:
+        """`method` with `text` as `field`, in HTML parse mode when `html`. Markup Telegram still
+        refuses ("can't parse entities") is sent again as its plain text: nothing is lost."""
+        if not html or not text:
+            return await self._api(method, {**params, field: text})
+        try:
+            return await self._api(method, {**params, field: text, "parse_mode": "HTML"})
+        except SendError as exc:
+            if not exc.permanent or "can't parse entities" not in exc.reason.lower():
+                raise
+            log.warning("telegram: %s refused the HTML (%s): sent as plain", method, exc.reason)
+        return await self._api(method, {**params, field: render.html_to_plain(text)})
+
+    async def _api(self, method: str, api_kwargs: dict[str, Any]) -> Any:
+        """A send through `Bot.do_api_request`: the typed `Bot.send_message` would build a
+        `Message` from the answer (~90 us of CPU per send, ~5-10% of a turn in the benchmark's
+        profile) of which only two fields are read; this keeps the answer as JSON."""
+        return await self._call(self.bot.do_api_request, method, api_kwargs=api_kwargs)
+
+    async def send_typing(self, event: InboundEvent) -> None:
+        if event.chat:
+            chat_id = _chat_id(event.chat)
+            await self._call(self.bot.send_chat_action, chat_id=chat_id, action="typing")
 
     async def acknowledge_action(self, event: InboundEvent, text: str | None = None) -> None:
         query_id = event.hints.get("callback_query_id")
         if query_id:
             await self._call(self.bot.answer_callback_query, query_id, text=text)
+
+    async def media_source(self, attachment: Attachment) -> MediaSource:
+        """`getFile`, then the file's URL under the account's Bot API base (it holds the token:
+        never logged). A file over the bot download limit is refused before any call."""
+        limit = self.capabilities.max_download_bytes
+        if limit is not None and (attachment.size or 0) > limit:
+            raise MediaTooLarge(f"Telegram bots download files up to {limit} bytes", limit=limit)
+        if not attachment.file_id:
+            raise SendError("the attachment has no Telegram file_id", permanent=True)
+        try:
+            found = await self._call(self.bot.get_file, attachment.file_id)
+        except SendError as exc:
+            if "file is too big" in exc.reason.lower():
+                raise MediaTooLarge(exc.reason, limit=limit) from None
+            raise self._without_token(exc) from None
+        if not found.file_path:
+            raise SendError("Telegram getFile answered no file_path", permanent=True)
+        return MediaSource(
+            url=found.file_path,
+            headers={},
+            size=found.file_size,
+            mime_type=attachment.mime_type,
+            filename=attachment.filename,
+        )
+
+    def _without_token(self, exc: SendError) -> SendError:
+        """The same error with the bot token out of its reason (errors get printed and logged)."""
+        token = self.account.secrets["token"]
+        if token not in exc.reason:
+            return exc
+        reason = exc.reason.replace(token, "<token>")
+        return SendError(reason, permanent=exc.permanent, retry_after=exc.retry_after)
 
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         """One Bot API call with the provider's errors mapped to the gateway's classes."""
@@ -316,11 +404,7 @@ class TelegramAdapter(ChannelAdapter):
         try:
             answer = await self._call(self._get_updates, offset, timeout)
         except SendError as exc:  # never a token in an error that gets printed or logged
-            token = self.account.secrets["token"]
-            if token not in exc.reason:
-                raise
-            reason = exc.reason.replace(token, "<token>")
-            raise SendError(reason, permanent=exc.permanent, retry_after=exc.retry_after) from None
+            raise self._without_token(exc) from None
         polled = []
         for update in answer if isinstance(answer, list) else []:
             update_id = update.get("update_id") if isinstance(update, dict) else None
@@ -470,18 +554,74 @@ def _strip_mention(text: str, username: str) -> str:
     return " ".join(text.split()) if "\n" not in text else text
 
 
+_FILE_KINDS = {
+    "document": "document",
+    "audio": "audio",
+    "voice": "voice",
+    "video": "video",
+    "video_note": "video",
+    "animation": "video",  # a GIF, sent by Telegram as MPEG-4
+    "sticker": "sticker",
+}
+"""`MessageFields.media` field -> the attachment kind."""
+
+
 def _attachments(message: MessageFields) -> list[Attachment]:
+    """Every media reference, place and contact of a message (a text message has none: its
+    fields are all empty, nothing here is built)."""
     found: list[Attachment] = []
-    if message.photo:
-        found.append(Attachment(kind="photo", file_id=message.photo[-1].file_id))
-    for name, item in message.media.items():
+    if message.photo:  # several sizes of one photo: the largest is the photo
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         found.append(
-            Attachment(kind=name, file_id=item.file_id, mime_type=getattr(item, "mime_type", None))
+            Attachment(
+                kind="image",
+                file_id=largest.file_id,
+                mime_type="image/jpeg",  # Telegram re-encodes every photo as JPEG
+                size=largest.file_size,
+            )
         )
-    if message.location is not None:
-        loc = message.location
-        found.append(Attachment(kind="location", url=f"geo:{loc.latitude},{loc.longitude}"))
+    seen: set[str] = set()
+    for name, item in message.media.items():
+        if item.file_unique_id in seen:  # an animation comes with its `document` too
+            continue
+        seen.add(item.file_unique_id)
+        found.append(
+            Attachment(
+                kind=_FILE_KINDS[name],
+                file_id=item.file_id,
+                mime_type=_mime_type(name, item),
+                size=item.file_size,
+                filename=getattr(item, "file_name", None),
+            )
+        )
+    place = message.venue.location if message.venue is not None else message.location
+    if place is not None:  # a venue comes with its `location` too: one place
+        venue = message.venue
+        found.append(
+            Attachment(
+                kind="location",
+                latitude=place.latitude,
+                longitude=place.longitude,
+                name=venue.title if venue is not None else None,
+                address=venue.address if venue is not None else None,
+            )
+        )
+    if message.contact is not None:
+        contact = message.contact
+        name = " ".join(filter(None, (contact.first_name, contact.last_name)))
+        found.append(Attachment(kind="contact", name=name or None, phone=contact.phone_number))
     return found
+
+
+def _mime_type(field: str, item: Any) -> str | None:
+    """The file's type where Telegram says it, else what the field's files always are."""
+    if field == "sticker":
+        if item.is_animated:
+            return "application/x-tgsticker"  # a gzipped Lottie animation
+        return "video/webm" if item.is_video else "image/webp"
+    if field == "video_note":
+        return "video/mp4"
+    return getattr(item, "mime_type", None)
 
 
 def _chat_id(chat: str) -> int:

@@ -18,6 +18,7 @@ from telegram import (
     Animation,
     Audio,
     Chat,
+    Contact,
     Document,
     Location,
     MessageEntity,
@@ -25,21 +26,25 @@ from telegram import (
     Sticker,
     TelegramObject,
     User,
+    Venue,
     Video,
     VideoNote,
     Voice,
 )
 
 MEDIA_TYPES: dict[str, type[TelegramObject]] = {
+    "animation": Animation,  # before `document`, which Telegram fills with the same file
     "document": Document,
     "audio": Audio,
     "video": Video,
     "voice": Voice,
     "video_note": VideoNote,
     "sticker": Sticker,
-    "animation": Animation,
 }
 """Single-file attachments, in the order they are reported."""
+_NOT_TEXT = frozenset({"photo", "location", "venue", "contact", *MEDIA_TYPES})
+"""Fields a text message never has: when none is present (`isdisjoint`, one pass in C over the
+message's few keys) none is read, so a text message pays nothing for media."""
 
 T = TypeVar("T", bound=TelegramObject)
 
@@ -67,6 +72,8 @@ class MessageFields:
     photo: tuple[PhotoSize, ...]
     media: dict[str, Any]
     location: Location | None
+    venue: Venue | None
+    contact: Contact | None
 
     @classmethod
     def read(cls, data: dict[str, Any]) -> MessageFields:
@@ -77,6 +84,20 @@ class MessageFields:
         replied = data.get("reply_to_message")
         if replied is not None and not isinstance(replied, dict):
             raise TypeError("reply_to_message must be an object")
+        if _NOT_TEXT.isdisjoint(data):
+            photo: tuple[PhotoSize, ...] = ()
+            media: dict[str, Any] = {}
+            location = venue = contact = None
+        else:
+            photo = _list(PhotoSize, data.get("photo"))
+            media = {
+                name: kind.de_json(data[name])
+                for name, kind in MEDIA_TYPES.items()
+                if data.get(name) is not None
+            }
+            location = _optional(Location, data.get("location"))
+            venue = _optional(Venue, data.get("venue"))
+            contact = _optional(Contact, data.get("contact"))
         return cls(
             message_id=data["message_id"],
             date=datetime.fromtimestamp(data["date"], tz=UTC),
@@ -89,13 +110,11 @@ class MessageFields:
             reply_to_message=(
                 RepliedTo(_optional(User, replied.get("from"))) if replied is not None else None
             ),
-            photo=_list(PhotoSize, data.get("photo")),
-            media={
-                name: kind.de_json(data[name])
-                for name, kind in MEDIA_TYPES.items()
-                if data.get(name) is not None
-            },
-            location=_optional(Location, data.get("location")),
+            photo=photo,
+            media=media,
+            location=location,
+            venue=venue,
+            contact=contact,
         )
 
 

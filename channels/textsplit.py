@@ -44,8 +44,13 @@ def split_text(
 
 def _cut(text: str, limit: int, measure: Callable[[str], int]) -> int:
     """Where the part that starts `text` ends: after the best boundary within `limit` units."""
-    fit = _longest_prefix(text, limit, measure)
-    window = text[:fit]
+    return best_cut(text[: longest_prefix(text, limit, measure)])
+
+
+def best_cut(window: str) -> int:
+    """Where a part that may hold all of `window` ends: after its best boundary, else at its
+    end (also used on the visible text of formatted replies, `channels/render/`)."""
+    fit = len(window)
     for boundary in _BOUNDARIES:
         at = window.rfind(boundary)
         # Ignore cuts in the first quarter: they would leave a tiny part.
@@ -54,7 +59,7 @@ def _cut(text: str, limit: int, measure: Callable[[str], int]) -> int:
     return fit
 
 
-def _longest_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int:
+def longest_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int:
     """Largest n with measure(text[:n]) <= limit (binary search: measure is monotonic)."""
     lo, hi = 1, min(len(text), limit)
     while lo < hi:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from contextvars import ContextVar
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -20,10 +21,17 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from yarl import URL
 
-from channels.base import ChannelAdapter, SignedProbe
+from channels.base import ChannelAdapter, MediaSource, SignedProbe
 from channels.capabilities import SMS, WHATSAPP_VIA_TWILIO, Capabilities
-from channels.common import attachment_kind, header, make_event, parse_retry_after
+from channels.common import (
+    attachment_kind,
+    header,
+    make_event,
+    mime_essence,
+    parse_retry_after,
+)
 from gateway.messages import (
     AccountInfo,
     Attachment,
@@ -142,7 +150,7 @@ class TwilioAdapter(ChannelAdapter):
             chat=sender_address,
             message_id=sid,
             text=(form.get("ButtonText") if payload else None) or form.get("Body") or None,
-            attachments=_attachments(form),
+            attachments=_attachments(form, whatsapp=channel == "whatsapp"),
             display_name=form.get("ProfileName") or None,
             hints=hints,
             raw=_raw(form),
@@ -182,6 +190,9 @@ class TwilioAdapter(ChannelAdapter):
     def _send_params(self, message: OutboundMessage) -> dict[str, Any]:
         config = self.account.config
         params: dict[str, Any] = {"to": message.chat, "body": message.text}
+        image = message.options.get("image_url")
+        if isinstance(image, str) and image:  # MMS, or WhatsApp media; `body` its caption
+            params["media_url"] = [image]
         from_number = config.get("from_number")
         if from_number:
             from_number = str(from_number)
@@ -220,6 +231,22 @@ class TwilioAdapter(ChannelAdapter):
             raise SendError(f"twilio connection error: {type(exc).__name__}") from None
         except (TwilioException, ValueError) as exc:  # incl. an unreadable 2xx body
             raise SendError(f"twilio error: {type(exc).__name__}") from None
+
+    async def media_source(self, attachment: Attachment) -> MediaSource:
+        """The `MediaUrl` itself; the account's credentials go with it only to the API's own
+        origin (Twilio's media URLs; it redirects to its CDN, which needs none)."""
+        url = attachment.url or ""
+        if not url.startswith(("https://", "http://")):
+            raise SendError("the attachment has no Twilio media URL", permanent=True)
+        headers: dict[str, str] = {}
+        if _origin(url) in {_origin(API_DEFAULT), _origin(self._api_base)}:
+            token = self.account.secrets["auth_token"]
+            headers["Authorization"] = _basic_auth(self._account_sid, token)
+        return MediaSource(url=url, headers=headers, mime_type=attachment.mime_type)
+
+    @property
+    def _api_base(self) -> str:
+        return str(self.account.config.get("api_base_url") or API_DEFAULT).rstrip("/")
 
     # --- operator commands -------------------------------------------------------------------
     async def fetch_account(self) -> dict[str, Any]:
@@ -432,7 +459,8 @@ def _sender(address: str) -> tuple[str, str, dict[str, Any]]:
     return "whatsapp", digits, {"via": TwilioAdapter.channel}
 
 
-def _attachments(form: MultiDict[str]) -> list[Attachment]:
+def _attachments(form: MultiDict[str], *, whatsapp: bool) -> list[Attachment]:
+    """Every `MediaUrl{N}` (kind from `MediaContentType{N}`), and a WhatsApp location."""
     declared = form.get("NumMedia") or "0"
     if not declared.isascii() or not declared.isdigit():
         raise WebhookRejected(400, "malformed_form", "NumMedia is not a number")
@@ -442,8 +470,46 @@ def _attachments(form: MultiDict[str]) -> list[Attachment]:
         if not url:
             continue
         mime_type = form.get(f"MediaContentType{index}") or None
-        found.append(Attachment(kind=attachment_kind(mime_type), url=url, mime_type=mime_type))
+        kind = attachment_kind(mime_type)
+        if _is_recording(kind, mime_type, whatsapp=whatsapp):
+            kind = "voice"
+        found.append(Attachment(kind=kind, url=url, mime_type=mime_type))
+    if whatsapp and form.get("Latitude") and form.get("Longitude"):
+        found.append(
+            Attachment(
+                kind="location",
+                latitude=_degrees(form, "Latitude", 90),
+                longitude=_degrees(form, "Longitude", 180),
+                name=form.get("Label") or None,
+                address=form.get("Address") or None,
+            )
+        )
     return found
+
+
+def _is_recording(kind: str, mime_type: str | None, *, whatsapp: bool) -> bool:
+    """Twilio marks no voice notes. WhatsApp records them as Ogg Opus (other audio is a shared
+    file); over MMS, audio is what the phone recorded (voice memos go as MMS audio)."""
+    if whatsapp:
+        return mime_essence(mime_type) == "audio/ogg"
+    return kind == "audio"
+
+
+def _degrees(form: MultiDict[str], name: str, limit: float) -> float:
+    try:
+        value = float(form[name])
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or abs(value) > limit:
+        raise WebhookRejected(400, "malformed_form", f"{name} is not a coordinate")
+    return value
+
+
+def _origin(url: str) -> str:
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return ""
 
 
 def _raw(form: MultiDict[str]) -> dict[str, Any]:

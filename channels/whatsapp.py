@@ -11,13 +11,15 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, overload
+from urllib.parse import quote
 
 from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
 
-from channels.base import ChannelAdapter, SignedProbe
+from channels.base import ChannelAdapter, MediaSource, SignedProbe
 from channels.capabilities import WHATSAPP, Capabilities
 from channels.common import header, make_event, parse_retry_after
 from channels.whatsapp_version import API_VERSION
@@ -53,6 +55,9 @@ RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
 OUTSIDE_WINDOW_CODE = 131047
 TRANSIENT_CODES = frozenset({1, 2, 131000, 131016})
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+MEDIA_REFUSED_CODES = frozenset({100, 131009, 131051, 131052, 131053})
+"""Refusals of an image message that say the image (its link) is unusable: invalid parameter,
+unsupported message type, media download and media upload errors."""
 
 
 class WhatsAppAdapter(ChannelAdapter):
@@ -71,7 +76,8 @@ class WhatsAppAdapter(ChannelAdapter):
         self.phone_number_id = str(config.get("phone_number_id") or "")
         base = str(config.get("api_base_url") or API_DEFAULT).rstrip("/")
         version = str(config.get("api_version") or API_VERSION).strip("/")
-        self._number_url = f"{base}/{version}/{self.phone_number_id}"
+        self._api_url = f"{base}/{version}"
+        self._number_url = f"{self._api_url}/{self.phone_number_id}"
         self._session: ClientSession | None = None
         self.timeout = HTTP_TIMEOUT
 
@@ -152,7 +158,10 @@ class WhatsAppAdapter(ChannelAdapter):
         if isinstance(context, dict) and isinstance(context.get("id"), str):
             fields["hints"]["context_id"] = context["id"]
         reader = _MESSAGE_READERS.get(kind)
-        if reader is None:
+        cards = _items(message, kind, "message") if kind == "contacts" else []
+        if cards:  # the one type whose body is a list (of contact cards)
+            fields["attachments"] = [_contact(card) for card in cards]
+        elif reader is None:
             _read_unsupported(kind, {}, fields)
         else:
             reader(kind, _dict(message.get(kind, {}), kind), fields)
@@ -187,31 +196,56 @@ class WhatsAppAdapter(ChannelAdapter):
             "recipient_type": "individual",
             "to": message.chat,
         }
-        buttons = _buttons(message.options.get("buttons"))
-        if buttons:
-            payload |= {"type": "interactive", "interactive": _interactive(message, buttons)}
-        else:
-            payload |= {"type": "text", "text": {"body": message.text, "preview_url": False}}
         if message.reply_to:
             payload["context"] = {"message_id": message.reply_to}
-        answer = await self._request("POST", "/messages", payload)
-        sent = answer.get("messages")
-        first = sent[0] if isinstance(sent, list) and sent else None
-        message_id = first.get("id") if isinstance(first, dict) else None
-        if not isinstance(message_id, str):
-            # Accepted (2xx) but without an id: retrying would send it twice.
-            log.warning("whatsapp: send accepted without a message id")
-            message_id = None
-        return SendResult(provider_message_id=message_id, chat=message.chat)
+        buttons = _buttons(message.options.get("buttons"))
+        image = message.options.get("image_url")
+        if buttons:
+            payload |= {"type": "interactive", "interactive": _interactive(message, buttons)}
+            answer = await self._request("POST", "/messages", payload)
+        elif isinstance(image, str) and image:
+            answer = await self._send_image(payload, image, message.text)
+        else:
+            answer = await self._request("POST", "/messages", payload | _text_message(message.text))
+        return _send_result(answer, message.chat)
+
+    async def _send_image(self, payload: dict[str, Any], url: str, caption: str) -> dict[str, Any]:
+        """An image message by link (Meta fetches it); an image the API refuses for good goes
+        as its link after the caption, as text."""
+        image = {"link": url, **({"caption": caption} if caption.strip() else {})}
+        try:
+            return await self._request(
+                "POST", "/messages", {**payload, "type": "image", "image": image}
+            )
+        except GraphError as exc:
+            if not exc.permanent or exc.code not in MEDIA_REFUSED_CODES:
+                raise
+            log.warning("whatsapp: image refused (%s): sent as a link", exc.reason)
+        text = f"{caption} ({url})" if caption.strip() else url
+        return await self._request("POST", "/messages", payload | _text_message(text))
 
     async def mark_received(self, event: InboundEvent) -> None:
-        if event.kind not in ("message", "action") or event.channel != self.channel:
+        payload = self._read_receipt(event)
+        if payload is None:
             return
-        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": event.event_id}
         try:
             await self._request("POST", "/messages", payload)
         except Exception as exc:  # best effort by contract
             log.debug("whatsapp: mark as read failed: %s", exc)
+
+    async def send_typing(self, event: InboundEvent) -> None:
+        """The read receipt again, with the typing indicator: shown until the reply or for
+        25 s (the turn sends it again while the core still thinks)."""
+        payload = self._read_receipt(event)
+        if payload is not None:
+            payload["typing_indicator"] = {"type": "text"}
+            await self._request("POST", "/messages", payload)
+
+    def _read_receipt(self, event: InboundEvent) -> dict[str, Any] | None:
+        """Marks `event`'s message read; None when it is not a message of this API."""
+        if event.kind not in ("message", "action") or event.channel != self.channel:
+            return None
+        return {"messaging_product": "whatsapp", "status": "read", "message_id": event.event_id}
 
     async def fetch_phone_number(self) -> dict[str, Any]:
         """The phone number resource (for `gateway verify`)."""
@@ -233,16 +267,39 @@ class WhatsAppAdapter(ChannelAdapter):
         headers = {SIGNATURE_HEADER: f"sha256={digest}", "Content-Type": "application/json"}
         return SignedProbe(path, body, headers)
 
+    async def media_source(self, attachment: Attachment) -> MediaSource:
+        """`GET /{version}/{media-id}` (url, type, size, sha256), then the URL it gives, with
+        the same bearer token (the URL expires after about five minutes: looked up per try)."""
+        if not attachment.file_id:
+            raise SendError("the attachment has no WhatsApp media id", permanent=True)
+        found = await self._graph("GET", f"{self._api_url}/{quote(attachment.file_id, safe='')}")
+        url = found.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise SendError("whatsapp media lookup answered no url")
+        digest, mime_type = found.get("sha256"), found.get("mime_type")
+        return MediaSource(
+            url=url,
+            headers=self._auth(),
+            size=_code(found.get("file_size")),
+            mime_type=mime_type if isinstance(mime_type, str) else attachment.mime_type,
+            filename=attachment.filename,
+            sha256=digest if isinstance(digest, str) else None,
+        )
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.account.secrets['access_token']}"}
+
     async def _request(self, method: str, path: str, payload: Any) -> dict[str, Any]:
-        """One Graph API call; failures raised as classified `SendError`s."""
+        """One call on the phone number's resources."""
         if not self.phone_number_id:
             raise SendError("whatsapp phone_number_id is not configured", permanent=True)
+        return await self._graph(method, self._number_url + path, payload)
+
+    async def _graph(self, method: str, url: str, payload: Any = None) -> dict[str, Any]:
+        """One Graph API call; failures raised as classified `SendError`s."""
         try:
             async with self.session.request(
-                method,
-                self._number_url + path,
-                json=payload,
-                headers={"Authorization": f"Bearer {self.account.secrets['access_token']}"},
+                method, url, json=payload, headers=self._auth()
             ) as response:
                 body = await _json_body(response)
                 if response.status >= 300:
@@ -267,6 +324,14 @@ class WhatsAppAdapter(ChannelAdapter):
 
 
 # --- errors ----------------------------------------------------------------------------------
+class GraphError(SendError):
+    """A permanent Graph API refusal, with its error code (None when the body had none)."""
+
+    def __init__(self, reason: str, *, code: int | None) -> None:
+        super().__init__(reason, permanent=True)
+        self.code = code
+
+
 def classify_error(status: int, body: dict[str, Any], retry_after: str | None = None) -> SendError:
     """Graph API failure -> SendError (rate limit / permanent / transient)."""
     error = body.get("error")
@@ -284,7 +349,7 @@ def classify_error(status: int, body: dict[str, Any], retry_after: str | None = 
         )
     if status >= 500 or code in TRANSIENT_CODES:
         return SendError(f"{label}: {message or 'server error'}")
-    return SendError(f"{label}: {message or f'HTTP {status}'}", permanent=True)
+    return GraphError(f"{label}: {message or f'HTTP {status}'}", code=code)
 
 
 async def _json_body(response: ClientResponse) -> dict[str, Any]:
@@ -296,6 +361,21 @@ async def _json_body(response: ClientResponse) -> dict[str, Any]:
 
 
 # --- outbound helpers ------------------------------------------------------------------------
+def _text_message(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"body": body, "preview_url": False}}
+
+
+def _send_result(answer: dict[str, Any], chat: str) -> SendResult:
+    sent = answer.get("messages")
+    first = sent[0] if isinstance(sent, list) and sent else None
+    message_id = first.get("id") if isinstance(first, dict) else None
+    if not isinstance(message_id, str):
+        # Accepted (2xx) but without an id: retrying would send it twice.
+        log.warning("whatsapp: send accepted without a message id")
+        message_id = None
+    return SendResult(provider_message_id=message_id, chat=chat)
+
+
 def _buttons(value: Any) -> list[dict[str, Any]]:
     """Valid reply buttons from `options["buttons"]`, at most 3, titles cut to 20 characters."""
     if not isinstance(value, list):
@@ -431,11 +511,48 @@ def _read_button(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> Non
 
 def _read_media(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
     attachment = Attachment(
-        kind=kind,
+        kind="voice" if kind == "audio" and body.get("voice") is True else kind,
         file_id=_text(body, "id", kind),
         mime_type=_text(body, "mime_type", kind, required=False),
+        filename=_text(body, "filename", kind, required=False),
     )
     fields |= {"attachments": [attachment], "text": _text(body, "caption", kind, required=False)}
+
+
+def _read_location(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    place = Attachment(
+        kind="location",
+        latitude=_degrees(body, "latitude", 90),
+        longitude=_degrees(body, "longitude", 180),
+        name=_text(body, "name", kind, required=False) or None,
+        address=_text(body, "address", kind, required=False) or None,
+    )
+    fields["attachments"] = [place]
+
+
+def _degrees(body: dict[str, Any], key: str, limit: float) -> float:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"location.{key}")
+    degrees = float(value)
+    if not math.isfinite(degrees) or abs(degrees) > limit:
+        raise _bad(f"location.{key}")
+    return degrees
+
+
+def _contact(card: dict[str, Any]) -> Attachment:
+    """One shared contact card: its formatted name and first phone number."""
+    name = _dict(card.get("name", {}), "contacts.name")
+    phones = _items(card, "phones", "contacts")
+    first = phones[0] if phones else {}
+    phone = _text(first, "phone", "contacts.phones", required=False) or _text(
+        first, "wa_id", "contacts.phones", required=False
+    )
+    return Attachment(
+        kind="contact",
+        name=_text(name, "formatted_name", "contacts.name", required=False) or None,
+        phone=phone or None,
+    )
 
 
 def _read_reaction(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -457,5 +574,6 @@ _MESSAGE_READERS: dict[str, Reader] = {
     "interactive": _read_interactive,
     "button": _read_button,
     "reaction": _read_reaction,
+    "location": _read_location,
     **dict.fromkeys(MEDIA_TYPES, _read_media),
 }

@@ -95,6 +95,21 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
         description="`metadata.feature` of the default project's core calls.",
     )
+    transcription: Literal["auto", "on", "off"] = Field(
+        "auto",
+        validation_alias=_env("GATEWAY_TRANSCRIPTION"),
+        description="Voice notes of the default project: `auto` (transcribed when the core "
+        "offers `/v1/audio/transcriptions`), `on` (always tried; a core without it is a "
+        "warning) or `off` (the audio goes to the agent as a file).",
+    )
+    transcription_model: str = Field(
+        "whisper-1",
+        min_length=1,
+        max_length=128,
+        validation_alias=_env("GATEWAY_TRANSCRIPTION_MODEL"),
+        description="The `model` field of transcription calls: the OpenAI name most "
+        "OpenAI-compatible servers accept; a core with its own names maps or ignores it.",
+    )
     core_timeout_seconds: float = Field(
         45.0,
         validation_alias=_env("GATEWAY_CORE_TIMEOUT_SECONDS"),
@@ -148,6 +163,40 @@ class Settings(BaseSettings):
         description="Senders not linked to an app user: `link_required` (told how to link, "
         "nothing forwarded), `channel_user` (forwarded unlinked, as a stable opaque id) or "
         "`allowlist` (only allowlisted senders are forwarded, as channel users).",
+    )
+
+    # --- inbound media (fetched by the worker, gateway/turn/media.py) -------------------------
+    media_max_item_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1024,
+        validation_alias=_env("GATEWAY_MEDIA_MAX_ITEM_BYTES"),
+        description="The largest photo, file or voice note fetched; a larger one is not "
+        "downloaded (refused on its declared size, else cut as soon as the download passes "
+        "it) and the user is told. 20 MiB: Telegram's bot download limit, and above what the "
+        "WhatsApp Cloud API allows for images, audio and video.",
+    )
+    media_max_message_bytes: int = Field(
+        25 * 1024 * 1024,
+        ge=1024,
+        validation_alias=_env("GATEWAY_MEDIA_MAX_MESSAGE_BYTES"),
+        description="All media of one message together, fetched in order; an item past it is "
+        "told, the ones before it go through. 25 MiB: one item at the per-item cap plus a few "
+        "small ones (an MMS carries at most ~5 MB), while a turn holds the bytes and their "
+        "base64 in the core request (~60 MiB) for at most GATEWAY_WORKER_CONCURRENCY turns.",
+    )
+    media_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("GATEWAY_MEDIA_TIMEOUT_SECONDS"),
+        description="One try at one item: the provider's lookup and the download (20 MB at "
+        "~6 Mbit/s). A try that runs out is retried like a connection error.",
+    )
+    media_attempts: int = Field(
+        3,
+        ge=1,
+        validation_alias=_env("GATEWAY_MEDIA_ATTEMPTS"),
+        description="Tries per item on connection errors, timeouts and 5xx (with backoff); its "
+        "own setting, not GATEWAY_CORE_ATTEMPTS: a download is not the core call.",
     )
 
     # --- approvals (default project) ---------------------------------------------------------

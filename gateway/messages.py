@@ -23,6 +23,17 @@ AttachmentKind = Literal[
 """What a user can send besides text. Media kinds (`MEDIA_KINDS`) are references the worker
 downloads when it runs the turn; a location or a contact carries its data itself."""
 MEDIA_KINDS = frozenset({"image", "sticker", "audio", "voice", "video", "document"})
+_NOUNS = {
+    "image": "photo",
+    "photo": "photo",  # stored before media support
+    "sticker": "sticker",
+    "audio": "audio file",
+    "voice": "voice message",
+    "video": "video",
+    "document": "file",
+    "location": "location",
+    "contact": "contact",
+}
 
 
 class Attachment(BaseModel):
@@ -47,6 +58,12 @@ class Attachment(BaseModel):
     address: str | None = None
     phone: str | None = None
     """A contact's phone number."""
+
+    @property
+    def noun(self) -> str:
+        """How the item is called in what the user and the agent are told (`photo`,
+        `voice message`, `file`)."""
+        return _NOUNS.get(self.kind, "file")
 
     @property
     def is_media(self) -> bool:

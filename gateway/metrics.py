@@ -60,6 +60,19 @@ class Metrics:
             ["threshold"],
             registry=r,
         )
+        self.media_downloads = Counter(
+            "gateway_media_downloads_total",
+            "Inbound media items the worker fetched, by channel and outcome (fetched, "
+            "too_large, failed).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.media_bytes = Counter(
+            "gateway_media_download_bytes_total",
+            "Bytes of inbound media fetched, by channel.",
+            ["channel"],
+            registry=r,
+        )
         self.sends = Counter(
             "gateway_outbox_sends_total",
             "Provider send attempts by channel and outcome (sent, retry, rate_limited, failed, "

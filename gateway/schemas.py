@@ -74,6 +74,10 @@ Threading = Literal["conversation", "previous_response"]
 """How the core learns a chat's context: the gateway's `conversation` id (the contract), or
 `previous_response` chaining for cores that only support that."""
 DEFAULT_THREADING: Threading = "conversation"
+Transcription = Literal["auto", "on", "off"]
+"""Voice notes: `auto` transcribed when the core offers it, `on` always tried (a core without
+transcription is a warning), `off` never (the audio goes to the agent as a file)."""
+DEFAULT_TRANSCRIPTION: Transcription = "auto"
 DEFAULT_FEATURE = "channel_gateway"
 Feature = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 """`metadata.feature` of a project's core calls (the core's usage reports group by it)."""
@@ -140,6 +144,11 @@ class ProjectCreate(_Strict):
         None, description="`conversation` (default) or `previous_response` chaining."
     )
     feature: Feature = Field(None, description="`metadata.feature`; default `channel_gateway`.")
+    transcription: Transcription | None = Field(
+        None,
+        description="Voice notes: `auto` (default: transcribed when the core offers "
+        "/v1/audio/transcriptions), `on` (always tried) or `off` (sent as audio files).",
+    )
     genaug_project_id: CoreProjectId = Field(
         None, description="The core's id of this project: with the admin key, core approvals."
     )
@@ -170,6 +179,7 @@ class ProjectPatch(_Strict):
     approval_ttl_seconds: TtlSeconds = None
     threading: Threading | None = None
     feature: Feature = None
+    transcription: Transcription | None = None
     genaug_project_id: CoreProjectId = None
     genaug_admin_key: Secret | None = None
     genaug_webhook_secret: Secret | None = None
@@ -194,6 +204,7 @@ class ProjectOut(BaseModel):
     approval_ttl_seconds: int | None = None
     threading: str = DEFAULT_THREADING
     feature: str = DEFAULT_FEATURE
+    transcription: str = DEFAULT_TRANSCRIPTION
     genaug_project_id: str | None = None
     genaug_admin_key_set: bool = False
     genaug_webhook_secret_set: bool = False

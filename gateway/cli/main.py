@@ -251,6 +251,13 @@ ThreadingOpt = Annotated[
 FeatureOpt = Annotated[
     str | None, typer.Option(help="metadata.feature of the core calls (default channel_gateway).")
 ]
+TranscriptionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Voice notes: auto (default: transcribed when the core offers it), on (always "
+        "tried) or off (sent to the agent as audio files)."
+    ),
+]
 CoreProjectOpt = Annotated[
     str | None,
     typer.Option(help="The core's id of this project (with --genaug-admin-key: core approvals)."),
@@ -313,6 +320,7 @@ def projects_add(
     custom_model: CustomModelOpt = False,
     threading: ThreadingOpt = None,
     feature: FeatureOpt = None,
+    transcription: TranscriptionOpt = None,
     core_key: Annotated[
         bool, typer.Option("--core-key", help="Prompt for the project's core key (or read stdin).")
     ] = False,
@@ -332,6 +340,7 @@ def projects_add(
         custom_model=custom_model,
         threading=threading,
         feature=feature,
+        transcription=transcription,
         core_api_key=key,
         **_genaug(genaug_project_id, genaug_admin_key, genaug_webhook_secret),
     )
@@ -351,6 +360,7 @@ def projects_set(
     custom_model: CustomModelOpt = False,
     threading: ThreadingOpt = None,
     feature: FeatureOpt = None,
+    transcription: TranscriptionOpt = None,
     unlinked_policy: Annotated[
         str | None,
         typer.Option(
@@ -378,6 +388,8 @@ def projects_set(
         values["threading"] = threading
     if feature is not None:
         values["feature"] = feature
+    if transcription is not None:
+        values["transcription"] = transcription
     if unlinked_policy is not None:
         values["unlinked_policy"] = unlinked_policy
     if core_key:

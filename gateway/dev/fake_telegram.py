@@ -3,7 +3,14 @@
 Speaks the wire protocol python-telegram-bot uses (``POST /bot<TOKEN>/<method>`` with form,
 multipart or JSON bodies) so the real client code runs unmodified, records every call for
 assertions, and can inject the failures Telegram produces in practice (flood limits, blocked
-users, chat migrations, "message is not modified").
+users, chat migrations, "message is not modified"). ``parse_mode=HTML`` is parsed as Telegram
+parses it (`telegram_html`): invalid markup answers 400 "can't parse entities", and `sent_texts`
+/ `sent_photos` give what the user sees. ``sendPhoto`` takes a URL (never fetched; see
+`unreachable_urls`) or an upload.
+
+Files users sent (`add_file`) are served as Telegram does: ``getFile`` gives a path, and
+``GET /file/bot<token>/<path>`` the bytes (only with the token that asked; over 20 MB getFile
+answers "file is too big").
 
 Updates queued with `queue_update` are served by ``getUpdates`` as Telegram does: long polling up
 to ``timeout`` seconds, and an ``offset`` confirms (forgets) every update below it; while a
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import mimetypes
 import re
 import time
 from collections.abc import Callable
@@ -23,9 +31,11 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.dev.fake_media import FakeFile, MediaFiles
 from gateway.dev.server import LocalServer
+from gateway.dev.telegram_html import HtmlError, visible_text
 
-__all__ = ["FakeTelegram", "RecordedCall"]
+__all__ = ["FakeTelegram", "RecordedCall", "media_field", "photo_sizes"]
 
 _INT_RE = re.compile(r"-?\d+")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -41,6 +51,12 @@ _JSON_FIELDS = (
     "scope",
 )
 _MAX_TEXT_UTF16 = 4096
+_MAX_DOWNLOAD = 20 * 1024 * 1024
+"""Bots download files up to 20 MB."""
+_MAX_CAPTION_UTF16 = 1024
+_CANT_PARSE = "Bad Request: can't parse entities: "
+_WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
+_URL_FAILED = "Bad Request: failed to get HTTP URL content"
 _WEBHOOK_ACTIVE = (
     "Conflict: can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
@@ -101,6 +117,30 @@ def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
+def _visible(params: dict[str, Any], field: str) -> str:
+    """`params[field]` as the user sees it: HTML (`parse_mode`) parsed like Telegram does, a
+    refusal raised as its 400 "can't parse entities"."""
+    text = params.get(field)
+    text = text if isinstance(text, str) else ""
+    mode = params.get("parse_mode")
+    if not mode:
+        return text
+    if str(mode).lower() != "html":
+        raise _ApiError(400, f"Bad Request: unsupported parse_mode {mode!r} in the fake")
+    try:
+        return visible_text(text)
+    except HtmlError as exc:
+        raise _ApiError(400, _CANT_PARSE + str(exc)) from None
+
+
+def _shown(params: dict[str, Any], field: str) -> str:
+    """What a recorded call showed the user (its raw text when Telegram refused to parse it)."""
+    try:
+        return _visible(params, field)
+    except _ApiError:
+        return str(params.get(field) or "")
+
+
 def _decode_params(raw: dict[str, Any]) -> dict[str, Any]:
     """Undo PTB's form encoding: ints for ids, objects for JSON-string fields."""
     params = dict(raw)
@@ -136,6 +176,9 @@ class FakeTelegram(LocalServer):
         self.delay_seconds: float = 0.0
         self.unknown_chats: set[int] = set()
         self.blocked_chats: set[int] = set()
+        self.unreachable_urls: set[str] = set()
+        """Photo URLs Telegram cannot fetch: sendPhoto answers 400 "failed to get HTTP URL
+        content" (any other http(s) URL is accepted without being fetched)."""
         self.webhook: dict[str, Any] = {
             "url": "",
             "secret_token": None,
@@ -162,6 +205,7 @@ class FakeTelegram(LocalServer):
         self._methods: dict[str, Handler] = {
             "getMe": self._get_me,
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
             "sendChatAction": self._send_chat_action,
             "answerCallbackQuery": self._answer_callback_query,
             "editMessageText": self._edit_message_text,
@@ -173,7 +217,11 @@ class FakeTelegram(LocalServer):
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "getUpdates": self._check_polling,
+            "getFile": self._get_file,
         }
+        self.media = MediaFiles(lambda n: f"AgACAgIAAxkBAAI{n:06d}")
+        """Files users sent (`add_file`): `getFile` and ``GET /file/bot<token>/<path>``."""
+        self._file_paths: dict[str, FakeFile] = {}
         # Bot API method names are case-insensitive.
         self._by_lower = {name.lower(): name for name in self._methods}
 
@@ -200,10 +248,18 @@ class FakeTelegram(LocalServer):
         ``include_failed`` is true, so retries don't show up as duplicates.
         """
         return [
-            str(call.params.get("text", ""))
+            _shown(call.params, "text")
             for call in self.calls_to("sendMessage")
             if (include_failed or call.status == 200)
             and (chat_id is None or call.params.get("chat_id") == chat_id)
+        ]
+
+    def sent_photos(self, chat_id: int | None = None) -> list[tuple[str, str]]:
+        """(photo URL, caption as the user sees it) of every accepted sendPhoto, in order."""
+        return [
+            (str(call.params.get("photo")), _shown(call.params, "caption"))
+            for call in self.calls_to("sendPhoto")
+            if call.status == 200 and (chat_id is None or call.params.get("chat_id") == chat_id)
         ]
 
     def fail_next(
@@ -238,6 +294,13 @@ class FakeTelegram(LocalServer):
         self._updates_changed.set()
         return update_id
 
+    def add_file(
+        self, data: bytes, mime_type: str = "application/octet-stream", filename: str | None = None
+    ) -> FakeFile:
+        """A file a user sent: its ``id`` is the ``file_id`` for an update (`media_field`,
+        `photo_sizes`); its counters say how often it was downloaded."""
+        return self.media.add(data, mime_type, filename)
+
     def block_chat(self, chat_id: int) -> None:
         """Simulate the user having blocked the bot: sendMessage answers 403."""
         self.blocked_chats.add(chat_id)
@@ -269,6 +332,7 @@ class FakeTelegram(LocalServer):
         """Build the aiohttp app; separate from start() so tests can use aiohttp's test client."""
         app = web.Application(client_max_size=64 * 1024**2)
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download_file)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -379,7 +443,10 @@ class FakeTelegram(LocalServer):
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             raise _ApiError(400, "Bad Request: message text is empty")
-        if _utf16_len(text) > _MAX_TEXT_UTF16:
+        shown = _visible(params, "text")  # the limits apply after entity parsing
+        if not shown.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if _utf16_len(shown) > _MAX_TEXT_UTF16:
             raise _ApiError(400, "Bad Request: message is too long")
         return text
 
@@ -427,6 +494,31 @@ class FakeTelegram(LocalServer):
         message = self._message(chat_id, message_id, text, reply_markup)
         if isinstance(params.get("entities"), list):
             message["entities"] = params["entities"]
+        return message
+
+    def _send_photo(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A photo by URL (or an uploaded file), with an optional caption in `parse_mode`."""
+        chat_id = self._chat_id(params)
+        if chat_id in self.blocked_chats:
+            raise _ApiError(403, "Forbidden: bot was blocked by the user")
+        photo = params.get("photo")
+        if isinstance(photo, str):
+            if not photo.startswith(("https://", "http://")):
+                raise _ApiError(400, _WRONG_FILE)
+            if photo in self.unreachable_urls:
+                raise _ApiError(400, _URL_FAILED)
+        elif not isinstance(photo, dict):
+            raise _ApiError(400, "Bad Request: there is no photo in the request")
+        caption = _visible(params, "caption")
+        if _utf16_len(caption) > _MAX_CAPTION_UTF16:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        message_id = self._last_message_id.get(chat_id, 0) + 1
+        self._last_message_id[chat_id] = message_id
+        message = self._message(chat_id, message_id, None, params.get("reply_markup"))
+        size = {"file_id": f"photo-{chat_id}-{message_id}", "width": 800, "height": 600}
+        message["photo"] = [{**size, "file_unique_id": size["file_id"]}]
+        if caption:
+            message["caption"] = caption
         return message
 
     def _send_chat_action(self, method: str, params: dict[str, Any]) -> bool:
@@ -548,6 +640,37 @@ class FakeTelegram(LocalServer):
                 await asyncio.wait_for(self._updates_changed.wait(), left)
         return self.updates[:limit]
 
+    def _get_file(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        file = self.media.get(str(params.get("file_id") or ""))
+        if file is None:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        if file.size > _MAX_DOWNLOAD:
+            raise _ApiError(400, "Bad Request: file is too big")
+        extension = mimetypes.guess_extension(file.mime_type.partition(";")[0]) or ""
+        path = f"documents/file_{file.id[-6:]}{extension}"
+        self._file_paths[path] = file
+        return {
+            "file_id": file.id,
+            "file_unique_id": f"{file.id}-u",
+            "file_size": file.size,
+            "file_path": path,
+        }
+
+    async def _download_file(self, request: web.Request) -> web.StreamResponse:
+        """A file URL is valid for the token whose getFile gave it (anything else: 404)."""
+        token = request.match_info["token"]
+        file = self._file_paths.get(request.match_info["path"])
+        asked = file is not None and any(
+            call.method == "getFile"
+            and call.token == token
+            and call.status == 200
+            and call.params.get("file_id") == file.id
+            for call in self.calls
+        )
+        if file is None or not asked:
+            return await self._not_found(request)
+        return await self.media.serve(request, file)
+
     def _get_webhook_info(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         webhook = self.webhook
         info: dict[str, Any] = {
@@ -561,3 +684,59 @@ class FakeTelegram(LocalServer):
         if webhook["last_error_message"] is not None:
             info["last_error_date"] = int(time.time())
         return {name: value for name, value in info.items() if value is not None}
+
+
+# --------------------------------------------------------------------- inbound media fields
+
+_MEDIA_REQUIRED: dict[str, dict[str, Any]] = {
+    "document": {},
+    "audio": {"duration": 3},
+    "voice": {"duration": 2},
+    "video": {"duration": 4, "width": 640, "height": 360},
+    "video_note": {"duration": 5, "length": 240},
+    "animation": {"duration": 1, "width": 320, "height": 240},
+    "sticker": {
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    },
+}
+"""The fields the Bot API always sends for each kind of file, besides the file's own."""
+
+
+def media_field(
+    kind: str, file: FakeFile, *, file_size: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """The message field Telegram sends for ``file`` as a ``document``, ``audio``, ``voice``,
+    ``video``, ``video_note``, ``animation`` or ``sticker`` (``extra`` overrides)."""
+    value: dict[str, Any] = {
+        "file_id": file.id,
+        "file_unique_id": f"{file.id}-u",
+        **_MEDIA_REQUIRED[kind],
+    }
+    if file_size:
+        value["file_size"] = file.size
+    if kind not in ("video_note", "sticker"):
+        value["mime_type"] = file.mime_type
+    if kind in ("document", "audio", "video", "animation") and file.filename:
+        value["file_name"] = file.filename
+    return value | extra
+
+
+def photo_sizes(file: FakeFile, *, width: int = 1280, height: int = 960) -> list[dict[str, Any]]:
+    """A ``photo`` field: two thumbnails Telegram made (other file ids) and ``file`` itself,
+    largest last."""
+    sizes = [
+        {
+            "file_id": f"{file.id}-{scale}",
+            "file_unique_id": f"{file.id}-{scale}-u",
+            "file_size": max(1, file.size // scale**2),
+            "width": width // scale,
+            "height": height // scale,
+        }
+        for scale in (16, 4)
+    ]
+    largest = {"file_id": file.id, "file_unique_id": f"{file.id}-u", "file_size": file.size}
+    return [*sizes, {**largest, "width": width, "height": height}]

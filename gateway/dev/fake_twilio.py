@@ -1,4 +1,5 @@
-"""Fake Twilio REST API (Messages, Account, IncomingPhoneNumbers) for tests and offline demos.
+"""Fake Twilio REST API (Messages, Account, IncomingPhoneNumbers, the media users sent) for tests
+and offline demos.
 
 Speaks the wire protocol the twilio package uses (form-encoded POSTs with HTTP basic auth, JSON
 answers, Twilio-shaped errors) so the real client runs unmodified, records every call, and can
@@ -25,6 +26,7 @@ from aiohttp import web
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
+from gateway.dev.fake_media import FakeFile, MediaFiles
 from gateway.dev.server import MessageRecordingServer
 
 __all__ = [
@@ -43,6 +45,8 @@ DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token"
 API_VERSION = "2010-04-01"
 MAX_BODY = 1600
+MAX_MEDIA = 10
+_MEDIA_URL_RE = re.compile(r"https?://[^\s]+")
 _E164_RE = re.compile(r"\+[1-9]\d{6,14}")
 
 
@@ -129,7 +133,8 @@ class FakeTwilio(MessageRecordingServer):
         self.numbers: dict[str, PhoneNumber] = {n: PhoneNumber(n) for n in phone_numbers}
         self.calls: list[RecordedRequest] = []
         self.messages: list[dict[str, Any]] = []
-        """Message resources Twilio accepted, in arrival order."""
+        """Message resources Twilio accepted, in arrival order (plus what was asked and is not
+        echoed: ``status_callback``, ``media_urls``)."""
         self.opted_out: set[str] = set()
         """Recipients that texted STOP: sending to them answers 400 / 21610."""
         self.delay_seconds: float = 0.0
@@ -137,6 +142,11 @@ class FakeTwilio(MessageRecordingServer):
         """Chance that a Messages call answers 500 (see `flaky`)."""
         self._random = random.Random(0)
         self._failures: list[_Failure] = []
+        self.media = MediaFiles(lambda n: f"ME{n:032x}")
+        """Media users sent (`add_media`), served at their `media_url` with basic auth."""
+        self.media_redirect: str | None = None
+        """An origin (``http://localhost:<port>``) the media URLs redirect to, as Twilio's
+        redirect to its CDN; the file is served there (``/cdn/<id>``) without authentication."""
         """``http://host:port`` while serving."""
 
     # ----------------------------------------------------------------- test helpers
@@ -158,6 +168,19 @@ class FakeTwilio(MessageRecordingServer):
         """Make the next ``n`` Messages API calls fail like Twilio would."""
         self._failures.append(_Failure(status, code, message, retry_after, n))
 
+    def add_media(
+        self, data: bytes, mime_type: str = "image/jpeg", filename: str | None = None
+    ) -> FakeFile:
+        """Media a user sent; `media_url` is its ``MediaUrl{N}``, its counters say how often
+        it was downloaded."""
+        return self.media.add(data, mime_type, filename)
+
+    def media_url(self, file: FakeFile) -> str:
+        """Where Twilio serves ``file`` (the fake must be started)."""
+        message = new_sid("MM")
+        account = f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}"
+        return f"{account}/Messages/{message}/Media/{file.id}"
+
     def sent_bodies(self, to: str | None = None) -> list[str]:
         """Bodies of accepted messages (what users would receive), in arrival order."""
         return [m["body"] for m in self.messages if to is None or m["to"] == to]
@@ -171,6 +194,8 @@ class FakeTwilio(MessageRecordingServer):
         app.router.add_get(prefix + ".json", self._fetch_account)
         app.router.add_get(prefix + "/IncomingPhoneNumbers.json", self._list_numbers)
         app.router.add_post(prefix + "/IncomingPhoneNumbers/{pn}.json", self._update_number)
+        app.router.add_get(prefix + "/Messages/{message}/Media/{media}", self._get_media)
+        app.router.add_get("/cdn/{media}", self._get_cdn_media)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -233,8 +258,12 @@ class FakeTwilio(MessageRecordingServer):
             raise _ApiError(400, 21604, "A 'To' phone number is required.")
         if not from_ and not service:
             raise _ApiError(400, 21603, "A 'From' phone number is required.")
-        if not body and not params.get("MediaUrl"):
+        media = params.get("MediaUrl") or []
+        media = media if isinstance(media, list) else [media]
+        if not body and not media:
             raise _ApiError(400, 21602, "Message body is required.")
+        if len(media) > MAX_MEDIA or not all(_MEDIA_URL_RE.fullmatch(url) for url in media):
+            raise _ApiError(400, 21620, "Invalid media URL(s).")
         if len(body) > MAX_BODY:
             raise _ApiError(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
@@ -244,8 +273,10 @@ class FakeTwilio(MessageRecordingServer):
         if to in self.opted_out:
             raise _ApiError(400, 21610, "Attempt to send to unsubscribed recipient")
         message = self._message_resource(to, from_, service, body)
+        message["num_media"] = str(len(media))
         # What was asked for but is not echoed by Twilio, kept for assertions.
-        self.messages.append({**message, "status_callback": _one(params, "StatusCallback") or None})
+        asked = {"status_callback": _one(params, "StatusCallback") or None, "media_urls": media}
+        self.messages.append({**message, **asked})
         return 201, message
 
     def _raise_injected(self) -> None:
@@ -287,6 +318,42 @@ class FakeTwilio(MessageRecordingServer):
             "to": to,
             "uri": f"{uri}.json",
         }
+
+    # ----------------------------------------------------------------- Media
+
+    async def _get_media(self, request: web.Request) -> web.StreamResponse:
+        """A ``MediaUrl``: basic auth (else 401), then the bytes or a redirect to the CDN."""
+        file = self.media.get(request.match_info["media"])
+        call = self._record_media(request, "media", self._authorized(request))
+        if not call.authorized:
+            call.status = 401
+            error = _ApiError(401, 20003, "Authenticate")
+            return web.json_response(error.payload(), status=401, headers=error.headers)
+        if file is None:
+            call.status = 404
+            error = _ApiError(404, 20404, f"The requested resource {request.path} was not found")
+            return web.json_response(error.payload(), status=404)
+        if self.media_redirect:
+            call.status = 307
+            raise web.HTTPTemporaryRedirect(f"{self.media_redirect}/cdn/{file.id}")
+        call.status = 200
+        return await self.media.serve(request, file)
+
+    async def _get_cdn_media(self, request: web.Request) -> web.StreamResponse:
+        """Where a media URL redirects: no authentication (the URL is the secret)."""
+        file = self.media.get(request.match_info["media"])
+        call = self._record_media(request, "media_cdn", True)
+        call.status = 200 if file is not None else 404
+        if file is None:
+            return web.Response(status=404)
+        return await self.media.serve(request, file)
+
+    def _record_media(
+        self, request: web.Request, resource: str, authorized: bool
+    ) -> RecordedRequest:
+        call = RecordedRequest(resource, "GET", request.path, {}, authorized, time.monotonic())
+        self.calls.append(call)
+        return call
 
     # ----------------------------------------------------------------- Account and numbers
 
@@ -403,9 +470,13 @@ def inbound_form(
     button_text: str | None = None,
     opt_out_type: str | None = None,
     messaging_service_sid: str | None = None,
+    location: tuple[float, float] | None = None,
+    address: str | None = None,
+    label: str | None = None,
 ) -> dict[str, str]:
     """A real-shaped inbound message webhook (SMS, or WhatsApp when ``from_`` is
-    ``whatsapp:+...``); ``media`` is ``(url, content_type)`` pairs."""
+    ``whatsapp:+...``); ``media`` is ``(url, content_type)`` pairs (`FakeTwilio.media_url`);
+    ``location`` (latitude, longitude) with its ``address`` and ``label``: a WhatsApp location."""
     sid = message_sid or new_sid("MM" if media else "SM")
     media = list(media)
     form: dict[str, str] = {
@@ -427,7 +498,12 @@ def inbound_form(
     if from_.startswith("whatsapp:"):
         form["WaId"] = from_.removeprefix("whatsapp:").removeprefix("+")
         form["ProfileName"] = profile_name or "WhatsApp User"
-        form["MessageType"] = "button" if button_payload else ("image" if media else "text")
+        kind = media[0][1].partition("/")[0] if media else "text"
+        kind = kind if kind in ("text", "image", "audio", "video") else "document"
+        form["MessageType"] = "button" if button_payload else "location" if location else kind
+        if location is not None:
+            form |= {"Latitude": str(location[0]), "Longitude": str(location[1])}
+            form |= {k: v for k, v in (("Address", address), ("Label", label)) if v}
     else:  # SMS carries the carriers' geography, often blank
         form |= dict.fromkeys(("ToCity", "ToZip", "FromCity", "FromZip", "FromState"), "")
         form |= {"ToCountry": "US", "ToState": "CA", "FromCountry": "US"}

@@ -1,7 +1,8 @@
 """Fake WhatsApp Cloud API (Graph API) for tests and offline demos.
 
-Serves ``POST /{version}/{phone_number_id}/messages`` (messages and read receipts) and
-``GET /{version}/{phone_number_id}`` with bearer authentication, records every call, and can
+Serves ``POST /{version}/{phone_number_id}/messages`` (messages, read receipts, typing) and
+``GET /{version}/{phone_number_id}``, and the media users sent (``GET /{version}/{media-id}``
+and the URL it gives, `add_media`), with bearer authentication, records every call, and can
 inject Graph-shaped failures (131047 outside the 24-hour window, 130429 throughput, 5xx). Module
 helpers build real-shaped webhook payloads and sign them like Meta does.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.dev.fake_media import FakeFile, MediaFiles
 from gateway.dev.server import MessageRecordingServer
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "RecordedRequest",
     "button_reply",
     "contact",
+    "contacts_message",
     "list_reply",
     "location_message",
     "media_message",
@@ -50,6 +53,7 @@ DEFAULT_ACCESS_TOKEN = "fake-whatsapp-access-token"
 DEFAULT_APP_SECRET = "fake-whatsapp-app-secret"
 DEFAULT_WABA_ID = "102290129340398"
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 
 
 def new_wamid() -> str:
@@ -132,8 +136,16 @@ class FakeWhatsApp(MessageRecordingServer):
         """Accepted message requests (bodies plus the ``id`` answered), in arrival order."""
         self.reads: list[str] = []
         """Message ids marked as read, in arrival order."""
+        self.typing: list[tuple[str, float]] = []
+        """(message id, monotonic time) of every typing indicator (a read receipt carrying
+        `typing_indicator`), in arrival order."""
+        self.unusable_media: set[str] = set()
+        """Image links the API refuses (400, 131053 media upload error)."""
         self.outside_window: set[str] = set()
         """Recipients whose 24-hour window is closed: free-form sends answer 400 / 131047."""
+        self.media = MediaFiles(lambda n: str(1_000_000_000_000_000 + n))
+        """Media users sent (`add_media`): ``GET /{version}/{media-id}`` and its download URL,
+        both with the bearer token."""
         self.delay_seconds: float = 0.0
         self.flaky_probability: float = 0.0
         self._random = random.Random(0)
@@ -163,14 +175,30 @@ class FakeWhatsApp(MessageRecordingServer):
                 continue
             if message.get("type") == "interactive":
                 texts.append(message["interactive"]["body"]["text"])
-            else:
+            elif message.get("type") == "text":
                 texts.append(message["text"]["body"])
         return texts
+
+    def sent_images(self, to: str | None = None) -> list[tuple[str, str]]:
+        """(link, caption) of the image messages accepted, in arrival order."""
+        return [
+            (message["image"].get("link", ""), message["image"].get("caption", ""))
+            for message in self.messages
+            if message.get("type") == "image" and (to is None or message.get("to") == to)
+        ]
+
+    def add_media(
+        self, data: bytes, mime_type: str = "image/jpeg", filename: str | None = None
+    ) -> FakeFile:
+        """Media a user sent: its ``id`` is the media id for `media_message`; its counters say
+        how often it was downloaded."""
+        return self.media.add(data, mime_type, filename)
 
     # ----------------------------------------------------------------- lifecycle
 
     def make_app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/whatsapp_business/attachments/", self._download_media)
         app.router.add_post("/{version}/{number}/messages", self._post_messages)
         app.router.add_get("/{version}/{number}", self._get_number)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -178,7 +206,9 @@ class FakeWhatsApp(MessageRecordingServer):
 
     # ----------------------------------------------------------------- dispatch
 
-    async def _serve(self, request: web.Request, handler: Any) -> web.Response:
+    async def _serve(
+        self, request: web.Request, handler: Any, named: str | None = None
+    ) -> web.Response:
         """Record, authenticate, decide synchronously (status is final once recorded), delay."""
         raw = await request.read()
         try:
@@ -191,7 +221,7 @@ class FakeWhatsApp(MessageRecordingServer):
             if isinstance(body, dict) and body.get("status") == "read":
                 resource = "read"
         call = RecordedRequest(
-            resource=resource,
+            resource=named or resource,
             method=request.method,
             path=request.path,
             body=body,
@@ -240,7 +270,37 @@ class FakeWhatsApp(MessageRecordingServer):
     # ----------------------------------------------------------------- endpoints
 
     async def _get_number(self, request: web.Request) -> web.Response:
+        if self.media.get(request.match_info["number"]) is not None:
+            return await self._serve(request, self._media_lookup, "media")
         return await self._serve(request, self._phone_number)
+
+    def _media_lookup(self, request: web.Request, call: RecordedRequest) -> tuple[int, Any]:
+        """``GET /{version}/{media-id}``: where the media is (on this server, for an hour)."""
+        file = self.media.files[request.match_info["number"]]
+        return 200, {
+            "messaging_product": "whatsapp",
+            "url": f"{request.url.origin()}/whatsapp_business/attachments/?mid={file.id}"
+            f"&ext={int(time.time()) + 300}&hash={secrets.token_urlsafe(8)}",
+            "mime_type": file.mime_type,
+            "sha256": file.sha256,
+            "file_size": file.size,
+            "id": file.id,
+        }
+
+    async def _download_media(self, request: web.Request) -> web.StreamResponse:
+        """The lookup's URL: the bytes, with the same bearer token (else 401)."""
+        file = self.media.get(request.query.get("mid", ""))
+        authorized = self._authorized(request)
+        call = RecordedRequest(
+            "media_download", "GET", request.path, None, authorized, time.monotonic()
+        )
+        self.calls.append(call)
+        if not authorized or file is None:
+            call.status = 401 if not authorized else 404
+            error = _GraphError(call.status, 190 if not authorized else 100, "Media not found")
+            return web.json_response(error.payload(), status=call.status)
+        call.status = 200
+        return await self.media.serve(request, file)
 
     def _phone_number(self, request: web.Request, call: RecordedRequest) -> tuple[int, Any]:
         self._number(request)
@@ -267,13 +327,20 @@ class FakeWhatsApp(MessageRecordingServer):
         if call.resource == "read":
             if not isinstance(body.get("message_id"), str) or not body["message_id"]:
                 raise _GraphError(400, 131009, "(#131009) Parameter value is not valid")
+            indicator = body.get("typing_indicator")
+            if indicator is not None and indicator != {"type": "text"}:
+                raise _GraphError(400, 100, "(#100) Invalid parameter", details="typing_indicator")
             self.reads.append(body["message_id"])
+            if indicator is not None:
+                self.typing.append((body["message_id"], call.at))
             return 200, {"success": True}
         self._raise_injected()
         to = body.get("to")
         if not isinstance(to, str) or not to.lstrip("+").isdigit():
             raise _GraphError(400, 100, "(#100) Invalid parameter", details="to is invalid")
         _check_content(body)
+        if _get(body, "image", "link") in self.unusable_media:
+            raise _GraphError(400, 131053, "(#131053) Media upload error", details="unusable")
         if to.lstrip("+") in self.outside_window:
             raise _GraphError(
                 400,
@@ -312,7 +379,7 @@ class FakeWhatsApp(MessageRecordingServer):
 
 
 def _check_content(body: dict[str, Any]) -> None:
-    """The Cloud API's own limits on text and reply-button messages."""
+    """The Cloud API's own limits on text, image and reply-button messages."""
     kind = body.get("type", "text")
     if kind == "text":
         text = body.get("text")
@@ -321,6 +388,9 @@ def _check_content(body: dict[str, Any]) -> None:
             raise _GraphError(400, 100, "(#100) The parameter text['body'] is required.")
         if len(content) > MAX_TEXT:
             raise _GraphError(400, 100, "(#100) Param text['body'] must be at most 4096 characters")
+        return
+    if kind == "image":
+        _check_image(body)
         return
     if kind != "interactive":
         raise _GraphError(400, 100, f"(#100) Unsupported message type {kind!r} in the fake")
@@ -337,6 +407,17 @@ def _check_content(body: dict[str, Any]) -> None:
     text = _get(body, "interactive", "body", "text")
     if not isinstance(text, str) or not 1 <= len(text) <= 1024:
         raise invalid
+
+
+def _check_image(body: dict[str, Any]) -> None:
+    """An image by `link` (an http(s) URL, fetched by Meta later: never here) or media `id`;
+    its caption at most 1024 characters."""
+    link, media_id = _get(body, "image", "link"), _get(body, "image", "id")
+    if not (isinstance(link, str) and link.startswith(("https://", "http://"))) and not media_id:
+        raise _GraphError(400, 100, "(#100) Invalid parameter", details="image link or id")
+    caption = _get(body, "image", "caption")
+    if caption is not None and (not isinstance(caption, str) or len(caption) > MAX_CAPTION):
+        raise _GraphError(400, 100, "(#100) Param image['caption'] must be at most 1024 characters")
 
 
 def _get(value: Any, *keys: str) -> Any:
@@ -464,16 +545,37 @@ def media_message(
     media_id: str | None = None,
     mime_type: str = "image/jpeg",
     caption: str | None = None,
+    file: FakeFile | None = None,
+    filename: str | None = None,
+    voice: bool | None = None,
 ) -> dict[str, Any]:
-    """An image / audio / video / document / sticker message."""
+    """An image / audio / video / document / sticker message; with ``file`` (`add_media`) its
+    id, type, digest and name are the file's. ``voice``: an audio recorded as a voice note."""
     content: dict[str, Any] = {
-        "id": media_id or str(random.randrange(10**15, 10**16)),
-        "mime_type": mime_type,
-        "sha256": secrets.token_hex(32),
+        "id": file.id if file else media_id or str(random.randrange(10**15, 10**16)),
+        "mime_type": file.mime_type if file else mime_type,
+        "sha256": file.sha256 if file else secrets.token_hex(32),
     }
+    filename = filename or (file.filename if file else None)
+    if filename is not None and kind == "document":
+        content["filename"] = filename
+    if voice is not None:
+        content["voice"] = voice
     if caption is not None:
         content["caption"] = caption
     return _message(from_, kind, content, None, None)
+
+
+def contacts_message(from_: str, *cards: tuple[str, str]) -> dict[str, Any]:
+    """Shared contacts: (formatted name, phone) each, in the Cloud API's card shape."""
+    contacts = [
+        {
+            "name": {"formatted_name": name, "first_name": name.split()[0]},
+            "phones": [{"phone": phone, "wa_id": phone.lstrip("+"), "type": "CELL"}],
+        }
+        for name, phone in cards
+    ]
+    return _message(from_, "contacts", {}, None, None) | {"contacts": contacts}
 
 
 def reaction_message(from_: str, target_message_id: str, emoji: str) -> dict[str, Any]:
@@ -481,8 +583,17 @@ def reaction_message(from_: str, target_message_id: str, emoji: str) -> dict[str
     return _message(from_, "reaction", content, None, None)
 
 
-def location_message(from_: str, latitude: float, longitude: float) -> dict[str, Any]:
-    content = {"latitude": latitude, "longitude": longitude, "name": "", "address": ""}
+def location_message(
+    from_: str,
+    latitude: float,
+    longitude: float,
+    *,
+    name: str | None = None,
+    address: str | None = None,
+) -> dict[str, Any]:
+    """A shared location; with ``name`` and ``address`` a place (a pin on a business)."""
+    content: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+    content |= {k: v for k, v in (("name", name), ("address", address)) if v is not None}
     return _message(from_, "location", content, None, None)
 
 

@@ -8,6 +8,8 @@ directives) or globally (``MockCoreControls``), and every request is recorded fo
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import json
@@ -24,6 +26,7 @@ from aiohttp import web
 from aiohttp.log import access_logger
 
 from gateway.dev.mock_core_approvals import MockCoreApprovals
+from gateway.dev.mock_core_transcribe import MockTranscriptions
 from gateway.version import BUILD_HEADER, VERSION_HEADER, gateway_version
 
 __all__ = ["MockCore", "MockCoreControls", "run_mock_core"]
@@ -31,7 +34,8 @@ __all__ = ["MockCore", "MockCoreControls", "run_mock_core"]
 _LOG = logging.getLogger(__name__)
 
 _DIRECTIVE_RE = re.compile(
-    r"\s*#(status|slow|long|approval|core_approval|ratelimit|reason|detail|empty)=(\S+)"
+    r"\s*#(status|slow|long|approval|core_approval|ratelimit|reason|detail|empty|markdown|image)"
+    r"=(\S+)"
 )
 _FILLER_WORDS = (
     "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
@@ -77,6 +81,11 @@ class _Directives:
     """`#ratelimit=user:N` / `#ratelimit=project:N`: (scope, seconds)."""
     reason: str | None = None
     """`#reason=x`: the error's top-level `reason`."""
+    markdown: bool = False
+    """`#markdown=1`: answer with `MARKDOWN_SAMPLE` (what an agent's formatted answer looks
+    like) instead of the echo."""
+    image: str | None = None
+    """`#image=<https url>`: the answer's message also carries an `output_image` part."""
     detail: str | None = None
     """`#detail=x`: the error's `detail.reason` (and no top-level `reason`)."""
     empty: bool = False
@@ -192,6 +201,61 @@ def _user_text(raw_input: str | list[dict[str, Any]]) -> str:
     return "\n".join(chunks)
 
 
+def _user_media(raw_input: str | list[dict[str, Any]]) -> list[str]:
+    """What the user's image and file parts hold, in order: `[image image/jpeg 12,345 bytes]`,
+    `[file a.pdf application/pdf 2,048 bytes]` (the decoded size of the `data:` URL)."""
+    if isinstance(raw_input, str):
+        return []
+    found: list[str] = []
+    for item in raw_input:
+        content = item.get("content")
+        if item.get("type", "message") != "message" or item.get("role") != "user":
+            continue
+        for part in content if isinstance(content, list) else []:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "input_image":
+                mime, size = _data_url(part.get("image_url"))
+                found.append(f"[image {mime} {size:,} bytes]")
+            elif part.get("type") == "input_file":
+                mime, size = _data_url(part.get("file_data"))
+                found.append(f"[file {part.get('filename') or '-'} {mime} {size:,} bytes]")
+    return found
+
+
+def _data_url(value: Any) -> tuple[str, int]:
+    """The type and decoded size of a `data:<type>;base64,<data>` URL (`-`, 0: not one)."""
+    if not isinstance(value, str) or not value.startswith("data:"):
+        return "-", 0
+    header, _, data = value[5:].partition(",")
+    mime = header.partition(";")[0] or "-"
+    try:
+        return mime, len(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):
+        return mime, 0
+
+
+MARKDOWN_SAMPLE = """## Your trip to Berlin
+
+**Day 1**: the _Museum Island_ and ~~the TV tower~~ a walk by the river.
+
+- Tickets: `BER-2041`
+- Map: [Berlin transit](https://www.bvg.de/en)
+
+```
+check-in 15:00
+```"""
+"""The answer to `#markdown=1`: every construct a channel renders (heading, bold, italic,
+strikethrough, inline code, a list, a link, a code block)."""
+
+
+def _image_parts(url: str | None) -> list[dict[str, Any]]:
+    """`#image=<url>`: an `output_image` part after the text (how a core returns an image)."""
+    if not url:
+        return []
+    return [{"type": "output_image", "image_url": url, "alt": "Generated image"}]
+
+
 def _parse_directives(text: str) -> tuple[_Directives, str]:
     """Pull ``#name=value`` directives out; malformed values are dropped, not fatal."""
     directives = _Directives()
@@ -212,6 +276,10 @@ def _parse_directives(text: str) -> tuple[_Directives, str]:
                 if scope not in ("user", "project"):
                     raise ValueError(scope)
                 directives.ratelimit = (scope, max(1, int(seconds or "2")))
+            elif name == "markdown":
+                directives.markdown = value != "0"
+            elif name == "image":
+                directives.image = value
             elif name == "reason":
                 directives.reason = value
             elif name == "detail":
@@ -252,6 +320,8 @@ class MockCore:
         self._approvals: dict[str, str] = {}
         self.core_approvals = MockCoreApprovals()
         """Approvals the core owns (admin endpoints, signed events): `mock_core_approvals`."""
+        self.transcriptions = MockTranscriptions(lambda: self.controls.api_key)
+        """`POST /v1/audio/transcriptions`: `mock_core_transcribe`."""
         self._idempotent: dict[str, dict[str, Any]] = {}
         self._key_locks: dict[str, asyncio.Lock] = {}
         self._runner: web.AppRunner | None = None
@@ -266,7 +336,7 @@ class MockCore:
 
     def make_app(self) -> web.Application:
         """Build the aiohttp app; separate from start() so tests can use aiohttp's test client."""
-        app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024**2)
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         app.router.add_get("/health", self._health)
         app.router.add_get("/health/ready", self._health)
         app.router.add_get("/health/live", self._health)
@@ -275,6 +345,7 @@ class MockCore:
         app.router.add_post("/mock/reset", self._reset)
         app.router.add_post("/mock/controls", self._set_controls)
         self.core_approvals.routes(app)
+        self.transcriptions.routes(app)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -303,6 +374,7 @@ class MockCore:
         self.conversations.clear()
         self._approvals.clear()
         self.core_approvals.reset()
+        self.transcriptions.reset()
         self._idempotent.clear()
         self._key_locks.clear()
         self._limited_keys.clear()
@@ -596,8 +668,11 @@ class MockCore:
             text = f"Waiting for your approval to run {directives.core_approval} ({approval_id})."
         elif directives.long is not None:
             text = _filler(directives.long)
+        elif directives.markdown:
+            text = MARKDOWN_SAMPLE
         else:
-            text = f"Echo: {clean_text}".rstrip()
+            echoed = " ".join(filter(None, [clean_text, *_user_media(raw_input)]))
+            text = f"Echo: {echoed}".rstrip()
             if depth > 0:
                 text += f" (turn {depth + 1})"
         if directives.empty:
@@ -611,7 +686,10 @@ class MockCore:
                     "id": f"msg_{digest}",
                     "role": "assistant",
                     "status": "completed",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                    "content": [
+                        {"type": "output_text", "text": text, "annotations": []},
+                        *_image_parts(directives.image),
+                    ],
                 }
             )
         input_tokens = _words(user_text) + 10

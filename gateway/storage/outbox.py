@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from gateway.messages import ReplyPart
 from gateway.storage.db import Database
 from gateway.storage.db.models import OutboundMessage, utcnow
 from gateway.storage.db.raw import Statements
@@ -23,14 +25,16 @@ def rows(
     channel: str,
     account: str,
     chat: str,
-    parts: list[str],
+    parts: Sequence[str | ReplyPart],
     dedupe_key: str,
     inbox_event_id: int | None = None,
     turn_id: int | None = None,
     options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows that queue `parts` in order; `dedupe_key` makes re-queuing them a no-op."""
+    """The rows that queue `parts` in order; `dedupe_key` makes re-queuing them a no-op. A
+    rendered part (`ReplyPart`) adds its markup and image to the row's `options`."""
     now = utcnow()
+    shared = options or {}
     return [
         {
             "project_id": project_id,
@@ -41,14 +45,14 @@ def rows(
             "dedupe_key": f"{dedupe_key}:{index}",
             "inbox_event_id": inbox_event_id,
             "turn_id": turn_id,
-            "text": text,
-            "options": options or {},
+            "text": part if isinstance(part, str) else part.text,
+            "options": shared if isinstance(part, str) else {**shared, **part.options()},
             "status": "queued",
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
         }
-        for index, text in enumerate(parts)
+        for index, part in enumerate(parts)
     ]
 
 

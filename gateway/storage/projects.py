@@ -27,6 +27,7 @@ from gateway.schemas import (
     ACCOUNT_SHAPES,
     DEFAULT_FEATURE,
     DEFAULT_THREADING,
+    DEFAULT_TRANSCRIPTION,
     AccountCreate,
     AccountOut,
     AccountPatch,
@@ -62,6 +63,8 @@ class ProjectInfo:
     threading: str = DEFAULT_THREADING
     """`conversation` or `previous_response` (`gateway.schemas.Threading`)."""
     feature: str = DEFAULT_FEATURE
+    transcription: str = DEFAULT_TRANSCRIPTION
+    """Voice notes: `auto`, `on` or `off` (`gateway.schemas.Transcription`)."""
     user_salt: str = ""
     """Derives the opaque core user id of unlinked senders (`identity.resolve`)."""
     genaug_project_id: str | None = None
@@ -105,6 +108,7 @@ class ProjectStore:
             approval_webhook_secret=hook,
             threading=project.threading or DEFAULT_THREADING,
             feature=project.feature or DEFAULT_FEATURE,
+            transcription=project.transcription or DEFAULT_TRANSCRIPTION,
             user_salt=project.user_salt or "",
             genaug_project_id=project.genaug_project_id,
             genaug_admin_key=genaug,
@@ -144,6 +148,7 @@ class ProjectStore:
                 approval_ttl_seconds=data.approval_ttl_seconds,
                 threading=data.threading,
                 feature=data.feature,
+                transcription=data.transcription,
                 genaug_project_id=data.genaug_project_id,
                 genaug_admin_key_encrypted=self._sealed("admin_key", data.genaug_admin_key),
                 genaug_webhook_secret_encrypted=self._sealed(
@@ -189,6 +194,7 @@ class ProjectStore:
                 "approval_ttl_seconds",
                 "threading",
                 "feature",
+                "transcription",
             )
             for field in ("model", "unlinked_policy", *nullable):
                 if field in changes and (changes[field] is not None or field in nullable):
@@ -225,6 +231,7 @@ class ProjectStore:
             approval_ttl_seconds=project.approval_ttl_seconds,
             threading=project.threading or DEFAULT_THREADING,
             feature=project.feature or DEFAULT_FEATURE,
+            transcription=project.transcription or DEFAULT_TRANSCRIPTION,
             genaug_project_id=project.genaug_project_id,
             genaug_admin_key_set=project.genaug_admin_key_encrypted is not None,
             genaug_webhook_secret_set=project.genaug_webhook_secret_encrypted is not None,
@@ -433,6 +440,8 @@ class ProjectStore:
                 project.threading = s.core_threading
             if "core_feature" in given:
                 project.feature = s.core_feature
+            if "transcription" in given:
+                project.transcription = s.transcription
             if "unlinked_policy" in given:
                 project.unlinked_policy = s.unlinked_policy
             if "approval_webhook_url" in given:

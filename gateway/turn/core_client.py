@@ -1,4 +1,5 @@
-"""Client for the responses core: `POST {core}/v1/responses`.
+"""Client for the responses core: `POST {core}/v1/responses`, and its OpenAI-compatible
+`POST {core}/v1/audio/transcriptions` for voice notes (`gateway/turn/transcribe.py`).
 
 Retries happen only where a repeat is safe and useful: connection errors, timeouts and 5xx, always
 with the same `X-Idempotency-Key`, so the core answers a repeated turn with the same response.
@@ -12,6 +13,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,18 @@ class CoreRequest:
     conversation: str | None = None
     """The gateway's conversation id (the project's `threading` is `conversation`); sent
     instead of `previous_response_id`, never with it."""
+
+
+@dataclass
+class TranscriptionRequest:
+    base_url: str
+    api_key: str | None
+    idempotency_key: str
+    model: str
+    audio: bytes
+    filename: str
+    """With an extension the core can tell the audio format by (`voice.ogg`)."""
+    mime_type: str
 
 
 @dataclass
@@ -102,15 +116,15 @@ class CoreResult:
 
     @property
     def text(self) -> str:
-        """Every `output_text` part of the `message` items, joined (the SDK's `output_text`)."""
+        """Every `output_text` part of the `message` items, joined (the SDK's `output_text`);
+        an `output_image` part with an https `image_url` becomes a Markdown image in its place,
+        so it is delivered as an image where the channel can send one."""
         parts = [
-            part.get("text", "")
+            _part_text(part)
             for item in _list(self.body.get("output"))
             if isinstance(item, dict) and item.get("type") == "message"
             for part in _list(item.get("content"))
             if isinstance(part, dict)
-            and part.get("type") == "output_text"
-            and isinstance(part.get("text"), str)
         ]
         return "".join(parts)
 
@@ -164,6 +178,25 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _part_text(part: dict[str, Any]) -> str:
+    kind, text = part.get("type"), part.get("text")
+    if kind == "output_text":
+        return text if isinstance(text, str) else ""
+    url = part.get("image_url")
+    if kind == "output_image" and isinstance(url, str) and url.startswith("https://"):
+        alt = part.get("alt")
+        alt = alt if isinstance(alt, str) else ""
+        url = url.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+        return f"\n\n![{_markdown_safe(alt)}](<{url}>)\n\n"
+    return ""
+
+
+def _markdown_safe(text: str) -> str:
+    """Alt text inside `![...]`: brackets and backslashes escaped, one line."""
+    text = " ".join(text.split())
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
 def _short(value: Any) -> str | None:
     """A non-empty string from the core's JSON, cut to the column's width; anything else None."""
     if isinstance(value, str) and value:
@@ -209,16 +242,45 @@ class CoreClient:
             body["conversation"] = req.conversation
         elif req.previous_response_id:
             body["previous_response_id"] = req.previous_response_id
-        request_id = f"gwreq_{uuid.uuid4().hex}"
-        headers = {"X-Idempotency-Key": req.idempotency_key, "X-Request-ID": request_id}
-        if req.api_key:
-            headers["Authorization"] = f"Bearer {req.api_key}"
         url = f"{req.base_url.rstrip('/')}/v1/responses"
+        return await self._post(url, req.api_key, req.idempotency_key, lambda: {"json": body})
+
+    async def transcribe(self, req: TranscriptionRequest) -> CoreResult:
+        """`POST {core}/v1/audio/transcriptions` (multipart, OpenAI's shape): the transcript is
+        the answer's `text`. Retried like a response; not counted in
+        `gateway_core_requests_total` (a core without transcription answers 404, by design)."""
+
+        def form() -> dict[str, Any]:  # a FormData is spent once sent: one per attempt
+            data = aiohttp.FormData()
+            data.add_field("file", req.audio, filename=req.filename, content_type=req.mime_type)
+            data.add_field("model", req.model)
+            data.add_field("response_format", "json")
+            return {"data": data}
+
+        url = f"{req.base_url.rstrip('/')}/v1/audio/transcriptions"
+        return await self._post(url, req.api_key, req.idempotency_key, form, counted=False)
+
+    async def _post(
+        self,
+        url: str,
+        api_key: str | None,
+        idempotency_key: str,
+        payload: Callable[[], dict[str, Any]],
+        *,
+        counted: bool = True,
+    ) -> CoreResult:
+        """One call with the project's key, retried with the same headers on connection errors
+        and 5xx; `payload` gives each attempt its body (`json=` or `data=`)."""
+        request_id = f"gwreq_{uuid.uuid4().hex}"
+        headers = {"X-Idempotency-Key": idempotency_key, "X-Request-ID": request_id}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         started = time.monotonic()
         result = CoreResult(header_request_id=request_id, latency_ms=0, status=None)
         for attempt in range(1, self.attempts + 1):
-            result = await self._once(url, body, headers, request_id)
-            self.metrics.core_requests.labels(str(result.status or "error")).inc()
+            result = await self._once(url, payload(), headers, request_id)
+            if counted:
+                self.metrics.core_requests.labels(str(result.status or "error")).inc()
             retryable = (result.status is None or result.status >= 500) and not result.unusable
             if not retryable or attempt == self.attempts:
                 break
@@ -227,10 +289,10 @@ class CoreClient:
         return result
 
     async def _once(
-        self, url: str, body: dict[str, Any], headers: dict[str, str], request_id: str
+        self, url: str, sent: dict[str, Any], headers: dict[str, str], request_id: str
     ) -> CoreResult:
         try:
-            async with self._http().post(url, json=body, headers=headers) as resp:
+            async with self._http().post(url, headers=headers, **sent) as resp:
                 self.core_build.note_headers(resp.headers)
                 raw = await _read_capped(resp, self.max_response_bytes)
                 if raw is None:

@@ -35,7 +35,6 @@ from gateway.turn.retry import defer, retry_or_fail
 
 log = structlog.get_logger("gateway.turn")
 
-TYPING_EVERY_SECONDS = 4.0  # Telegram shows "typing" for at most 5 s per call.
 TYPING_AFTER_SECONDS = 0.5
 """Fast answers need no indicator: it would cost a Bot API call per turn for nothing visible."""
 DEFAULT_RETRY_AFTER_SECONDS = 30.0
@@ -98,12 +97,13 @@ class CoreCaller:
                 task.cancel()
 
     async def _keep_typing(self, ctx: TurnContext) -> None:
-        while ctx.event.chat:
+        """Until cancelled (the answer came), as often as one indicator lasts on the channel."""
+        while True:
             try:
-                await ctx.adapter.send_typing(ctx.event.chat)
+                await ctx.adapter.send_typing(ctx.event)
             except SendError as exc:
                 log.debug("typing.failed", reason=exc.reason)
-            await asyncio.sleep(TYPING_EVERY_SECONDS)
+            await asyncio.sleep(ctx.caps.typing_every_seconds)
 
     async def settle(
         self, ctx: TurnContext, request: CoreRequest, result: CoreResult, *, user: str, linked: bool
@@ -133,7 +133,7 @@ class CoreCaller:
                 )
             return Outcome(
                 InboxStatus.DONE,
-                (text,) if text else (),
+                answer=text or None,
                 turn_status=TurnStatus.AWAITING_APPROVAL if asks else TurnStatus.COMPLETED,
                 turn=turn,
             )

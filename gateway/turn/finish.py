@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from approvals.service import ApprovalService, Destination
 from channels.capabilities import Capabilities
-from gateway.messages import InboundEvent
+from gateway.messages import InboundEvent, ReplyPart
 from gateway.storage import outbox
 from gateway.storage.batching import GroupCommit
 from gateway.storage.db import Database
@@ -43,8 +43,9 @@ class Finished:
     project: ProjectInfo | None = None
     """None when the event's account is gone: only the inbox row is settled."""
     caps: Capabilities | None = None
-    parts: tuple[str, ...] = ()
-    """The replies cut to the channel's message size."""
+    parts: tuple[ReplyPart, ...] = ()
+    """What the chat is sent: the replies cut to the channel's message size, then the answer
+    rendered in its markup (`pipeline.reply_parts`)."""
     key: str = ""
 
 

@@ -15,9 +15,10 @@ from typing import Any
 import structlog
 
 from approvals.service import ApprovalService
+from channels.capabilities import Capabilities
 from gateway.config import Settings
 from gateway.errors import NotFound
-from gateway.messages import InboundEvent
+from gateway.messages import InboundEvent, ReplyPart
 from gateway.metrics import Metrics
 from gateway.storage.db import Database
 from gateway.storage.db.models import InboxEvent, utcnow
@@ -26,12 +27,15 @@ from gateway.storage.projects import AccountDirectory
 from gateway.turn.context import TurnContext
 from gateway.turn.conversations import Conversations
 from gateway.turn.core_client import CoreClient
+from gateway.turn.core_input import CoreInputs
 from gateway.turn.core_turn import CoreCaller
 from gateway.turn.finish import Finished, TurnWriter
 from gateway.turn.handlers import turn_handlers
+from gateway.turn.media import MediaFetcher
 from gateway.turn.outcome import Handler, HandlerResult, Outcome, Step
 from gateway.turn.replies import FAILED_REPLY
 from gateway.turn.retry import LeaseLost
+from gateway.turn.transcribe import Transcriber
 from identity.resolve import SenderResolver
 from identity.store import IdentityStore
 
@@ -56,15 +60,20 @@ class TurnPipeline:
         self.conversations = Conversations(db)
         self.writer = TurnWriter(db, self.conversations, identity, approvals)
         self._background: set[asyncio.Task[None]] = set()
+        # One per process: the media downloads. HTTP session (transcriptions use the core.s).
+        fetcher = MediaFetcher.from_settings(settings, metrics)
+        self.inputs = CoreInputs(fetcher, Transcriber(core))
         self.handlers: list[Handler] = turn_handlers(
             db=db,
             approvals=approvals,
             caller=CoreCaller(core, db, metrics, wake_sender),
             conversations=self.conversations,
+            inputs=self.inputs,
             spawn=self._in_background,
         )
 
     async def close(self) -> None:
+        await self.inputs.close()
         await self.writer.close()
         await self.conversations.close()
 
@@ -93,12 +102,7 @@ class TurnPipeline:
             result = await self._decide(ctx)
             if isinstance(result, Outcome):
                 most = self.settings.reply_parts(ctx.caps.paid_parts)
-                parts = tuple(
-                    part
-                    for reply in result.replies
-                    if event.chat
-                    for part in ctx.caps.split(reply, most)
-                )
+                parts = reply_parts(result, ctx.caps, most) if event.chat else ()
                 await self._finish(
                     Finished(row, worker_id, event, result, project, ctx.caps, parts, key)
                 )
@@ -136,9 +140,20 @@ class TurnPipeline:
             status=outcome.status.value,
             turn_status=outcome.turn_status,
             replies=len(outcome.replies),
+            parts=len(job.parts),
         )
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def reply_parts(outcome: Outcome, caps: Capabilities, most: int) -> tuple[ReplyPart, ...]:
+    """What the chat is sent, in order: the gateway's own replies, plain and split, then the
+    agent's answer rendered in the channel's markup; `most` caps the parts of the whole (the
+    answer keeps at least one part)."""
+    plain = [ReplyPart(part) for reply in outcome.replies for part in caps.split(reply, most)]
+    if not outcome.answer:
+        return tuple(plain)
+    return (*plain, *caps.render(outcome.answer, max(1, most - len(plain))))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-NO_TEXT_REPLY = "I can only read text messages for now."
+NO_TEXT_REPLY = "I can't read this kind of message yet."
+"""A message with neither text nor an attachment the channel receives (a poll, a dice roll)."""
 BUSY_REPLY = "I'm getting a lot of messages right now. I'll answer in about {seconds} seconds."
 """Sent at most once per message, while it waits out the core's 429 (only for long waits)."""
 EMPTY_REPLY = "I have no answer to that this time. Please try again or ask it another way."

@@ -20,7 +20,7 @@ def _units(text: str) -> int:
 
 
 def message(
-    text: str,
+    text: str | None,
     *,
     update_id: int | None = None,
     chat_id: int = 123456789,
@@ -28,7 +28,9 @@ def message(
     chat_type: str = "private",
     reply_to_bot: dict[str, Any] | None = None,
     edited: bool = False,
+    fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A message update; `fields` adds (or overrides) message fields: media, a caption."""
     sender = user or USER
     chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
     if chat_type == "private":
@@ -40,8 +42,10 @@ def message(
         "date": int(time.time()),
         "from": sender,
         "chat": chat,
-        "text": text,
+        **({"text": text} if text is not None else {}),
+        **(fields or {}),
     }
+    text = text or ""
     entities = []
     if text.startswith("/"):
         entities.append({"type": "bot_command", "offset": 0, "length": len(text.split()[0])})
@@ -89,3 +93,11 @@ def callback(
             "data": data,
         },
     }
+
+
+def media(fields: dict[str, Any], caption: str | None = None, **options: Any) -> dict[str, Any]:
+    """A message carrying `fields` (`photo`, `voice`, `location`, ...: gateway.dev.fake_telegram's
+    `media_field` / `photo_sizes` build the file fields) and an optional caption."""
+    if caption is not None:
+        fields = {**fields, "caption": caption}
+    return message(None, fields=fields, **options)

@@ -69,6 +69,9 @@ media = {
 }
 
 
+place = st.fixed_dictionaries({"latitude": st.floats(-90, 90), "longitude": st.floats(-180, 180)})
+
+
 @st.composite
 def messages(draw: st.DrawFn) -> dict[str, Any]:
     data = draw(
@@ -85,8 +88,17 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
                 "entities": st.lists(entity, max_size=3),
                 "caption_entities": st.lists(entity, max_size=3),
                 "photo": st.lists(photo, min_size=1, max_size=3),
-                "location": st.fixed_dictionaries(
-                    {"latitude": st.floats(-90, 90), "longitude": st.floats(-180, 180)}
+                "location": place,
+                "venue": st.fixed_dictionaries(
+                    {
+                        "location": place,
+                        "title": st.text(max_size=8),
+                        "address": st.text(max_size=8),
+                    }
+                ),
+                "contact": st.fixed_dictionaries(
+                    {"phone_number": st.text(max_size=12), "first_name": st.text(max_size=8)},
+                    optional={"last_name": st.text(max_size=8), "user_id": st.integers(1, 2**40)},
                 ),
                 "edit_date": st.integers(0, 2**32),
                 "message_thread_id": st.integers(1, 99),
@@ -124,6 +136,8 @@ def test_fields_equal_what_ptb_builds(data: dict[str, Any]) -> None:
         "caption_entities",
         "photo",
         "location",
+        "venue",
+        "contact",
     ):
         assert getattr(fields, name) == getattr(ptb, name), name
         assert type(getattr(fields, name)) is type(getattr(ptb, name)), name

@@ -88,7 +88,12 @@ def test_the_turn_policy_reads_in_one_place() -> None:
     names = [
         type(h).__name__
         for h in turn_handlers(
-            db=fake, approvals=fake, caller=fake, conversations=fake, spawn=lambda work: None
+            db=fake,
+            approvals=fake,
+            caller=fake,
+            conversations=fake,
+            inputs=fake,
+            spawn=lambda work: None,
         )
     ]
     assert names == [

@@ -535,6 +535,7 @@ KNOWN_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "custom_model": st.booleans(),
             "threading": st.sampled_from(["conversation", "previous_response"]),
             "feature": st.from_regex(r"[a-z][a-z0-9_.:-]{0,20}", fullmatch=True),
+            "transcription": st.sampled_from(["auto", "on", "off"]),
             "unlinked_policy": st.just("channel_user"),
         },
     ),
@@ -546,6 +547,7 @@ KNOWN_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "model": models,
             "custom_model": st.booleans(),
             "threading": st.sampled_from(["conversation", "previous_response"]) | st.none(),
+            "transcription": st.sampled_from(["auto", "on", "off"]) | st.none(),
         },
     ),
     "AccountCreate": st.fixed_dictionaries(

@@ -170,21 +170,13 @@ async def test_edits_and_unsupported_updates_are_recorded_not_forwarded(harness:
             },
         }
     )
-    sticker = updates.message("x")
-    del sticker["message"]["text"]
-    sticker["message"]["sticker"] = {
-        "file_id": "stk1",
-        "file_unique_id": "u1",
-        "width": 1,
-        "height": 1,
-        "is_animated": False,
-        "is_video": False,
-        "type": "regular",
-    }
-    await harness.post_update(sticker)
+    dice = updates.message("x")  # nothing the agent can read: no text, no attachment
+    del dice["message"]["text"]
+    dice["message"]["dice"] = {"emoji": "🎲", "value": 3}
+    await harness.post_update(dice)
     await harness.telegram.wait_for("sendMessage", 1)
     await asyncio.sleep(0.3)
-    assert harness.telegram.sent_texts() == ["I can only read text messages for now."]
+    assert harness.telegram.sent_texts() == ["I can't read this kind of message yet."]
     assert harness.core.requests == []
     assert await harness.count(InboxEvent, InboxEvent.status == "ignored") == 2
     assert await harness.count(InboxEvent) == 3

@@ -11,6 +11,7 @@ from approvals.service import ApprovalService
 from gateway.storage.db import Database
 from gateway.turn.commands import commands as command_registry
 from gateway.turn.conversations import Conversations
+from gateway.turn.core_input import CoreInputs
 from gateway.turn.core_turn import CoreCaller
 from gateway.turn.handlers.addressed import Addressed, Spawn
 from gateway.turn.handlers.approval_buttons import ApprovalButtons
@@ -32,6 +33,7 @@ def turn_handlers(
     approvals: ApprovalService,
     caller: CoreCaller,
     conversations: Conversations,
+    inputs: CoreInputs,
     spawn: Spawn,
 ) -> list[Handler]:
     decisions = ChannelDecisions(approvals)
@@ -46,7 +48,7 @@ def turn_handlers(
         Commands(command_registry, conversations),
         Unreadable(),  # nothing to read: say so
         IdentityGate(),  # the unlinked policy may refuse
-        Forward(caller, conversations),  # the core answers
+        Forward(caller, conversations, inputs),  # media fetched, then the core answers
     ]
 
 

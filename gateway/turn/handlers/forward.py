@@ -2,28 +2,41 @@
 
 The project's `threading` says how the core learns the context: `conversation` (the contract:
 the gateway's conversation id) or `previous_response` (the chat's last response id, for cores
-that only chain)."""
+that only chain).
+
+A message with media is fetched here, after the identity gate (never a download for a sender
+who is refused); an item that cannot be fetched is told to the user, before the answer, and the
+rest of the message still goes to the core."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import structlog
 
 from gateway.turn.context import TurnContext
 from gateway.turn.conversations import Conversations, new_conversation_id
 from gateway.turn.core_client import CoreRequest
+from gateway.turn.core_input import CoreInputs
 from gateway.turn.core_turn import CoreCaller, core_metadata
-from gateway.turn.outcome import HandlerResult
+from gateway.turn.outcome import HandlerResult, Outcome
+from gateway.turn.replies import NO_TEXT_REPLY
 
 log = structlog.get_logger("gateway.turn")
 
 
 class Forward:
-    def __init__(self, caller: CoreCaller, conversations: Conversations) -> None:
-        self.caller, self.conversations = caller, conversations
+    def __init__(
+        self, caller: CoreCaller, conversations: Conversations, inputs: CoreInputs
+    ) -> None:
+        self.caller, self.conversations, self.inputs = caller, conversations, inputs
 
     async def handle(self, ctx: TurnContext) -> HandlerResult:
         identity = await ctx.identity()
         assert identity.user is not None  # IdentityGate ran first
+        message = await self.inputs.build(ctx)
+        if message.value is None:  # only media, and none of it could be fetched
+            return Outcome.done(*(message.told or (NO_TEXT_REPLY,)), error=message.error)
         thread = await self.conversations.current(ctx.chat)
         chained = ctx.project.threading == "previous_response"
         request = CoreRequest(
@@ -32,7 +45,7 @@ class Forward:
             idempotency_key=ctx.key,
             model=ctx.project.model,
             user=identity.user,
-            input=await ctx.prompt_text(),
+            input=message.value,
             previous_response_id=thread.last_response_id if chained else None,
             metadata=core_metadata(ctx, identity.linked),
             conversation=None
@@ -44,6 +57,9 @@ class Forward:
             log.warning("core.previous_response_lost", previous=request.previous_response_id)
             request.previous_response_id = None
             result = await self.caller.call(ctx, request)
-        return await self.caller.settle(
+        settled = await self.caller.settle(
             ctx, request, result, user=identity.user, linked=identity.linked
         )
+        if message.told and isinstance(settled, Outcome):
+            return replace(settled, replies=message.told + settled.replies)
+        return settled
