@@ -198,6 +198,15 @@ class Settings(BaseSettings):
         description="Tries per item on connection errors, timeouts and 5xx (with backoff); its "
         "own setting, not GATEWAY_CORE_ATTEMPTS: a download is not the core call.",
     )
+    media_retention_hours: float = Field(
+        0,
+        ge=0,
+        validation_alias=_env("GATEWAY_MEDIA_RETENTION_HOURS"),
+        description="0: media bytes are never written to the database (they live in the "
+        "worker's memory for the turn). Above 0: each item a turn downloaded is kept, encrypted "
+        "under GATEWAY_SECRET_KEY, for that many hours (a retried turn reuses it instead of "
+        "downloading again), then deleted by the worker's sweeper.",
+    )
 
     # --- approvals (default project) ---------------------------------------------------------
     approval_webhook_url: str | None = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 
@@ -18,6 +19,7 @@ from gateway.metrics import Metrics
 from gateway.storage.db import Database
 from gateway.storage.db.schema import ensure_current
 from gateway.storage.inbox import INBOX, InboxWriter
+from gateway.storage.media_store import MediaStore
 from gateway.storage.outbox import OUTBOX
 from gateway.storage.projects import AccountDirectory, ProjectStore
 from gateway.storage.queue import depth
@@ -28,6 +30,9 @@ from gateway.turn.pipeline import TurnPipeline
 from identity.store import IdentityStore
 
 log = structlog.get_logger("gateway.runtime")
+
+MEDIA_PURGE_SECONDS = 60.0
+"""How often the sweeper deletes expired kept media (GATEWAY_MEDIA_RETENTION_HOURS)."""
 
 
 class Runtime:
@@ -61,6 +66,7 @@ class Runtime:
             "outbox", OUTBOX, self.sender.send, settings.sender_concurrency
         )
         self.identity = IdentityStore(self.db, self.box)
+        self.media_store = MediaStore(self.db, self.box, settings.media_retention_hours)
         self.pipeline = TurnPipeline(
             settings,
             self.db,
@@ -70,6 +76,7 @@ class Runtime:
             self.outbox_loop.wake,
             self.identity,
             self.approvals,
+            self.media_store if settings.media_retention_hours > 0 else None,
         )
         self.inbox_loop = self._loop(
             "inbox", INBOX, self.pipeline.process, settings.worker_concurrency
@@ -129,12 +136,26 @@ class Runtime:
             self.webhook_loop.wake()
 
     async def _sweep_forever(self) -> None:
+        next_purge = 0.0
         while True:
             try:
                 await self.approvals.expire_overdue()
             except Exception:  # database hiccup: keep sweeping
                 log.exception("approvals.sweep_failed")
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + MEDIA_PURGE_SECONDS
+                await self._purge_media()
             await asyncio.sleep(self.settings.approval_sweep_seconds)
+
+    async def _purge_media(self) -> None:
+        """Expired kept media goes, whatever the setting is now (rows kept before it was 0)."""
+        try:
+            purged = await self.media_store.purge_expired()
+        except Exception:  # database hiccup: the next purge deletes them
+            log.exception("media.purge_failed")
+            return
+        if purged:
+            log.info("media.purged", items=purged)
 
     async def refresh_gauges(self) -> None:
         inbox_count, _ = await depth(self.db, INBOX)

@@ -27,10 +27,12 @@ from sqlalchemy import select
 from gateway.config import Settings
 from gateway.dev import fake_twilio, fake_whatsapp
 from gateway.dev.fake_app_webhook import AppWebhookReceiver
-from gateway.dev.fake_telegram import FakeTelegram
+from gateway.dev.fake_media import FakeFile
+from gateway.dev.fake_telegram import FakeTelegram, media_field, photo_sizes
 from gateway.dev.fake_twilio import FakeTwilio
 from gateway.dev.fake_whatsapp import FakeWhatsApp
 from gateway.dev.mock_core import MockCore
+from gateway.dev.mock_core_transcribe import SAMPLE_VOICE_NOTE
 from gateway.logs import configure_logging
 from gateway.runtime import Runtime
 from gateway.storage.db.models import InboxEvent, Turn
@@ -46,6 +48,9 @@ PUBLIC_URL = "https://gateway.dev.demo.invalid"
 TWILIO_NUMBER = "+15005550006"
 PHONE = "+14155550123"
 WA_ID = "5511987654321"
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(12_345 - 11)
+"""The demo's photo: a JPEG header and 12,345 bytes in all (the mock core echoes the size)."""
+BERLIN = (52.52, 13.405, "Brandenburg Gate", "Pariser Platz, 10117 Berlin")
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Step:
     """Mint a link code for this app user first (as the app would) and put it in `says`."""
     tap: int | None = None
     """Telegram: press this button (0 Approve, 1 Deny) of the latest prompt instead of typing."""
+    media: str | None = None
+    """Send a `photo` (`says` is its caption), a `voice` note or a `location` instead of text."""
     event_id: str = field(default="", init=False)
 
 
@@ -113,6 +120,23 @@ SCRIPT = [
         note="a second tap changes nothing: 'already approved' on the button",
     ),
     Step("/new", note="start a fresh conversation"),
+    Step(
+        "What's in this picture?",
+        media="photo",
+        note="a captioned photo: the worker fetches it (getFile, then the file) and the core "
+        "gets input_text + input_image",
+    ),
+    Step(
+        "[voice note]",
+        media="voice",
+        note="a voice note: transcribed by the core's /v1/audio/transcriptions, the agent "
+        "gets the transcript",
+    ),
+    Step("[location]", media="location", note="a shared location, as text for the agent"),
+    Step(
+        "#markdown=1 Plan my day in Berlin",
+        note="the agent answers in Markdown: sent as Telegram HTML (parse_mode HTML)",
+    ),
     Step("HELP", channel="sms", note="SMS keyword: answered by the gateway, no core call"),
     Step("LINK {code}", channel="sms", code_for="app-user-ben", note="linking by SMS"),
     Step("Hi, is my order shipped?", channel="sms"),
@@ -144,6 +168,23 @@ SCRIPT = [
         expect_replies=2,
         note="YES decides it (case-insensitive): confirmed, and the core's final answer follows",
     ),
+    Step(
+        "What's in this picture?",
+        channel="sms",
+        media="photo",
+        note="an MMS photo: fetched from Twilio with the account's credentials",
+    ),
+    Step(
+        "[voice memo]",
+        channel="sms",
+        media="voice",
+        note="MMS audio is a recording: answered through its transcript (SMS has no locations)",
+    ),
+    Step(
+        "#markdown=1 Plan my day in Berlin",
+        channel="sms",
+        note="the same Markdown answer as plain text: markup removed, links as text (url)",
+    ),
     Step("link {code}", channel="whatsapp", code_for="app-user-caio", note="linking on WhatsApp"),
     Step("Olá! Can you help me?", channel="whatsapp"),
     Step("And in Portuguese?", channel="whatsapp", note="continues the WhatsApp conversation"),
@@ -153,6 +194,24 @@ SCRIPT = [
         redeliver=True,
         expect_replies=0,
         note="Meta redelivers the same message id: answered once",
+    ),
+    Step(
+        "What's in this picture?",
+        channel="whatsapp",
+        media="photo",
+        note="a captioned image: media lookup and download with the bearer token",
+    ),
+    Step(
+        "[voice note]",
+        channel="whatsapp",
+        media="voice",
+        note="a voice note (audio, voice: true): answered through its transcript",
+    ),
+    Step("[location]", channel="whatsapp", media="location", note="a shared place"),
+    Step(
+        "#markdown=1 Plan my day in Berlin",
+        channel="whatsapp",
+        note="the Markdown answer in WhatsApp's own markup (*bold*, _italic_, ~strike~)",
     ),
 ]
 
@@ -165,11 +224,23 @@ class Channels:
         self._next_update = 900_000_000
 
     def sent(self, channel: str) -> list[str]:
+        """What the provider was asked to deliver, as sent (in the channel's markup)."""
         if channel == "telegram":
-            return self.telegram.sent_texts()
+            return [
+                str(call.params.get("text") or call.params.get("caption") or "")
+                + (" [parse_mode HTML]" if call.params.get("parse_mode") else "")
+                for call in self.telegram.calls
+                if call.method in ("sendMessage", "sendPhoto") and call.status == 200
+            ]
         if channel == "sms":
             return self.twilio.sent_bodies()
         return self.wa.sent_texts()
+
+    def _file(self, step: Step, add: Any) -> FakeFile:
+        """The step's photo or voice note, registered with the provider that serves it."""
+        if step.media == "voice":
+            return add(SAMPLE_VOICE_NOTE, "audio/ogg")
+        return add(PHOTO, "image/jpeg")
 
     async def post(self, http: aiohttp.ClientSession, step: Step, previous: Step | None) -> int:
         if step.redeliver and previous is not None:
@@ -193,6 +264,21 @@ class Channels:
             if step.tap is not None
             else _update(int(step.event_id), step)
         )
+        if step.media and not step.redeliver:
+            message = update["message"]
+            caption = message.pop("text")
+            if step.media == "location":
+                message["location"] = {"latitude": BERLIN[0], "longitude": BERLIN[1]}
+                message["venue"] = {
+                    "location": message["location"],
+                    "title": BERLIN[2],
+                    "address": BERLIN[3],
+                }
+            elif step.media == "voice":
+                message["voice"] = media_field("voice", self._file(step, self.telegram.add_file))
+            else:
+                message["photo"] = photo_sizes(self._file(step, self.telegram.add_file))
+                message["caption"] = caption
         body = json.dumps(update)
         url = f"{self.base}/webhooks/telegram/default"
         async with http.post(url, data=body, headers=headers) as resp:
@@ -208,8 +294,16 @@ class Channels:
         raise RuntimeError("no approval prompt was sent")
 
     async def _sms(self, http: aiohttp.ClientSession, step: Step) -> int:
+        media: list[tuple[str, str]] = []
+        if step.media:
+            file = self._file(step, self.twilio.add_media)
+            media.append((self.twilio.media_url(file), file.mime_type))
         form = fake_twilio.inbound_form(
-            from_=PHONE, to=TWILIO_NUMBER, body=step.says, message_sid=step.event_id or None
+            from_=PHONE,
+            to=TWILIO_NUMBER,
+            body="" if step.media == "voice" else step.says,
+            message_sid=step.event_id or None,
+            media=media,
         )
         step.event_id = form["MessageSid"]
         path = "/webhooks/twilio/default"
@@ -222,7 +316,17 @@ class Channels:
             return resp.status
 
     async def _whatsapp(self, http: aiohttp.ClientSession, step: Step) -> int:
-        message = fake_whatsapp.text_message(WA_ID, step.says)
+        if step.media == "location":
+            lat, lon, name, address = BERLIN
+            message = fake_whatsapp.location_message(WA_ID, lat, lon, name=name, address=address)
+        elif step.media == "voice":
+            voice = self._file(step, self.wa.add_media)
+            message = fake_whatsapp.media_message(WA_ID, "audio", file=voice, voice=True)
+        elif step.media == "photo":
+            photo = self._file(step, self.wa.add_media)
+            message = fake_whatsapp.media_message(WA_ID, "image", file=photo, caption=step.says)
+        else:
+            message = fake_whatsapp.text_message(WA_ID, step.says)
         if step.event_id:
             message["id"] = step.event_id
         step.event_id = message["id"]
@@ -329,8 +433,9 @@ async def _play(console: Console, channels: Channels, runtime: Runtime) -> bool:
                 said = answers[-1].params.get("text") if answers else None
                 console.print(f"[green]bot (on the button)>[/] {said}")
             for text in replies:
-                shown = text if len(text) < 160 else f"{text[:120]}... [{len(text)} chars]"
-                console.print(f"[green]bot>[/] {shown}")
+                shown = text if len(text) < 400 else f"{text[:120]}... [{len(text)} chars]"
+                shown = shown.replace("\n", "\n     ")
+                console.print(f"[green]bot>[/] {escape(shown)}")
             turn = await _turn(runtime, step.event_id)
             if turn is not None and not step.redeliver:
                 console.print(

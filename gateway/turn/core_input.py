@@ -18,7 +18,9 @@ from typing import Any
 
 from channels.capabilities import Capabilities
 from gateway.messages import Attachment
+from gateway.storage.media_store import MediaStore
 from gateway.turn.context import TurnContext
+from gateway.turn.kept_media import KeptMediaFetcher
 from gateway.turn.media import FetchedMedia, MediaFailure, MediaFetcher, MediaResult
 from gateway.turn.transcribe import Transcriber
 
@@ -64,10 +66,14 @@ class CoreInput:
 class CoreInputs:
     """Builds a message's core input: fetches its media and transcribes its voice notes.
 
-    One per process (the fetcher holds the downloads' HTTP session)."""
+    One per process (the fetcher holds the downloads' HTTP session). `store`: media retention
+    is on (GATEWAY_MEDIA_RETENTION_HOURS > 0); None: nothing is written to the database."""
 
-    def __init__(self, fetcher: MediaFetcher, transcriber: Transcriber) -> None:
+    def __init__(
+        self, fetcher: MediaFetcher, transcriber: Transcriber, store: MediaStore | None = None
+    ) -> None:
         self.fetcher, self.transcriber = fetcher, transcriber
+        self.kept = KeptMediaFetcher(fetcher, store) if store is not None else None
 
     async def build(self, ctx: TurnContext) -> CoreInput:
         text = await ctx.prompt_text()
@@ -76,7 +82,10 @@ class CoreInputs:
             return CoreInput(text)  # the text path: no media handling at all
         media = MediaResult()
         if any(item.is_media for item in attachments):
-            media = await self.fetcher.fetch(ctx.adapter, ctx.caps, attachments)
+            if self.kept is None:
+                media = await self.fetcher.fetch(ctx.adapter, ctx.caps, attachments)
+            else:
+                media = await self.kept.fetch(ctx, attachments)
         transcripts: dict[int, str] = {}
         for item in media.fetched:
             if item.attachment.kind == "voice":

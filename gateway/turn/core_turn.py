@@ -9,9 +9,10 @@ retried with backoff, anything else a failure with a reference the operator can 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 
@@ -81,8 +82,16 @@ class CoreCaller:
                 error=f"core 429 {wait.reason or ''}: an earlier 429 is in force, not called",
                 local=True,
             )
-        if not ctx.caps.typing:
+        async with self.typing_shown(ctx):
             return await self.core.create_response(request)
+
+    @contextlib.asynccontextmanager
+    async def typing_shown(self, ctx: TurnContext) -> AsyncIterator[None]:
+        """A typing indicator while the body runs longer than `TYPING_AFTER_SECONDS`, where the
+        channel has one (the core call; a message's media downloads and transcription)."""
+        if not ctx.caps.typing:
+            yield
+            return
         # A timer, not a task: most answers come before it fires, and a timer costs far less.
         typing: list[asyncio.Task[None]] = []
         start = asyncio.get_running_loop().call_later(
@@ -90,7 +99,7 @@ class CoreCaller:
             lambda: typing.append(asyncio.create_task(self._keep_typing(ctx))),
         )
         try:
-            return await self.core.create_response(request)
+            yield
         finally:
             start.cancel()
             for task in typing:

@@ -126,14 +126,19 @@ class MediaFetcher:
         return cls(metrics, MediaLimits.from_settings(settings))
 
     async def fetch(
-        self, adapter: ChannelAdapter, caps: Capabilities, attachments: list[Attachment]
+        self,
+        adapter: ChannelAdapter,
+        caps: Capabilities,
+        attachments: list[Attachment],
+        used: int = 0,
     ) -> MediaResult:
         """Every media attachment of one message, in order (locations and contacts are not
-        fetched: they are skipped here). The per-message cap goes to the earlier items first."""
+        fetched: they are skipped here). The per-message cap goes to the earlier items first;
+        `used`: bytes of the message's items already at hand (kept from an earlier try)."""
         result = MediaResult()
         channel = caps.name.lower()  # the user-facing channel: telegram, sms, whatsapp
         item_cap = min(self.limits.max_item_bytes, caps.max_download_bytes or math.inf)
-        left = self.limits.max_message_bytes
+        left = self.limits.max_message_bytes - used
         for attachment in attachments:
             if not attachment.is_media:
                 continue

@@ -23,6 +23,7 @@ from gateway.metrics import Metrics
 from gateway.storage.db import Database
 from gateway.storage.db.models import InboxEvent, utcnow
 from gateway.storage.inbox import event_key
+from gateway.storage.media_store import MediaStore
 from gateway.storage.projects import AccountDirectory
 from gateway.turn.context import TurnContext
 from gateway.turn.conversations import Conversations
@@ -53,7 +54,9 @@ class TurnPipeline:
         wake_sender: Callable[[], None],
         identity: IdentityStore,
         approvals: ApprovalService,
+        media_store: MediaStore | None = None,
     ) -> None:
+        """`media_store`: given when inbound media is kept (GATEWAY_MEDIA_RETENTION_HOURS)."""
         self.settings, self.db, self.directory = settings, db, directory
         self.metrics, self.wake_sender = metrics, wake_sender
         self.resolver = SenderResolver(identity)
@@ -62,7 +65,7 @@ class TurnPipeline:
         self._background: set[asyncio.Task[None]] = set()
         # One per process: the media downloads. HTTP session (transcriptions use the core.s).
         fetcher = MediaFetcher.from_settings(settings, metrics)
-        self.inputs = CoreInputs(fetcher, Transcriber(core))
+        self.inputs = CoreInputs(fetcher, Transcriber(core), media_store)
         self.handlers: list[Handler] = turn_handlers(
             db=db,
             approvals=approvals,

@@ -8,12 +8,15 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from gateway.ops.rotation import rotate_all
 from gateway.ops.verify import run_checks
 from gateway.storage.db import Database
+from gateway.storage.db.models import InboxEvent
+from gateway.storage.media_store import KeptMedia
 from gateway.storage.secrets import SecretBox, SecretKeyError, generate_key
+from tests.auxil import updates
 from tests.auxil.harness import SECRET_KEY, Harness, settings_for
 from tests.auxil.legacy_keys import written_by_an_earlier_release
 
@@ -65,7 +68,19 @@ async def _stored(db: Database, columns: dict[str, list[str]]) -> dict[str, str]
     return found
 
 
+async def _keep_a_media_item(harness: Harness) -> None:
+    """A message's photo kept (media retention), so `media_items` has a row to rotate."""
+    await harness.post_update(updates.message("hello"))
+    await harness.telegram.wait_for("sendMessage", 1)
+    assert harness.runtime is not None
+    async with harness.runtime.db.session() as session:
+        event = (await session.scalars(select(InboxEvent))).one()
+    photo = KeptMedia(0, "image", "image/jpeg", None, b"\xff\xd8\xff")
+    await harness.runtime.media_store.save(event.project_id, event.id, [photo])
+
+
 async def test_rotation_and_verify_cover_every_encrypted_column(harness: Harness) -> None:
+    await _keep_a_media_item(harness)
     await harness.stop_gateway()
     db = Database(harness.db_url, pool_size=1)
     try:

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from gateway.config import Settings
 from gateway.storage.db import Database
-from gateway.storage.db.schema import _config, current_revision, upgrade
+from gateway.storage.db.schema import SCHEMA_HEAD, _config, current_revision, upgrade
 from gateway.storage.projects import ProjectStore
 from gateway.storage.secrets import SecretBox, generate_key
 
@@ -48,7 +48,7 @@ async def test_0009_adds_the_column_and_old_projects_read_as_auto(db_url: str) -
                 )
         finally:
             await upgrade(db)
-        assert await current_revision(db) == "0009"
+        assert await current_revision(db) == SCHEMA_HEAD
         assert "transcription" in await _columns(db)
         store = ProjectStore(db, SecretBox([generate_key()]), Settings())
         assert (await store.project_info("old")).transcription == "auto"

@@ -55,6 +55,20 @@ async def test_a_long_wait_repeats_the_indicator_as_often_as_the_channel_needs(
     assert len(gw.whatsapp.typing) == 1
 
 
+async def test_a_slow_download_shows_typing_before_the_core_is_called(gw: Harness) -> None:
+    """A voice note or a large photo takes a while to fetch (and transcribe): the indicator
+    shows during that time too, not only while the core thinks."""
+    assert gw.whatsapp is not None
+    photo = gw.whatsapp.add_media(b"\xff\xd8\xff" + bytes(500), "image/jpeg")
+    photo.delay = 1.5
+    message = fake_whatsapp.media_message(WA_ID, "image", file=photo, caption="look")
+    assert (await gw.post_whatsapp(fake_whatsapp.webhook_payload(messages=[message])))[0] == 200
+    await gw.whatsapp.wait_for_messages(1)
+    assert [mid for mid, _ in gw.whatsapp.typing] == [message["id"]]
+    (core_call,) = gw.core.requests
+    assert gw.whatsapp.typing[0][1] < core_call["at"]
+
+
 def _event(
     kind: EventKind = "message", event_id: str = "wamid.IN1", channel: str = "whatsapp"
 ) -> InboundEvent:

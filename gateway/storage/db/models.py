@@ -195,6 +195,31 @@ class Turn(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class MediaItem(Base):
+    """A downloaded attachment kept for GATEWAY_MEDIA_RETENTION_HOURS (never with 0), so a
+    retried turn does not download it again (`gateway.storage.media_store`)."""
+
+    __tablename__ = "media_items"
+    __table_args__ = (
+        UniqueConstraint("inbox_event_id", "position", name="uq_media_items_position"),
+        Index("ix_media_items_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    inbox_event_id: Mapped[int] = mapped_column(ForeignKey("inbox_events.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    """The attachment's index in the event's attachments."""
+    kind: Mapped[str] = mapped_column(String(32))
+    mime_type: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    data_encrypted: Mapped[str] = mapped_column(Text)
+    """A Fernet token of `{"data": <the bytes in base64>}` under GATEWAY_SECRET_KEY."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OutboundMessage(Base):
     """The outbox. `dedupe_key` makes a re-run turn enqueue nothing twice."""
 

@@ -34,7 +34,11 @@ class Forward:
     async def handle(self, ctx: TurnContext) -> HandlerResult:
         identity = await ctx.identity()
         assert identity.user is not None  # IdentityGate ran first
-        message = await self.inputs.build(ctx)
+        if ctx.event.attachments:  # downloads and transcription take a while: show typing
+            async with self.caller.typing_shown(ctx):
+                message = await self.inputs.build(ctx)
+        else:
+            message = await self.inputs.build(ctx)
         if message.value is None:  # only media, and none of it could be fetched
             return Outcome.done(*(message.told or (NO_TEXT_REPLY,)), error=message.error)
         thread = await self.conversations.current(ctx.chat)
