@@ -10,6 +10,7 @@ UI, its expiry), and a decision made in a chat is POSTed to the core (`core_sync
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -499,8 +500,9 @@ class CoreApprovals:
     # --- the loop ----------------------------------------------------------------------------
     async def run_forever(self) -> None:
         """Every worker: sync due decisions often; poll each configured project's pending list
-        every GATEWAY_CORE_APPROVAL_POLL_SECONDS."""
-        last_poll = 0.0
+        at start (what was missed while no worker ran) and then every
+        GATEWAY_CORE_APPROVAL_POLL_SECONDS."""
+        last_poll = -math.inf  # not 0: the loop's clock counts from boot, not from here
         loop = asyncio.get_running_loop()
         while True:
             try:

@@ -49,6 +49,8 @@ class MockCoreApprovals:
     """Every approve / deny call that reached the admin API: (approval id, verdict)."""
     events: list[dict[str, Any]] = field(default_factory=list)
     """Every lifecycle event sent (or attempted), in order."""
+    list_requests: int = 0
+    """Pending lists served (the gateway's reconciliation polls)."""
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def reset(self) -> None:
@@ -58,6 +60,7 @@ class MockCoreApprovals:
         self.approvals.clear()
         self.decisions.clear()
         self.events.clear()
+        self.list_requests = 0
         self.settings = CoreApprovalSettings()
 
     def routes(self, app: web.Application) -> None:
@@ -151,6 +154,7 @@ class MockCoreApprovals:
 
     async def _list(self, request: web.Request) -> web.Response:
         self._check(request)
+        self.list_requests += 1
         self._expire_due()
         status = request.query.get("status")
         found = [

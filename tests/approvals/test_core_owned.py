@@ -46,6 +46,9 @@ async def _start(db_url: str, *, events: bool, poll: float, ttl: float = 600) ->
         genaug_webhook_secret=EVENTS_SECRET,
         core_approval_poll_seconds=poll,
     )
+    # The poll at start is done before a test creates the core's approvals (with a slow poll,
+    # the only one: events alone must do).
+    await eventually(lambda: core.core_approvals.list_requests, message="first poll")
     if events:
         core.core_approvals.settings.events_url = f"{h.base_url}/webhooks/core/default"
         core.core_approvals.settings.events_secret = EVENTS_SECRET

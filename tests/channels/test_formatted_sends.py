@@ -13,11 +13,12 @@ import pytest_asyncio
 from channels.telegram import TelegramAdapter
 from channels.twilio import TwilioAdapter
 from channels.whatsapp import WhatsAppAdapter
-from gateway.dev import fake_twilio, fake_whatsapp
+from gateway.dev import fake_twilio
 from gateway.dev.fake_telegram import FakeTelegram
 from gateway.dev.fake_twilio import FakeTwilio
 from gateway.dev.fake_whatsapp import FakeWhatsApp
 from gateway.messages import AccountInfo, OutboundMessage, SendError
+from tests.auxil.adapters import whatsapp_on_fake
 
 CHAT = 4242
 PHONE = "+14155550100"
@@ -188,27 +189,8 @@ async def test_a_photo_refused_for_another_reason_fails(
 
 @pytest_asyncio.fixture
 async def whatsapp() -> AsyncIterator[tuple[WhatsAppAdapter, FakeWhatsApp]]:
-    fake = FakeWhatsApp()
-    await fake.start()
-    adapter = WhatsAppAdapter(
-        AccountInfo(
-            project="default",
-            channel="whatsapp",
-            account="default",
-            secrets={
-                "access_token": fake_whatsapp.DEFAULT_ACCESS_TOKEN,
-                "app_secret": fake_whatsapp.DEFAULT_APP_SECRET,
-                "verify_token": "verify",
-            },
-            config={
-                "phone_number_id": fake_whatsapp.DEFAULT_PHONE_NUMBER_ID,
-                "api_base_url": fake.base_url,
-            },
-        )
-    )
-    yield adapter, fake
-    await adapter.close()
-    await fake.stop()
+    async with whatsapp_on_fake() as pair:
+        yield pair
 
 
 async def test_whatsapp_markup_is_a_text_body(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from channels.capabilities import SMS, TELEGRAM, WHATSAPP, WHATSAPP_VIA_TWILIO, Capabilities
 from channels.render import html_to_plain, render_reply
 from channels.textsplit import TRUNCATED
+from gateway.dev.telegram_html import visible_text
 from gateway.messages import ReplyPart
 from tests.auxil.telegram_html import telegram_html_errors
 
@@ -380,6 +381,9 @@ def test_parts_are_valid_fit_and_join_back(markdown: str, caps: Capabilities, li
         assert fits(part, caps), (part, limit)  # (b)
         if caps.markup == "html":
             assert telegram_html_errors(part.text) == [], part.text  # (a)
+            # ... and the fake Bot API, which reads HTML as Telegram does, shows what the
+            # fallback would send.
+            assert visible_text(part.text) == html_to_plain(part.text)
         if caps.markup == "whatsapp":  # every span closed within its part
             for line in part.text.split("```"):
                 assert all(line.count(mark) % 2 == 0 for mark in "*_~`"), part.text
@@ -402,6 +406,9 @@ def test_with_images_and_a_cap_on_parts(
         assert fits(part, caps)  # (b)
         if caps.markup == "html":
             assert telegram_html_errors(part.text) == [], part.text  # (a)
+            # ... and the fake Bot API, which reads HTML as Telegram does, shows what the
+            # fallback would send.
+            assert visible_text(part.text) == html_to_plain(part.text)
         if part.image_url:
             assert part.image_url.startswith("https://")
     if caps.markup != "html":

@@ -224,7 +224,7 @@ def test_media_attachments(adapter: TwilioAdapter) -> None:
     assert event.text is None
     assert [(a.kind, a.url, a.mime_type) for a in event.attachments] == [
         ("image", "https://api.twilio.com/m/1", "image/jpeg"),
-        ("audio", "https://api.twilio.com/m/2", "audio/ogg"),
+        ("voice", "https://api.twilio.com/m/2", "audio/ogg"),  # MMS audio: a recording
         ("document", "https://api.twilio.com/m/3", "application/pdf"),
     ]
 

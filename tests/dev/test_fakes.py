@@ -23,16 +23,6 @@ TOKEN = "123456:TEST-token"
 
 
 @pytest_asyncio.fixture
-async def core() -> AsyncIterator[tuple[MockCore, str]]:
-    mock = MockCore()
-    url = await mock.start()
-    try:
-        yield mock, url
-    finally:
-        await mock.stop()
-
-
-@pytest_asyncio.fixture
 async def fake_tg() -> AsyncIterator[tuple[FakeTelegram, telegram.Bot]]:
     fake = FakeTelegram()
     url = await fake.start()

@@ -4,23 +4,11 @@ with their type and decoded size, so end-to-end tests see exactly what reached t
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest_asyncio
 
 from gateway.dev.mock_core import MockCore
-
-
-@pytest_asyncio.fixture
-async def core() -> AsyncIterator[tuple[MockCore, str]]:
-    mock = MockCore()
-    url = await mock.start()
-    try:
-        yield mock, url
-    finally:
-        await mock.stop()
 
 
 async def _answer(url: str, content: list[dict[str, Any]]) -> tuple[int, str]:

@@ -11,8 +11,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from gateway.dev.fake_telegram import FakeTelegram
+from gateway.dev.fake_telegram import FakeTelegram, photo_sizes
 from gateway.dev.mock_core import MockCore
+from gateway.turn.core_input import data_url
 from tests.auxil import updates
 from tests.auxil.harness import BOT_TOKEN, SECRET_KEY, WEBHOOK_SECRET, eventually, free_port
 from tests.auxil.process import GatewayProcess, gateway_env
@@ -122,3 +123,50 @@ async def test_sigterm_drains_in_flight_turn_before_exit(
         assert telegram.sent_texts() == ["Echo: finish me"]
     finally:
         proc.close()
+
+
+PHOTO = b"\xff\xd8\xff\xe0" + bytes(996)
+"""A JPEG of 1,000 bytes."""
+
+
+async def test_crash_after_the_download_completes_the_turn_once(
+    db_url: str, fakes: tuple[FakeTelegram, str, MockCore, str], tmp_path: Path
+) -> None:
+    """SIGKILL while the core works on a photo the worker fetched: the restarted worker fetches
+    it again (bytes are not kept), asks the core with the same key and the same parts, and the
+    user gets one answer."""
+    telegram, tg_url, core, core_url = fakes
+    file = telegram.add_file(PHOTO, "image/jpeg")
+    port = free_port()
+    env = gateway_env(db_url, tg_url, core_url, PORT=port)
+    first = GatewayProcess(["serve"], env, tmp_path / "first.log")
+    second: GatewayProcess | None = None
+    try:
+        await asyncio.to_thread(first.wait_ready, port)
+        update = updates.media({"photo": photo_sizes(file)}, caption="#slow=1.5 survive")
+        assert await _post(port, update) == 200
+        await eventually(lambda: core.requests, message="core call started")
+        assert file.downloads == 1
+        first.kill()
+        assert telegram.sent_texts() == []
+
+        second = GatewayProcess(["worker"], env, tmp_path / "second.log")
+        await eventually(lambda: telegram.sent_texts(), timeout=20, message="reply after restart")
+        await asyncio.sleep(2.5)  # longer than a lease: a duplicate would show by now
+        assert telegram.sent_texts() == ["Echo: survive [image image/jpeg 1,000 bytes]"]
+        assert len(core.requests) == 2
+        keys = {r["headers"]["x-idempotency-key"] for r in core.requests}
+        assert keys == {f"gw:default:telegram:default:{update['update_id']}"}
+        first_input, retry_input = (r["body"]["input"] for r in core.requests)
+        assert first_input == retry_input
+        assert retry_input[0]["content"] == [
+            {"type": "input_text", "text": "#slow=1.5 survive"},
+            {"type": "input_image", "image_url": data_url("image/jpeg", PHOTO), "detail": "auto"},
+        ]
+        assert file.downloads == 2
+        assert len(core.conversations) == 1
+        assert [len(turns) for turns in core.conversations.values()] == [1]  # one core turn
+    finally:
+        first.close()
+        if second is not None:
+            second.close()

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-import pytest_asyncio
 
 from gateway.dev import fake_twilio, fake_whatsapp
-from gateway.dev.fake_media import FakeFile
 from gateway.dev.fake_telegram import FakeTelegram, media_field, photo_sizes
 from gateway.dev.fake_twilio import FakeTwilio
 from gateway.dev.mock_core import MockCore
@@ -30,12 +25,9 @@ from gateway.storage.db.models import InboxEvent, Turn
 from tests.auxil import updates
 from tests.auxil.harness import (
     TWILIO_NUMBER,
-    WEBHOOK_SECRET,
     Harness,
     eventually,
-    free_port,
 )
-from tests.auxil.process import GatewayProcess, gateway_env
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(i % 251 for i in range(12_341))  # 12,345 bytes
 PNG = b"\x89PNG\r\n\x1a\n" + b"p" * 92  # 100 bytes
@@ -438,68 +430,3 @@ async def test_redelivered_media_message_is_one_turn_and_one_download(gw: Harnes
     assert gw.telegram.sent_texts() == ["Echo: once [image image/jpeg 12,345 bytes]"]
     assert (len(gw.core.requests), await gw.count(Turn), await gw.inbox_rows()) == (1, 1, 1)
     assert (file.downloads, len(gw.telegram.calls_to("getFile"))) == (1, 1)
-
-
-@pytest_asyncio.fixture
-async def fakes() -> AsyncIterator[tuple[FakeTelegram, str, MockCore, str]]:
-    telegram, core = FakeTelegram(), MockCore()
-    tg_url, core_url = await telegram.start(), await core.start()
-    yield telegram, tg_url, core, core_url
-    await telegram.stop()
-    await core.stop()
-
-
-async def _post(port: int, update: dict[str, Any]) -> int:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"http://127.0.0.1:{port}/webhooks/telegram/default",
-            data=json.dumps(update),
-            headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
-        ) as resp,
-    ):
-        return resp.status
-
-
-@pytest.mark.slow
-async def test_crash_after_the_download_completes_the_turn_once(
-    db_url: str, fakes: tuple[FakeTelegram, str, MockCore, str], tmp_path: Path
-) -> None:
-    """SIGKILL while the core works on a photo the worker fetched: the restarted worker fetches
-    it again (bytes are not kept), asks the core with the same key and the same parts, and the
-    user gets one answer."""
-    telegram, tg_url, core, core_url = fakes
-    file: FakeFile = telegram.add_file(JPEG, "image/jpeg")
-    port = free_port()
-    env = gateway_env(db_url, tg_url, core_url, PORT=port)
-    first = GatewayProcess(["serve"], env, tmp_path / "first.log")
-    second: GatewayProcess | None = None
-    try:
-        await asyncio.to_thread(first.wait_ready, port)
-        update = updates.media({"photo": photo_sizes(file)}, caption="#slow=1.5 survive")
-        assert await _post(port, update) == 200
-        await eventually(lambda: core.requests, message="core call started")
-        assert file.downloads == 1
-        first.kill()
-        assert telegram.sent_texts() == []
-
-        second = GatewayProcess(["worker"], env, tmp_path / "second.log")
-        await eventually(lambda: telegram.sent_texts(), timeout=20, message="reply after restart")
-        await asyncio.sleep(2.5)  # longer than a lease: a duplicate would show by now
-        assert telegram.sent_texts() == ["Echo: survive [image image/jpeg 12,345 bytes]"]
-        assert len(core.requests) == 2
-        keys = {r["headers"]["x-idempotency-key"] for r in core.requests}
-        assert keys == {f"gw:default:telegram:default:{update['update_id']}"}
-        first_input, retry_input = (r["body"]["input"] for r in core.requests)
-        assert first_input == retry_input
-        assert retry_input[0]["content"] == [
-            _text("#slow=1.5 survive"),
-            _image("image/jpeg", JPEG),
-        ]
-        assert file.downloads == 2
-        assert len(core.conversations) == 1
-        assert [len(turns) for turns in core.conversations.values()] == [1]  # one core turn
-    finally:
-        first.close()
-        if second is not None:
-            second.close()

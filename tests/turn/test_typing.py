@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from channels.capabilities import TELEGRAM, WHATSAPP
-from channels.whatsapp import WhatsAppAdapter
 from gateway.dev import fake_whatsapp
-from gateway.dev.fake_whatsapp import FakeWhatsApp
-from gateway.messages import AccountInfo, EventKind, InboundEvent, SendError
+from gateway.messages import EventKind, InboundEvent, SendError
 from gateway.storage.db.models import InboxEvent
+from tests.auxil.adapters import whatsapp_on_fake
 from tests.auxil.harness import Harness, eventually
 
 WA_ID = "14155550177"
@@ -78,22 +77,7 @@ def _event(
 
 
 async def test_the_adapter_sends_the_indicator_only_for_its_own_messages() -> None:
-    fake = FakeWhatsApp()
-    url = await fake.start()
-    adapter = WhatsAppAdapter(
-        AccountInfo(
-            project="default",
-            channel="whatsapp",
-            account="default",
-            secrets={
-                "access_token": fake_whatsapp.DEFAULT_ACCESS_TOKEN,
-                "app_secret": fake_whatsapp.DEFAULT_APP_SECRET,
-                "verify_token": "verify-token-0123456789",
-            },
-            config={"phone_number_id": fake.phone_number_id, "api_base_url": url},
-        )
-    )
-    try:
+    async with whatsapp_on_fake() as (adapter, fake):
         await adapter.send_typing(_event())
         await adapter.send_typing(_event("action", event_id="wamid.IN2"))
         await adapter.send_typing(_event("status", event_id="wamid.OUT:delivered"))
@@ -109,6 +93,3 @@ async def test_the_adapter_sends_the_indicator_only_for_its_own_messages() -> No
         await fake.stop()
         with pytest.raises(SendError):  # the turn logs it and goes on (best effort)
             await adapter.send_typing(_event())
-    finally:
-        await adapter.close()
-        await fake.stop()
