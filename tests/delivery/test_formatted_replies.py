@@ -130,6 +130,21 @@ async def test_telegram_sends_an_answers_image_in_its_place(gw: Harness) -> None
     assert [row.options.get("image_url") for row in rows] == [None, CAT, None]
 
 
+async def test_an_output_image_from_the_core_is_sent_as_a_photo_after_the_text(
+    gw: Harness,
+) -> None:
+    """A core that returns an image as an `output_image` part (mock core `#image=`), not as
+    Markdown: the same image delivery."""
+    await gw.post_update(updates.message(f"#image={CAT} draw a cat"))
+    await gw.telegram.wait_for("sendPhoto", 1)
+    sends = await eventually(lambda: len(_accepted(gw)) >= 2 and _accepted(gw))
+    assert [call.method for call in sends] == ["sendMessage", "sendPhoto"]
+    assert gw.telegram.sent_texts() == ["Echo: draw a cat"]
+    assert gw.telegram.sent_photos() == [(CAT, "Generated image")]
+    await asyncio.sleep(0.2)
+    assert len(_accepted(gw)) == 2
+
+
 async def test_telegram_sends_a_refused_image_as_its_link(gw: Harness) -> None:
     gw.telegram.unreachable_urls.add(CAT)
     await gw.post_update(updates.message(WITH_IMAGE))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from channels.capabilities import TELEGRAM
+from gateway.turn.core_client import CoreResult
 from gateway.turn.replies import EMPTY_REPLY, QUOTA_REPLY
 from tests.auxil import updates
 from tests.auxil.cli import as_json, cli_env, gateway, ok
@@ -98,3 +100,23 @@ async def _answer_metadata(harness: Harness, call: dict[str, object]) -> dict[st
         answer = await resp.json()
     metadata: dict[str, str] = answer["metadata"]
     return metadata
+
+
+def test_an_output_image_part_becomes_a_markdown_image_in_its_place() -> None:
+    """https only; alt text kept on one line with its brackets escaped; a URL that would end the
+    link early is encoded; other images (a data: URL, http) are not sent by link."""
+    content = [
+        {"type": "output_text", "text": "Here:"},
+        {"type": "output_image", "image_url": "https://img.example/a b>.png", "alt": "A [cat]\n"},
+        {"type": "output_image", "image_url": "data:image/png;base64,AAAA"},
+        {"type": "output_image", "image_url": "http://img.example/plain.png"},
+        {"type": "output_text", "text": "Done."},
+    ]
+    result = CoreResult("req", 0, 200, {"output": [{"type": "message", "content": content}]})
+    assert result.text == "Here:\n\n![A \\[cat\\]](<https://img.example/a%20b%3E.png>)\n\nDone."
+    parts = TELEGRAM.render(result.text)
+    assert [(p.text, p.image_url) for p in parts] == [
+        ("Here:", None),
+        ("A [cat]", "https://img.example/a%20b%3E.png"),
+        ("Done.", None),
+    ]
