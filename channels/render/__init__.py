@@ -31,8 +31,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from channels.render.html import html_to_plain
-from channels.render.parse import flatten
-from channels.render.parts import assemble
 from gateway.messages import ReplyPart
 
 if TYPE_CHECKING:
@@ -54,6 +52,11 @@ def render_reply(
     marker when cut) and image parts in their place."""
     if _no_markdown(markdown):
         return [ReplyPart(part) for part in caps.split(markdown, max_parts)]
+    # markdown-it-py (~2 MB, ~40 ms to import) is loaded with the first Markdown answer: a
+    # process whose answers are plain never pays for it.
+    from channels.render.parse import flatten
+    from channels.render.parts import assemble
+
     parts = assemble(flatten(markdown, caps.markup, caps.sends_images), caps, max_parts)
     return parts or [ReplyPart(part) for part in caps.split(markdown.strip(), max_parts)]
 
