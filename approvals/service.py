@@ -449,6 +449,8 @@ class ApprovalService:
         hints: dict[str, Any] = {"response_id": row.response_id}
         if ctx.get("via"):
             hints["via"] = ctx["via"]
+        if ctx.get("thread"):  # the answer goes to the thread (forum topic) it was asked in
+            hints["thread"] = ctx["thread"]
         event = InboundEvent(
             channel=ctx.get("channel") or row.channel or row.route or "-",
             account=ctx.get("account") or row.account or "-",

@@ -89,6 +89,10 @@ class ChannelAdapter(ABC):
     required_secrets: ClassVar[tuple[str, ...]]
     api_secrets: ClassVar[tuple[str, ...]] = ()
     """The secrets sent to the provider's API (`api_base_url`): moving that URL needs them."""
+    batches: ClassVar[bool] = False
+    """One request carries many items (the WhatsApp Cloud API): an item that cannot be stored
+    is then recorded as unsupported, never refusing its siblings. A provider's single update
+    that cannot be stored is refused (400), like a malformed one."""
 
     def __init__(self, account: AccountInfo) -> None:
         self.account = account

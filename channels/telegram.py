@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 from telegram import (
     Bot,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     ReplyParameters,
-    Update,
     User,
     WebhookInfo,
 )
@@ -160,13 +160,17 @@ class TelegramAdapter(ChannelAdapter):
             "event_id": str(raw["update_id"]),
             "raw": raw,
         }
+        if raw.get("callback_query") is not None:
+            return self._button_press(CallbackQuery.de_json(raw["callback_query"], bot=None), base)
         key = next((k for k in ("message", "edited_message") if raw.get(k) is not None), None)
-        if key is None or raw.get("callback_query") is not None:
-            return self._normalize_other(Update.de_json(raw, bot=None), base)
+        if key is None:  # an update type the gateway does not use: never parsed, whatever its shape
+            return _unsupported(base)
         # The hot path: a message, read without building PTB's whole Message (telegram_fields).
         message = MessageFields.read(raw[key])
         if message.chat.type == "channel" or message.from_user is None:
             return _unsupported(base)
+        if message.service is not None or message.is_automatic_forward:
+            return _recorded_only(base, key, message, message.from_user)
         event = InboundEvent(
             **base,
             kind="message" if key == "message" else "edited",
@@ -180,6 +184,13 @@ class TelegramAdapter(ChannelAdapter):
             attachments=_attachments(message),
             hints=_addressing_hints(message),
         )
+        topic = _topic(message)
+        if topic is not None:
+            event.hints["thread"] = topic
+        if message.sender_chat is not None:
+            # Written as a chat (a group's anonymous admin, someone posting as their channel):
+            # `from` is a placeholder account every such writer shares.
+            event.hints["shared_sender"] = True
         command = _command(message)
         if command and event.kind == "message":
             name, target, args = command
@@ -188,11 +199,8 @@ class TelegramAdapter(ChannelAdapter):
             event.hints["command_target"] = target
         return event
 
-    def _normalize_other(self, update: Update, base: dict[str, Any]) -> InboundEvent:
-        """Button presses and every update type the gateway does not act on: PTB's whole Update."""
-        query = update.callback_query
-        if query is None:
-            return _unsupported(base)
+    def _button_press(self, query: CallbackQuery, base: dict[str, Any]) -> InboundEvent:
+        """A button press (`callback_query`, built with PTB's type)."""
         message = query.message
         return InboundEvent(
             **base,
@@ -262,6 +270,7 @@ class TelegramAdapter(ChannelAdapter):
         )
         params = {
             "chat_id": chat_id,
+            "message_thread_id": _thread_id(message.options.get("thread")),
             "reply_parameters": reply,
             "reply_markup": _keyboard(message.options.get("buttons")),
         }
@@ -312,7 +321,12 @@ class TelegramAdapter(ChannelAdapter):
     async def send_typing(self, event: InboundEvent) -> None:
         if event.chat:
             chat_id = _chat_id(event.chat)
-            await self._call(self.bot.send_chat_action, chat_id=chat_id, action="typing")
+            await self._call(
+                self.bot.send_chat_action,
+                chat_id=chat_id,
+                action="typing",
+                message_thread_id=_thread_id(event.hints.get("thread")),
+            )
 
     async def acknowledge_action(self, event: InboundEvent, text: str | None = None) -> None:
         query_id = event.hints.get("callback_query_id")
@@ -509,6 +523,42 @@ def _unsupported(base: dict[str, Any]) -> InboundEvent:
     return InboundEvent(**base, kind="unsupported", hints={"update_type": kind})
 
 
+def _recorded_only(
+    base: dict[str, Any], key: str, message: MessageFields, sender: User
+) -> InboundEvent:
+    """A service message (a payment, a pin, a member joining) or a channel post Telegram
+    forwarded into its discussion group by itself: kept with its chat and sender for support,
+    never answered, whoever it mentions."""
+    why = {"service": message.service} if message.service else {"automatic_forward": True}
+    return InboundEvent(
+        **base,
+        kind="unsupported",
+        sender=str(sender.id),
+        chat=str(message.chat.id),
+        message_id=str(message.message_id),
+        timestamp=message.date,
+        is_group=message.chat.type in ("group", "supergroup"),
+        hints={"update_type": key, **why},
+    )
+
+
+def _topic(message: MessageFields) -> str | None:
+    """The forum topic the message was sent in (its own conversation; replies go there). Only
+    `is_topic_message` says so: a reply in a group without topics carries a
+    `message_thread_id` too, and the General topic has none."""
+    if message.is_topic_message is not True or message.message_thread_id is None:
+        return None
+    return str(message.message_thread_id)
+
+
+def _thread_id(thread: Any) -> int | None:
+    """An outbox row's `thread` as Telegram's `message_thread_id` (None: the chat itself)."""
+    try:
+        return int(thread) if thread is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _command(message: MessageFields) -> tuple[str, str | None, list[str]] | None:
     entities = message.entities or ()
     if not message.text or not any(e.type == "bot_command" and e.offset == 0 for e in entities):
@@ -530,7 +580,7 @@ def _addressing_hints(message: MessageFields) -> dict[str, Any]:
     if mentions:
         hints["mentions"] = mentions
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None:
+    if replied is not None and replied.from_user is not None and not replied.opens_topic:
         hints["reply_to_user_id"] = replied.from_user.id
     return hints
 

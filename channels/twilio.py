@@ -125,6 +125,15 @@ class TwilioAdapter(ChannelAdapter):
         form = parse_form(request.body)
         if _is_status_callback(request.url):
             return [self._status_event(form)]
+        if _is_misrouted_status(form):
+            log.warning(
+                "twilio: a status callback arrived on the inbound message URL of account %r "
+                "(the number's or the messaging service's status callback points at "
+                "/webhooks/twilio/%s instead of its /status route): recorded as a status",
+                self.account.account,
+                self.account.account,
+            )
+            return [self._status_event(form)]
         return [self._message_event(form)]
 
     def webhook_reply(self) -> WebhookReply:
@@ -423,6 +432,15 @@ def _error_text(exc: TwilioRestException | TwilioServiceException) -> str:
 
 def _basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _is_misrouted_status(form: MultiDict[str]) -> bool:
+    """A delivery status posted to the inbound message URL: it carries `MessageStatus`, and
+    neither it nor `SmsStatus` is `received` (what an inbound message says). Never a message:
+    answering it would text the gateway's own number."""
+    if not form.get("MessageStatus"):
+        return False
+    return "received" not in (form.get("MessageStatus"), form.get("SmsStatus"))
 
 
 def _is_status_callback(url: str) -> bool:

@@ -58,6 +58,15 @@ MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 MEDIA_REFUSED_CODES = frozenset({100, 131009, 131051, 131052, 131053})
 """Refusals of an image message that say the image (its link) is unusable: invalid parameter,
 unsupported message type, media download and media upload errors."""
+RECORDED_TYPES = frozenset({"system", "request_welcome"})
+"""Message types that are not something the user said (a number change, a first chat opened):
+recorded, never answered. Reactions are recorded too (`_read_reaction`); `unsupported`,
+`unknown` and types newer than this adapter are answered as unreadable."""
+ID_LIMIT = 128
+"""An event id's longest form (`InboundEvent.event_id`)."""
+
+_ItemReader = Callable[[dict[str, Any], str], list[InboundEvent]]
+"""Reads one object of a webhook's lists (an entry, a change, a message) at its position."""
 
 
 class WhatsAppAdapter(ChannelAdapter):
@@ -67,6 +76,7 @@ class WhatsAppAdapter(ChannelAdapter):
     capabilities: ClassVar[Capabilities] = WHATSAPP
     required_secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
     api_secrets: ClassVar[tuple[str, ...]] = ("access_token",)
+    batches: ClassVar[bool] = True
 
     def __init__(self, account: AccountInfo) -> None:
         super().__init__(account)
@@ -108,6 +118,9 @@ class WhatsAppAdapter(ChannelAdapter):
             raise WebhookRejected(403, "bad_signature", f"{SIGNATURE_HEADER} does not match")
 
     def parse(self, request: InboundRequest) -> list[InboundEvent]:
+        """Every item of the batch as an event. An item of the wrong shape (an entry, a change,
+        a message, a status) is recorded as `unsupported` with the reason and never costs its
+        siblings; only a body that is not a JSON object is refused (400)."""
         try:
             data = json.loads(request.body)
         except (ValueError, RecursionError) as exc:  # incl. JSON/Unicode errors, huge ints
@@ -116,15 +129,35 @@ class WhatsAppAdapter(ChannelAdapter):
             raise WebhookRejected(400, "malformed_payload", "body is not a JSON object")
         if data.get("object") != OBJECT_TYPE:
             return []
+        return self._each(data, "entry", "payload", self._entry_events)
+
+    def _each(
+        self, parent: dict[str, Any], key: str, where: str, read: _ItemReader
+    ) -> list[InboundEvent]:
+        """`read` on each object of the list under `key` (absent = none); a list or an item
+        `read` cannot read is recorded as unreadable, and the next item is read."""
+        value, at = parent.get(key), f"{where}.{key}"
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            return [self._unreadable(value, at, f"unexpected shape at {at}")]
         events: list[InboundEvent] = []
-        for entry in _items(data, "entry", "payload"):
-            for change in _items(entry, "changes", "entry"):
-                if change.get("field") == "messages":
-                    events.extend(self._change_events(_dict(change.get("value"), "change.value")))
+        for index, item in enumerate(value):
+            position = f"{at}[{index}]"
+            try:
+                events += read(_dict(item, position), position)
+            except WebhookRejected as exc:
+                events.append(self._unreadable(item, position, exc.message, key))
         return events
 
-    def _change_events(self, value: dict[str, Any]) -> list[InboundEvent]:
-        metadata = _dict(value.get("metadata", {}), "metadata")
+    def _entry_events(self, entry: dict[str, Any], at: str) -> list[InboundEvent]:
+        return self._each(entry, "changes", at, self._change_events)
+
+    def _change_events(self, change: dict[str, Any], at: str) -> list[InboundEvent]:
+        if change.get("field") != "messages":
+            return []
+        value = _dict(change.get("value"), f"{at}.value")
+        metadata = _dict(value.get("metadata", {}), f"{at}.value.metadata")
         number_id = metadata.get("phone_number_id")
         if (
             self.phone_number_id
@@ -133,10 +166,13 @@ class WhatsAppAdapter(ChannelAdapter):
         ):
             log.debug("whatsapp: skipping a change for another phone number id")
             return []
-        names = _contact_names(_items(value, "contacts", "value"))
-        events = [self._message_event(m, names) for m in _items(value, "messages", "value")]
-        events += [self._status_event(s) for s in _items(value, "statuses", "value")]
-        return events
+        names = _contact_names(value.get("contacts"))
+        where = f"{at}.value"
+        return (
+            self._each(value, "messages", where, lambda m, _: [self._message_event(m, names)])
+            + self._each(value, "statuses", where, lambda s, _: [self._status_event(s)])
+            + self._each(value, "errors", where, self._change_error)
+        )
 
     def _message_event(self, message: dict[str, Any], names: dict[str, str]) -> InboundEvent:
         sender = _text(message, "from", "message")
@@ -157,14 +193,7 @@ class WhatsAppAdapter(ChannelAdapter):
         context = message.get("context")
         if isinstance(context, dict) and isinstance(context.get("id"), str):
             fields["hints"]["context_id"] = context["id"]
-        reader = _MESSAGE_READERS.get(kind)
-        cards = _items(message, kind, "message") if kind == "contacts" else []
-        if cards:  # the one type whose body is a list (of contact cards)
-            fields["attachments"] = [_contact(card) for card in cards]
-        elif reader is None:
-            _read_unsupported(kind, {}, fields)
-        else:
-            reader(kind, _dict(message.get(kind, {}), kind), fields)
+        _read_body(kind, message, fields)
         return make_event(**fields)
 
     def _status_event(self, status: dict[str, Any]) -> InboundEvent:
@@ -187,6 +216,39 @@ class WhatsAppAdapter(ChannelAdapter):
                 or _text(first_error, "message", "error", required=False),
             },
             raw=status,
+        )
+
+    def _change_error(self, error: dict[str, Any], at: str) -> list[InboundEvent]:
+        """An error Meta reports for the whole change (no message, no status): recorded."""
+        return [self._unreadable(error, at, "the change reports an error", **_error_hints([error]))]
+
+    def _unreadable(
+        self, item: Any, at: str, reason: str, key: str | None = None, **hints: Any
+    ) -> InboundEvent:
+        """An item the gateway cannot read, recorded (never answered) with the reason. Its id is
+        its own when usable (a status: `<id>:<status>`), else derived from its position and
+        content, so a redelivery of the batch is stored once."""
+        found = item if isinstance(item, dict) else {}
+        event_id = _usable_id(found.get("id"))
+        if event_id and key == "statuses":
+            state = _usable_id(found.get("status"))
+            event_id = _usable_id(f"{event_id}:{state}") if state else None
+        sender = _usable_id(found.get("from") if key == "messages" else None)
+        kind = found.get("type")
+        return make_event(
+            channel=self.channel,
+            account=self.account.account,
+            event_id=event_id or _derived_id(at, item),
+            kind="unsupported",
+            sender=sender,
+            chat=sender,
+            hints={
+                **({"type": kind} if isinstance(kind, str) else {}),
+                "reason": reason,
+                "position": at,
+                **hints,
+            },
+            raw=found if found is item else {"item": item},
         )
 
     # --- outbound ----------------------------------------------------------------------------
@@ -408,7 +470,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# --- inbound helpers: every value is type-checked, a wrong shape is a 400 ---------------------
+# --- inbound helpers: every value is type-checked; a wrong shape makes its item unreadable ----
 def _bad(where: str) -> WebhookRejected:
     return WebhookRejected(400, "malformed_payload", f"unexpected shape at {where}")
 
@@ -462,14 +524,48 @@ def _timestamp(value: Any) -> datetime | None:
         raise _bad("timestamp") from None
 
 
-def _contact_names(contacts: list[dict[str, Any]]) -> dict[str, str]:
+def _contact_names(contacts: Any) -> dict[str, str]:
+    """Display names by WhatsApp id; a contacts list of the wrong shape only loses names."""
     names: dict[str, str] = {}
-    for contact in contacts:
+    for contact in contacts if isinstance(contacts, list) else []:
+        if not isinstance(contact, dict):
+            continue
         profile = contact.get("profile")
         name = profile.get("name") if isinstance(profile, dict) else None
         if isinstance(contact.get("wa_id"), str) and isinstance(name, str):
             names[contact["wa_id"]] = name
     return names
+
+
+def _errors(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The error objects Meta attached to an item (ignored when not a list of objects)."""
+    errors = item.get("errors")
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def _error_hints(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first error's code and title, for support."""
+    first = errors[0] if errors else {}
+    title = first.get("title") or first.get("message")
+    hints = {"error_code": _code(first.get("code")), "error_title": title}
+    return {k: v for k, v in hints.items() if v is not None and not isinstance(v, dict | list)}
+
+
+def _usable_id(value: Any) -> str | None:
+    """`value` when it can be an event id, chat or sender as it is, else None."""
+    if not isinstance(value, str) or not 0 < len(value) <= ID_LIMIT:
+        return None
+    return value if "\x00" not in value and value.isprintable() else None
+
+
+def _derived_id(at: str, item: Any) -> str:
+    """A stable id for an item without a usable one: its position and its content."""
+    try:
+        content = json.dumps(item, sort_keys=True)
+    except (ValueError, TypeError, RecursionError):
+        content = ""
+    digest = hashlib.sha256(f"{at}\n{content}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"unreadable:{digest[:40]}"
 
 
 def _raw_bytes(text: str) -> bytes:
@@ -482,6 +578,26 @@ def _raw_bytes(text: str) -> bytes:
 
 
 Reader = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+
+def _read_body(kind: str, message: dict[str, Any], fields: dict[str, Any]) -> None:
+    """`fields` from the message's body, by its type (docs/decisions.md, "Real payloads"): a
+    type that is not something the user said is recorded; `unsupported`, `unknown` and types
+    newer than this adapter stay messages with nothing to read (answered as unreadable); a
+    known type whose body Meta could not give (`errors` instead) is recorded."""
+    errors = _errors(message)
+    reader = _MESSAGE_READERS.get(kind)
+    if kind in RECORDED_TYPES:
+        _read_unsupported(kind, {}, fields)
+    elif reader is None and kind != "contacts":
+        fields["hints"] |= {"type": kind, **_error_hints(errors)}
+    elif message.get(kind) is None and errors:
+        _read_unsupported(kind, {}, fields)
+        fields["hints"] |= {"reason": "the message carries errors", **_error_hints(errors)}
+    elif kind == "contacts":  # the one type whose body is a list (of contact cards)
+        fields["attachments"] = _contacts(message)
+    elif reader is not None:
+        reader(kind, _dict(message.get(kind, {}), kind), fields)
 
 
 def _read_text(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -540,6 +656,13 @@ def _degrees(body: dict[str, Any], key: str, limit: float) -> float:
     return degrees
 
 
+def _contacts(message: dict[str, Any]) -> list[Attachment]:
+    cards = _items(message, "contacts", "message")
+    if not cards:
+        raise _bad("contacts")
+    return [_contact(card) for card in cards]
+
+
 def _contact(card: dict[str, Any]) -> Attachment:
     """One shared contact card: its formatted name and first phone number."""
     name = _dict(card.get("name", {}), "contacts.name")
@@ -553,6 +676,35 @@ def _contact(card: dict[str, Any]) -> Attachment:
         name=_text(name, "formatted_name", "contacts.name", required=False) or None,
         phone=phone or None,
     )
+
+
+def _read_order(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    """A catalog cart, as text the agent can read: the catalog, one line per item, then the
+    text the user wrote with it."""
+    lines = [f"Order from catalog {_text(body, 'catalog_id', 'order')}:"]
+    for item in _items(body, "product_items", "order"):
+        quantity = _code(item.get("quantity"))
+        if quantity is None:
+            raise _bad("order.product_items.quantity")
+        product = _text(item, "product_retailer_id", "order.product_items")
+        price = _price(item.get("item_price"))
+        currency = _text(item, "currency", "order.product_items", required=False) or ""
+        at = f" at {price} {currency}".rstrip() if price else ""
+        lines.append(f"- {quantity} x {product}{at}")
+    note = (_text(body, "text", "order", required=False) or "").strip()
+    fields["text"] = "\n".join(lines) + (f"\n\n{note}" if note else "")
+    fields["hints"]["type"] = "order"
+
+
+def _price(value: Any) -> str:
+    """An item's price as Meta wrote it (a number, or a string of one); empty when absent."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)
+    raise _bad("order.product_items.item_price")
 
 
 def _read_reaction(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -575,5 +727,6 @@ _MESSAGE_READERS: dict[str, Reader] = {
     "button": _read_button,
     "reaction": _read_reaction,
     "location": _read_location,
+    "order": _read_order,
     **dict.fromkeys(MEDIA_TYPES, _read_media),
 }

@@ -115,6 +115,23 @@ class InboundEvent(BaseModel):
         return self.forwardable or self.kind in ("status", "resume")
 
     @property
+    def thread(self) -> str | None:
+        """The thread of the chat the event was written in (a Telegram forum topic): a
+        conversation of its own, and where the chat's replies go. None: the chat itself."""
+        thread = self.hints.get("thread")
+        return None if thread is None else str(thread)
+
+    def reply_options(self) -> dict[str, Any]:
+        """The outbox options of what the gateway says back to this event: in a group, a reply
+        to it; in a thread, into that thread."""
+        options: dict[str, Any] = {}
+        if self.is_group:
+            options["reply_to"] = self.message_id
+        if self.thread is not None:
+            options["thread"] = self.thread
+        return options
+
+    @property
     def route(self) -> str:
         """The account channel that received it and answers it: WhatsApp traffic that came
         through Twilio is channel `whatsapp` for the user but is answered by the `sms` account."""

@@ -6,6 +6,10 @@ from channels.capabilities import capabilities
 from identity.store import Redemption
 
 NOT_ALLOWED = "Sorry, this assistant isn't available to you yet."
+SHARED_SENDER = (
+    "You're writing as a group or a channel, an identity others share, so it can't be linked. "
+    "Send the code from your own account instead, in a private chat with me."
+)
 
 
 def _command(channel: str, name: str, arg: str = "") -> str:

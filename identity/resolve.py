@@ -64,7 +64,12 @@ class SenderResolver:
     async def redeem(
         self, project: ProjectInfo, event: InboundEvent, code: str, caps: Capabilities
     ) -> str:
-        """A link code typed in the chat: link the sender, answer what to tell them."""
+        """A link code typed in the chat: link the sender, answer what to tell them. A sender
+        others share (`shared_sender`: a group's anonymous admins) is never linked: everyone
+        writing that way would speak as the app user."""
+        if event.hints.get("shared_sender"):
+            log.info("identity.redeem", ok=False, reason="shared_sender")
+            return identity_replies.SHARED_SENDER
         sender = sender_of(project, event)
         result = await self.store.redeem(sender, code, contact_of(event, sender, caps))
         log.info("identity.redeem", ok=result.app_user_id is not None, reason=result.reason)

@@ -39,7 +39,7 @@ __all__ = ["FakeTelegram", "RecordedCall", "media_field", "photo_sizes"]
 
 _INT_RE = re.compile(r"-?\d+")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_INT_FIELDS = ("chat_id", "message_id", "offset", "limit")
+_INT_FIELDS = ("chat_id", "message_id", "message_thread_id", "offset", "limit")
 _JSON_FIELDS = (
     "reply_markup",
     "allowed_updates",

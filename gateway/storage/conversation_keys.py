@@ -15,14 +15,21 @@ from gateway.storage.db.models import Conversation
 
 GROUP_SEPARATOR = ":"
 """Between the group chat and the sender in a group conversation's chat key."""
+THREAD_SEPARATOR = "/"
+"""Between the chat and the thread (a forum topic) in a thread conversation's chat key."""
 _CHAT_COLUMN = 128
 
 
-def conversation_chat(chat: str | None, sender: str | None, *, is_group: bool) -> str:
+def conversation_chat(
+    chat: str | None, sender: str | None, *, is_group: bool, thread: str | None = None
+) -> str:
     """The conversation row's chat: the sender in a private chat (one person, whatever address
-    form the provider gives the chat), `<chat>:<sender>` in a group (one conversation each)."""
-    if is_group and chat and sender:
-        key = f"{chat}{GROUP_SEPARATOR}{sender}"
+    form the provider gives the chat), `<chat>:<sender>` in a group (one conversation each),
+    `<chat>/<thread>:<sender>` in a thread of a chat (a forum topic: one conversation each,
+    private chats included). Every form ends with the sender, as `of_sender` expects."""
+    if (is_group or thread) and chat and sender:
+        place = f"{chat}{THREAD_SEPARATOR}{thread}" if thread else chat
+        key = f"{place}{GROUP_SEPARATOR}{sender}"
         if len(key) <= _CHAT_COLUMN:
             return key
         # Longer than the column (no provider sends such ids): still one row per person.

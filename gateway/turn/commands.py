@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from identity.codes import normalize as link_code
+
 if TYPE_CHECKING:
     from gateway.turn.context import TurnContext
     from gateway.turn.conversations import Conversations
@@ -29,6 +31,10 @@ class CommandContext:
 
     async def unlink(self) -> str:
         return await self.turn.resolver.unlink(self.turn.project, self.turn.event)
+
+    async def remember_start(self, start_param: str) -> None:
+        """Keep a deep link's payload as the chat's start context for the agent."""
+        await self.conversations.remember_start(self.turn.chat, start_param)
 
 
 _TEXT_COMMAND = re.compile(r"\s*(link|unlink)\b[\s:]*(.*?)\s*", re.IGNORECASE | re.DOTALL)
@@ -82,8 +88,17 @@ commands = CommandRegistry()
 
 @commands.command("start", help="say hello (with a code from the app: link your account)")
 async def _start(ctx: CommandContext) -> str:
-    if ctx.args:  # the deep link t.me/<bot>?start=<code>
-        return await ctx.link(" ".join(ctx.args))
+    """The deep link t.me/<bot>?start=<payload>: a payload shaped like a link code is redeemed;
+    any other (a referral, a campaign) is the chat's start context, and the user is greeted."""
+    payload = " ".join(ctx.args)
+    if payload and link_code(payload) is not None:
+        return await ctx.link(payload)
+    if payload:
+        await ctx.remember_start(payload)
+    return _greeting(ctx)
+
+
+def _greeting(ctx: CommandContext) -> str:
     name = (ctx.turn.event.display_name or "").split(" ")[0]
     greeting = f"Hi {name}!" if name else "Hi!"
     return f"{greeting} I'm your assistant. Send me a message to get started, or /help."

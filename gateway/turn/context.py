@@ -45,7 +45,7 @@ class TurnContext:
     key: str
     """The event's stable key: the core's idempotency key and the prefix of every reply's key."""
     chat: ChatKey
-    """The conversation's key: the chat, or in a group the chat and the sender."""
+    """The conversation's key: the chat, or in a group (and a thread) the chat and the sender."""
     settings: Settings
     command: CommandCall | None
     resolver: SenderResolver
@@ -78,7 +78,9 @@ class TurnContext:
                 project.id,
                 event.channel,
                 event.account,
-                conversation_chat(event.chat, event.sender, is_group=event.is_group),
+                conversation_chat(
+                    event.chat, event.sender, is_group=event.is_group, thread=event.thread
+                ),
             ),
             settings=settings,
             command=_command(event, caps),

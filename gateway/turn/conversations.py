@@ -52,6 +52,8 @@ class Thread:
     conversation_id: str | None
     """None: the chat has none yet, or `/new` or an identity change cleared it."""
     last_response_id: str | None
+    start_param: str | None = None
+    """The chat's start context (`remember_start`), sent to the core as metadata."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class Conversations:
         async with self.db.statements(transaction=False) as st:
             found = {
                 (row.project_id, row.channel, row.account, row.chat): Thread(
-                    row.conversation_id, row.last_response_id
+                    row.conversation_id, row.last_response_id, row.start_param
                 )
                 for row in await _FIND.rows(st, unique)
             }
@@ -144,12 +146,34 @@ class Conversations:
                 dict(zip(("p_project", "p_channel", "p_account", "p_chat"), chat, strict=True)),
             )
 
+    async def remember_start(self, chat: ChatKey, start_param: str) -> None:
+        """`/start <payload>` that is not a link code: every later core call of the chat
+        carries it (metadata `start_param`) until another payload replaces it."""
+        values = dict(zip(("project_id", "channel", "account", "chat"), chat, strict=True))
+        insert = self.db.insert(Conversation).values(
+            **values, start_param=start_param[:64], turn_count=0, updated_at=utcnow()
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=["project_id", "channel", "account", "chat"],
+            set_={"start_param": insert.excluded.start_param},
+        )
+        async with self.db.engine.begin() as conn:
+            await conn.execute(upsert)
+
     async def close(self) -> None:
         await self._reads.close()
 
 
 _KEY = (Conversation.project_id, Conversation.channel, Conversation.account, Conversation.chat)
-_FIND = KeyLookup(_KEY, (*_KEY, Conversation.last_response_id, Conversation.conversation_id))
+_FIND = KeyLookup(
+    _KEY,
+    (
+        *_KEY,
+        Conversation.last_response_id,
+        Conversation.conversation_id,
+        Conversation.start_param,
+    ),
+)
 _NONE = Thread(None, None)
 _RESET = (
     update(Conversation)

@@ -43,16 +43,22 @@ DEFAULT_RETRY_AFTER_SECONDS = 30.0
 minute while it is overloaded, short enough to answer within the default total wait."""
 MIN_DEFER_SECONDS = 1.0
 """`Retry-After: 0` must not become a tight loop of calls the core keeps refusing."""
+MAX_METADATA_VALUE = 512
+"""The Responses API's limit on one metadata value."""
 
 
 def core_metadata(ctx: TurnContext, linked: bool) -> dict[str, str]:
-    """The request's string metadata: the project's feature, the channel as the source."""
-    return {
+    """The request's string metadata: the project's feature, the channel as the source; for a
+    tap (a quick-reply or list button), the payload behind the title the agent reads."""
+    metadata = {
         "feature": ctx.project.feature,
         "source": ctx.event.channel,
         "channel_account": ctx.event.account,
         "identity_linked": str(linked).lower(),
     }
+    if ctx.event.kind == "action" and ctx.event.action:
+        metadata["tap_payload"] = ctx.event.action[:MAX_METADATA_VALUE]
+    return metadata
 
 
 class CoreCaller:

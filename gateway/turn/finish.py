@@ -142,7 +142,7 @@ class TurnWriter:
                     dedupe_key=f"{job.key}:{job.outcome.purpose.value}",
                     inbox_event_id=job.row.id,
                     turn_id=turn_ids.get(job.row.id),
-                    options={"reply_to": job.event.message_id} if job.event.is_group else {},
+                    options=job.event.reply_options(),
                 )
             ]
             await outbox.insert(self.db, st, queued)
@@ -187,6 +187,7 @@ class TurnWriter:
                 "sender": event.sender,
                 "is_group": event.is_group,
                 "message_id": event.message_id,
+                "thread": event.thread,
                 "via": event.hints.get("via"),
                 "linked": turn.linked,
                 "conversation": turn.request.conversation,

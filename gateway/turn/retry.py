@@ -50,7 +50,7 @@ async def defer(
                 parts=list(ctx.caps.split(notice)),
                 dedupe_key=f"{ctx.key}:busy",
                 inbox_event_id=row.id,
-                options={"reply_to": event.message_id} if event.is_group else {},
+                options=event.reply_options(),
             )
             await outbox.insert(db, st, queued)
         values = {

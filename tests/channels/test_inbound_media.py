@@ -253,12 +253,13 @@ def test_whatsapp_contacts_are_one_attachment_each() -> None:
         {"latitude": True, "longitude": 1.0},
     ],
 )
-def test_whatsapp_bad_location_is_a_400(broken: dict[str, Any]) -> None:
+def test_whatsapp_bad_location_is_recorded_unsupported(broken: dict[str, Any]) -> None:
+    """One item of a batch: recorded with the reason, never refusing its siblings (issue 24)."""
     message = fake_whatsapp.location_message(WA_USER, 1.0, 1.0)
     message["location"] = broken
-    with pytest.raises(WebhookRejected) as refused:
-        whatsapp(message)
-    assert refused.value.status == 400
+    event = whatsapp(message)
+    assert (event.kind, event.event_id, event.attachments) == ("unsupported", message["id"], [])
+    assert event.hints["reason"].startswith("unexpected shape at location.")
 
 
 # --- Twilio: MMS and WhatsApp over Twilio ---------------------------------------------------

@@ -102,6 +102,9 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
                 ),
                 "edit_date": st.integers(0, 2**32),
                 "message_thread_id": st.integers(1, 99),
+                "sender_chat": chat,
+                "is_topic_message": st.booleans(),
+                "is_automatic_forward": st.booleans(),
                 **media,
             },
         )
@@ -138,10 +141,14 @@ def test_fields_equal_what_ptb_builds(data: dict[str, Any]) -> None:
         "location",
         "venue",
         "contact",
+        "message_thread_id",
+        "is_topic_message",
+        "is_automatic_forward",
     ):
         assert getattr(fields, name) == getattr(ptb, name), name
         assert type(getattr(fields, name)) is type(getattr(ptb, name)), name
     assert fields.chat.to_dict() == ptb.chat.to_dict()
+    assert fields.sender_chat == ptb.sender_chat
     assert fields.from_user is None or fields.from_user.full_name == ptb.from_user.full_name
     assert [e.to_dict() for e in fields.entities] == [e.to_dict() for e in ptb.entities]
     for name in MEDIA_TYPES:

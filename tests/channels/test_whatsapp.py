@@ -245,13 +245,73 @@ def test_reaction_is_unsupported_with_hints(adapter: WhatsAppAdapter) -> None:
     assert event.hints["target_message_id"] == "wamid.TARGET"
 
 
-@pytest.mark.parametrize("kind", ["contacts", "order", "system", "unsupported", "new"])
-def test_other_types_are_unsupported(adapter: WhatsAppAdapter, kind: str) -> None:
-    msg = {**text_message(USER, "x"), "type": kind}  # contacts: no card in it
+@pytest.mark.parametrize("kind", ["system", "request_welcome", "contacts", "order"])
+def test_recorded_types_and_empty_bodies_are_unsupported(
+    adapter: WhatsAppAdapter, kind: str
+) -> None:
+    msg = {**text_message(USER, "x"), "type": kind}  # contacts, order: nothing in them
     del msg["text"]
     event = parse_one(adapter, msg)
     assert (event.kind, event.hints["type"]) == ("unsupported", kind)
     assert event.sender == USER
+    assert event.event_id == msg["id"]
+
+
+@pytest.mark.parametrize("kind", ["unsupported", "unknown", "new"])
+def test_unreadable_types_stay_messages_with_nothing_to_read(
+    adapter: WhatsAppAdapter, kind: str
+) -> None:
+    """The user sent something: the turn's Unreadable handler answers it."""
+    msg = {**text_message(USER, "x"), "type": kind, "errors": [{"code": 131051, "title": "T"}]}
+    del msg["text"]
+    event = parse_one(adapter, msg)
+    assert (event.kind, event.text, event.attachments) == ("message", None, [])
+    assert event.hints == {"type": kind, "error_code": 131051, "error_title": "T"}
+
+
+def test_a_known_type_with_only_errors_is_recorded_with_the_error(
+    adapter: WhatsAppAdapter,
+) -> None:
+    msg = {**text_message(USER, "x"), "type": "interactive", "errors": [{"code": 131051}]}
+    del msg["text"]
+    event = parse_one(adapter, msg)
+    assert event.kind == "unsupported"
+    assert event.hints == {
+        "type": "interactive",
+        "reason": "the message carries errors",
+        "error_code": 131051,
+    }
+
+
+def test_an_order_is_text_listing_its_items(adapter: WhatsAppAdapter) -> None:
+    msg = {**text_message(USER, "x"), "type": "order"}
+    msg["order"] = {
+        "catalog_id": "CAT1",
+        "text": "  asap ",
+        "product_items": [
+            {"product_retailer_id": "A1", "quantity": "3", "item_price": "4.50", "currency": "BRL"},
+            {"product_retailer_id": "B2", "quantity": 1},
+        ],
+    }
+    event = parse_one(adapter, msg)
+    assert event.kind == "message"
+    assert event.text == "Order from catalog CAT1:\n- 3 x A1 at 4.50 BRL\n- 1 x B2\n\nasap"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"quantity": 1}, {"product_retailer_id": "A", "quantity": "x"},
+     {"product_retailer_id": "A", "quantity": 1, "item_price": [1]}],
+    ids=["no_product", "quantity", "price"],
+)  # fmt: skip
+def test_an_order_of_the_wrong_shape_is_recorded(
+    adapter: WhatsAppAdapter, item: dict[str, Any]
+) -> None:
+    msg = {**text_message(USER, "x"), "type": "order"}
+    msg["order"] = {"catalog_id": "C", "product_items": [item]}
+    event = parse_one(adapter, msg)
+    assert event.kind == "unsupported"
+    assert event.hints["reason"].startswith("unexpected shape at order.product_items")
 
 
 def test_flow_reply_is_unsupported(adapter: WhatsAppAdapter) -> None:
@@ -275,6 +335,13 @@ def test_statuses(adapter: WhatsAppAdapter) -> None:
         "error_title": "Re-engagement message",
     }
     assert event.timestamp == datetime.fromtimestamp(1750857384, UTC)
+
+
+def test_a_contacts_list_of_the_wrong_shape_only_loses_the_names(
+    adapter: WhatsAppAdapter,
+) -> None:
+    events = adapter.parse(signed(_broken("entry.0.changes.0.value.contacts", "x")))
+    assert [(e.kind, e.display_name) for e in events] == [("message", None), ("status", None)]
 
 
 def test_one_post_with_three_messages_and_two_statuses(adapter: WhatsAppAdapter) -> None:
@@ -334,33 +401,45 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
     return payload
 
 
+M = "entry.0.changes.0.value.messages.0"
+S = "entry.0.changes.0.value.statuses.0"
+
+
 @pytest.mark.parametrize(
-    ("path", "value"),
+    ("path", "value", "read"),
     [
-        ("entry", {"changes": []}),
-        ("entry.0", "not an object"),
-        ("entry.0.changes", {"0": {}}),
-        ("entry.0.changes.0.value", ["x"]),
-        ("entry.0.changes.0.value.messages", {"from": USER}),
-        ("entry.0.changes.0.value.messages.0", 7),
-        ("entry.0.changes.0.value.messages.0.from", 16505551234),
-        ("entry.0.changes.0.value.messages.0.id", ""),
-        ("entry.0.changes.0.value.messages.0.id", "wamid." + "x" * 200),
-        ("entry.0.changes.0.value.messages.0.text", "hi"),
-        ("entry.0.changes.0.value.messages.0.text", {"body": ["hi"]}),
-        ("entry.0.changes.0.value.messages.0.timestamp", "yesterday"),
-        ("entry.0.changes.0.value.messages.0.timestamp", 10**400),
-        ("entry.0.changes.0.value.messages.0.type", 5),
-        ("entry.0.changes.0.value.contacts", "x"),
-        ("entry.0.changes.0.value.statuses.0.errors", {"code": 1}),
-        ("entry.0.changes.0.value.statuses.0.status", None),
-        ("entry.0.changes.0.value.metadata", []),
+        ("entry", {"changes": []}, []),
+        ("entry.0", "not an object", []),
+        ("entry.0.changes", {"0": {}}, []),
+        ("entry.0.changes.0.value", ["x"], []),
+        ("entry.0.changes.0.value.metadata", [], []),
+        ("entry.0.changes.0.value.messages", {"from": USER}, ["status"]),
+        (M, 7, ["status"]),
+        (f"{M}.from", 16505551234, ["status"]),
+        (f"{M}.id", "", ["status"]),
+        (f"{M}.id", "wamid." + "x" * 200, ["status"]),
+        (f"{M}.text", "hi", ["status"]),
+        (f"{M}.text", {"body": ["hi"]}, ["status"]),
+        (f"{M}.timestamp", "yesterday", ["status"]),
+        (f"{M}.timestamp", 10**400, ["status"]),
+        (f"{M}.type", 5, ["status"]),
+        (f"{S}.errors", {"code": 1}, ["message"]),
+        (f"{S}.status", None, ["message"]),
     ],
 )
-def test_wrong_shapes_are_400(adapter: WhatsAppAdapter, path: str, value: Any) -> None:
-    with pytest.raises(WebhookRejected) as info:
-        adapter.parse(signed(_broken(path, value)))
-    assert info.value.status == 400
+def test_wrong_shapes_are_recorded_and_never_cost_the_rest(
+    adapter: WhatsAppAdapter, path: str, value: Any, read: list[str]
+) -> None:
+    """What is broken is one `unsupported` event with its reason; what is not (the message or
+    the status beside it) is read; a redelivery gives the same ids."""
+    payload = _broken(path, value)
+    events = adapter.parse(signed(payload))
+    [odd] = [event for event in events if event.kind == "unsupported"]
+    assert sorted(event.kind for event in events if event.kind != "unsupported") == read
+    assert odd.hints["reason"]  # "unexpected shape at ...", "invalid field(s): event_id"
+    assert odd.hints["position"].startswith("payload.entry")
+    again = adapter.parse(signed(payload))
+    assert [e.event_id for e in again] == [e.event_id for e in events]
 
 
 @pytest.mark.parametrize(
@@ -405,15 +484,12 @@ _JSON = st.recursive(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entry=_JSON)
-def test_arbitrary_shapes_only_raise_webhook_rejected(entry: Any) -> None:
+def test_arbitrary_shapes_are_read_or_recorded_never_refused(entry: Any) -> None:
+    """A JSON object is never refused, whatever its entries hold."""
     adapter = WhatsAppAdapter(account())
     payload = {"object": "whatsapp_business_account", "entry": entry}
-    try:
-        events = adapter.parse(request(json.dumps(payload).encode()))
-    except WebhookRejected as exc:
-        assert exc.status == 400
-    else:
-        assert all(isinstance(event, InboundEvent) for event in events)
+    events = adapter.parse(request(json.dumps(payload).encode()))
+    assert all(isinstance(event, InboundEvent) for event in events)
 
 
 @settings(max_examples=150, deadline=None)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.db import Database
 from gateway.storage.db.models import utcnow
-from gateway.storage.db.schema import current_revision, upgrade
+from gateway.storage.db.schema import SCHEMA_HEAD, current_revision, upgrade
 from tests.storage.test_transcription_migration import _downgrade
 
 
@@ -51,7 +51,7 @@ async def test_0010_creates_media_items_and_the_downgrade_drops_it(db_url: str) 
             assert await _layout(db) is None
         finally:
             await upgrade(db)
-        assert await current_revision(db) == "0010"
+        assert await current_revision(db) == SCHEMA_HEAD
         layout = await _layout(db)
         assert layout is not None
         assert {"inbox_event_id", "position", "data_encrypted", "expires_at"} <= layout["columns"]

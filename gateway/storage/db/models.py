@@ -158,6 +158,9 @@ class Conversation(Base):
     last_response_id: Mapped[str | None] = mapped_column(String(128))
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     """The id sent to the core as `conversation`; a new one starts a new conversation."""
+    start_param: Mapped[str | None] = mapped_column(String(64))
+    """The chat's start context: the last `/start` deep-link payload that was not a link code,
+    sent with every core call of the chat as metadata `start_param`."""
     turn_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

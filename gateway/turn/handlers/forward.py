@@ -15,7 +15,7 @@ from dataclasses import replace
 import structlog
 
 from gateway.turn.context import TurnContext
-from gateway.turn.conversations import Conversations, new_conversation_id
+from gateway.turn.conversations import Conversations, Thread, new_conversation_id
 from gateway.turn.core_client import CoreRequest
 from gateway.turn.core_input import CoreInputs
 from gateway.turn.core_turn import CoreCaller, core_metadata
@@ -51,7 +51,7 @@ class Forward:
             user=identity.user,
             input=message.value,
             previous_response_id=thread.last_response_id if chained else None,
-            metadata=core_metadata(ctx, identity.linked),
+            metadata=_metadata(ctx, identity.linked, thread),
             conversation=None
             if chained
             else thread.conversation_id or new_conversation_id(ctx.key),
@@ -67,3 +67,11 @@ class Forward:
         if message.told and isinstance(settled, Outcome):
             return replace(settled, replies=message.told + settled.replies)
         return settled
+
+
+def _metadata(ctx: TurnContext, linked: bool, thread: Thread) -> dict[str, str]:
+    """The core's metadata, with the chat's start context (a `/start` deep link's payload)."""
+    metadata = core_metadata(ctx, linked)
+    if thread.start_param:
+        metadata["start_param"] = thread.start_param
+    return metadata
