@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from channels.telegram import TelegramAdapter
 from channels.whatsapp import WhatsAppAdapter
 from gateway.dev import fake_whatsapp
 from gateway.dev.fake_whatsapp import FakeWhatsApp
@@ -34,3 +35,16 @@ async def whatsapp_on_fake() -> AsyncIterator[tuple[WhatsAppAdapter, FakeWhatsAp
     finally:
         await adapter.close()
         await fake.stop()
+
+
+def offline_telegram() -> TelegramAdapter:
+    """A Telegram adapter for parsing only (no Bot API behind it)."""
+    return TelegramAdapter(
+        AccountInfo(
+            project="p",
+            channel="telegram",
+            account="main",
+            secrets={"token": "1:x", "webhook_secret": "s"},
+            config={},
+        )
+    )

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Message
 
-from channels.telegram import TelegramAdapter
 from channels.telegram_fields import MEDIA_TYPES, MessageFields
-from gateway.messages import AccountInfo, InboundRequest, WebhookRejected
+from gateway.messages import InboundRequest, WebhookRejected
+from tests.auxil.adapters import offline_telegram
 
 user = st.fixed_dictionaries(
     {"id": st.integers(1, 2**52), "is_bot": st.booleans(), "first_name": st.text(max_size=8)},
@@ -163,15 +163,7 @@ def test_fields_equal_what_ptb_builds(data: dict[str, Any]) -> None:
         assert fields.reply_to_message.from_user == ptb.reply_to_message.from_user
 
 
-ADAPTER = TelegramAdapter(
-    AccountInfo(
-        project="p",
-        channel="telegram",
-        account="main",
-        secrets={"token": "1:x", "webhook_secret": "s"},
-        config={},
-    )
-)
+ADAPTER = offline_telegram()
 GOOD = {"message_id": 1, "date": 1700000000, "chat": {"id": 5, "type": "private"}, "text": "hi"}
 
 

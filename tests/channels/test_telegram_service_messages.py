@@ -10,20 +10,12 @@ from typing import Any
 import pytest
 from telegram.constants import MessageType
 
-from channels.telegram import TelegramAdapter
 from channels.telegram_fields import SERVICE_FIELDS
-from gateway.messages import AccountInfo, InboundEvent, InboundRequest
+from gateway.messages import InboundEvent, InboundRequest
 from gateway.storage.conversation_keys import conversation_chat
+from tests.auxil.adapters import offline_telegram
 
-ADAPTER = TelegramAdapter(
-    AccountInfo(
-        project="p",
-        channel="telegram",
-        account="main",
-        secrets={"token": "1:x", "webhook_secret": "s"},
-        config={},
-    )
-)
+ADAPTER = offline_telegram()
 ANA = {"id": 5, "is_bot": False, "first_name": "Ana"}
 BOT = {"id": 42, "is_bot": True, "first_name": "Bot", "username": "demo_bot"}
 PRIVATE = {"id": 5, "type": "private", "first_name": "Ana"}
