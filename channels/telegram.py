@@ -187,6 +187,9 @@ class TelegramAdapter(ChannelAdapter):
         topic = _topic(message)
         if topic is not None:
             event.hints["thread"] = topic
+        if message.media_group_id is not None and event.attachments:
+            # One part of an album: the worker gathers the parts into one message (`Album`).
+            event.hints["album"] = str(message.media_group_id)
         if message.sender_chat is not None:
             # Written as a chat (a group's anonymous admin, someone posting as their channel):
             # `from` is a placeholder account every such writer shares.

@@ -143,6 +143,7 @@ class MessageFields:
     message_thread_id: Any
     is_topic_message: Any
     is_automatic_forward: Any
+    media_group_id: Any
     service: str | None
     """Not PTB's: the message's service field (`SERVICE_FIELDS`), or None for a message."""
 
@@ -195,6 +196,7 @@ class MessageFields:
             message_thread_id=data.get("message_thread_id"),
             is_topic_message=data.get("is_topic_message"),
             is_automatic_forward=data.get("is_automatic_forward"),
+            media_group_id=data.get("media_group_id"),
             service=None if "text" in data else _service_field(data),
         )
 

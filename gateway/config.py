@@ -393,6 +393,14 @@ class Settings(BaseSettings):
         description="Sends in flight per process (within each provider's pacing); matches the "
         "Telegram adapter's 64-connection pool per bot.",
     )
+    album_wait_seconds: float = Field(
+        1.0,
+        ge=0,
+        validation_alias=_env("GATEWAY_ALBUM_WAIT_SECONDS"),
+        description="A Telegram album arrives as one update per photo: the turn waits until no "
+        "part has arrived for this long (at most 5x this after the first part), then sends the "
+        "parts to the agent as one message.",
+    )
     retry_base_seconds: float = Field(1.0, validation_alias=_env("GATEWAY_RETRY_BASE_SECONDS"))
     retry_cap_seconds: float = Field(60.0, validation_alias=_env("GATEWAY_RETRY_CAP_SECONDS"))
     inbox_max_attempts: int = Field(

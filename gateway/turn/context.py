@@ -49,6 +49,8 @@ class TurnContext:
     settings: Settings
     command: CommandCall | None
     resolver: SenderResolver
+    absorbed: tuple[int, ...] = ()
+    """Inbox rows this event took in (the other parts of an album): settled with it."""
     _identity: Identity | None = field(default=None, repr=False)
     _prompt: str | None = field(default=None, repr=False)
 
@@ -86,6 +88,13 @@ class TurnContext:
             command=_command(event, caps),
             resolver=resolver,
         )
+
+    def replace_event(self, event: InboundEvent, absorbed: tuple[int, ...]) -> None:
+        """The event is `event` from here on (an album's parts gathered into one), taking in
+        the inbox rows `absorbed`."""
+        self.event, self.absorbed = event, absorbed
+        self.command = _command(event, self.caps)
+        self._prompt = None
 
     async def identity(self) -> Identity:
         """The sender as the core will know them (resolved once per event)."""

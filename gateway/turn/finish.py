@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from approvals.service import ApprovalService, Destination
 from channels.capabilities import Capabilities
 from gateway.messages import InboundEvent, ReplyPart
-from gateway.storage import outbox
+from gateway.storage import albums, outbox
 from gateway.storage.batching import GroupCommit
 from gateway.storage.db import Database
 from gateway.storage.db.models import InboxEvent, Turn, utcnow
@@ -47,6 +47,8 @@ class Finished:
     """What the chat is sent: the replies cut to the channel's message size, then the answer
     rendered in its markup (`pipeline.reply_parts`)."""
     key: str = ""
+    absorbed: tuple[int, ...] = ()
+    """Inbox rows the event took in (an album's other parts): settled with it."""
 
 
 class TurnWriter:
@@ -112,6 +114,8 @@ class TurnWriter:
                 ],
             )
             live = [job for job in jobs if job.row.id in settled]
+            for job in live:
+                await albums.absorb(st, job.absorbed, job.row.id, job.outcome.status.value, now)
             turns = [
                 (job, job.outcome.turn)
                 for job in live

@@ -73,6 +73,7 @@ class TurnPipeline:
             conversations=self.conversations,
             inputs=self.inputs,
             spawn=self._in_background,
+            album_wait_seconds=settings.album_wait_seconds,
         )
 
     async def close(self) -> None:
@@ -104,10 +105,13 @@ class TurnPipeline:
             )
             result = await self._decide(ctx)
             if isinstance(result, Outcome):
+                event = ctx.event  # an album: its parts gathered into one
                 most = self.settings.reply_parts(ctx.caps.paid_parts)
                 parts = reply_parts(result, ctx.caps, most) if event.chat else ()
                 await self._finish(
-                    Finished(row, worker_id, event, result, project, ctx.caps, parts, key)
+                    Finished(
+                        row, worker_id, event, result, project, ctx.caps, parts, key, ctx.absorbed
+                    )
                 )
         except LeaseLost:
             log.warning("inbox.lease_lost")

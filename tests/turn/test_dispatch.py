@@ -83,7 +83,8 @@ async def test_the_handlers_are_asked_below_the_poison_limit(attempts: int) -> N
 
 def test_the_turn_policy_reads_in_one_place() -> None:
     """The order is the policy: reports and resumes first, carrier keywords before anything is
-    answered, the addressed check before any reply, the core last."""
+    answered, an album gathered before the addressed check (its caption is what mentions the
+    bot), the addressed check before any reply, the core last."""
     fake = cast(Any, object())
     names = [
         type(h).__name__
@@ -94,12 +95,14 @@ def test_the_turn_policy_reads_in_one_place() -> None:
             conversations=fake,
             inputs=fake,
             spawn=lambda work: None,
+            album_wait_seconds=1.0,
         )
     ]
     assert names == [
         "DeliveryStatus",
         "ResumeAfterApprovals",
         "CarrierKeywords",
+        "Album",
         "Addressed",
         "ApprovalButtons",
         "OtherActions",

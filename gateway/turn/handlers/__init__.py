@@ -14,6 +14,7 @@ from gateway.turn.conversations import Conversations
 from gateway.turn.core_input import CoreInputs
 from gateway.turn.core_turn import CoreCaller
 from gateway.turn.handlers.addressed import Addressed, Spawn
+from gateway.turn.handlers.album import Album
 from gateway.turn.handlers.approval_buttons import ApprovalButtons
 from gateway.turn.handlers.carrier_keywords import CarrierKeywords
 from gateway.turn.handlers.chat_commands import Commands
@@ -35,12 +36,14 @@ def turn_handlers(
     conversations: Conversations,
     inputs: CoreInputs,
     spawn: Spawn,
+    album_wait_seconds: float,
 ) -> list[Handler]:
     decisions = ChannelDecisions(approvals)
     return [
         DeliveryStatus(db),  # provider reports about earlier sends
         ResumeAfterApprovals(approvals, caller),  # the approvals a response waited for are decided
         CarrierKeywords(db),  # STOP / START / HELP, and silence after STOP
+        Album(db, album_wait_seconds),  # the parts of an album gathered into one message
         Addressed(db, spawn),  # group chats: only when spoken to
         ApprovalButtons(decisions),
         OtherActions(),
