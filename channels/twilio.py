@@ -149,6 +149,12 @@ class TwilioAdapter(ChannelAdapter):
         if form.get("OptOutType"):
             hints["opt_out_type"] = form["OptOutType"]
         payload = form.get("ButtonPayload")
+        attachments, problems = _attachments(form, whatsapp=channel == "whatsapp")
+        if problems:
+            # Kept with the event (support sees why); with nothing else left, the user is told
+            # the message could not be read (the Unreadable handler).
+            hints["unreadable_items"] = problems
+            log.warning("twilio: part of message %s unreadable: %s", sid, "; ".join(problems))
         return make_event(
             channel=channel,
             account=self.account.account,
@@ -159,7 +165,7 @@ class TwilioAdapter(ChannelAdapter):
             chat=sender_address,
             message_id=sid,
             text=(form.get("ButtonText") if payload else None) or form.get("Body") or None,
-            attachments=_attachments(form, whatsapp=channel == "whatsapp"),
+            attachments=attachments,
             display_name=form.get("ProfileName") or None,
             hints=hints,
             raw=_raw(form),
@@ -477,11 +483,15 @@ def _sender(address: str) -> tuple[str, str, dict[str, Any]]:
     return "whatsapp", digits, {"via": TwilioAdapter.channel}
 
 
-def _attachments(form: MultiDict[str], *, whatsapp: bool) -> list[Attachment]:
-    """Every `MediaUrl{N}` (kind from `MediaContentType{N}`), and a WhatsApp location."""
+def _attachments(form: MultiDict[str], *, whatsapp: bool) -> tuple[list[Attachment], list[str]]:
+    """Every `MediaUrl{N}` (kind from `MediaContentType{N}`), and a WhatsApp location; and why
+    an item could not be read. One odd item never costs the message: a `NumMedia` that is not a
+    number reads the `MediaUrl{N}` there are, a location with a bad coordinate is left out."""
     declared = form.get("NumMedia") or "0"
+    problems: list[str] = []
     if not declared.isascii() or not declared.isdigit():
-        raise WebhookRejected(400, "malformed_form", "NumMedia is not a number")
+        problems.append("NumMedia is not a number")
+        declared = str(MAX_MEDIA)
     found: list[Attachment] = []
     for index in range(min(int(declared), MAX_MEDIA)):
         url = form.get(f"MediaUrl{index}")
@@ -493,16 +503,21 @@ def _attachments(form: MultiDict[str], *, whatsapp: bool) -> list[Attachment]:
             kind = "voice"
         found.append(Attachment(kind=kind, url=url, mime_type=mime_type))
     if whatsapp and form.get("Latitude") and form.get("Longitude"):
-        found.append(
-            Attachment(
-                kind="location",
-                latitude=_degrees(form, "Latitude", 90),
-                longitude=_degrees(form, "Longitude", 180),
-                name=form.get("Label") or None,
-                address=form.get("Address") or None,
+        latitude = _degrees(form, "Latitude", 90)
+        longitude = _degrees(form, "Longitude", 180)
+        if latitude is None or longitude is None:
+            problems.append("the location's Latitude/Longitude is not a coordinate")
+        else:
+            found.append(
+                Attachment(
+                    kind="location",
+                    latitude=latitude,
+                    longitude=longitude,
+                    name=form.get("Label") or None,
+                    address=form.get("Address") or None,
+                )
             )
-        )
-    return found
+    return found, problems
 
 
 def _is_recording(kind: str, mime_type: str | None, *, whatsapp: bool) -> bool:
@@ -513,14 +528,12 @@ def _is_recording(kind: str, mime_type: str | None, *, whatsapp: bool) -> bool:
     return kind == "audio"
 
 
-def _degrees(form: MultiDict[str], name: str, limit: float) -> float:
+def _degrees(form: MultiDict[str], name: str, limit: float) -> float | None:
     try:
         value = float(form[name])
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or abs(value) > limit:
-        raise WebhookRejected(400, "malformed_form", f"{name} is not a coordinate")
-    return value
+        return None
+    return value if math.isfinite(value) and abs(value) <= limit else None
 
 
 def _origin(url: str) -> str:

@@ -606,6 +606,9 @@ def _read_text(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
 
 def _read_interactive(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
     reply_type = _text(body, "type", "interactive")
+    if reply_type == "nfm_reply":
+        _read_flow_reply(body, fields)
+        return
     if reply_type not in ("button_reply", "list_reply"):
         _read_unsupported(f"interactive:{reply_type}", body, fields)
         return
@@ -615,6 +618,16 @@ def _read_interactive(kind: str, body: dict[str, Any], fields: dict[str, Any]) -
         "action": _text(reply, "id", reply_type),
         "text": _text(reply, "title", reply_type, required=False),
     }
+
+
+def _read_flow_reply(body: dict[str, Any], fields: dict[str, Any]) -> None:
+    """A WhatsApp Flow the user completed: what they filled in (`response_json`, a JSON text)
+    goes to the agent as the message's text; Meta's `body` is only "Sent"."""
+    reply = _dict(body.get("nfm_reply"), "nfm_reply")
+    answers = _text(reply, "response_json", "nfm_reply", required=False)
+    name = _text(reply, "name", "nfm_reply", required=False) or "flow"
+    fields["text"] = f"Form reply ({name}): {answers or '{}'}"
+    fields["hints"]["type"] = "nfm_reply"
 
 
 def _read_button(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:

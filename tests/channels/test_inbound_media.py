@@ -320,12 +320,26 @@ def test_whatsapp_over_twilio_location() -> None:
 
 
 @pytest.mark.parametrize("latitude", ["north", "nan", "91", "inf"])
-def test_twilio_bad_coordinates_are_a_400(latitude: str) -> None:
-    form = fake_twilio.inbound_form(from_="whatsapp:+14155550100", body="", location=(1, 2))
+def test_twilio_bad_coordinates_leave_the_location_out_not_the_message(latitude: str) -> None:
+    """One odd item never costs the message (issue 24): the text still goes, the location is
+    left out and the reason kept with the event."""
+    form = fake_twilio.inbound_form(from_="whatsapp:+14155550100", body="here", location=(1, 2))
     form["Latitude"] = latitude
-    with pytest.raises(WebhookRejected) as refused:
-        twilio(form)
-    assert refused.value.status == 400
+    event = twilio(form)
+    assert (event.kind, event.text, event.attachments) == ("message", "here", [])
+    assert event.hints["unreadable_items"] == [
+        "the location's Latitude/Longitude is not a coordinate"
+    ]
+
+
+def test_twilio_num_media_that_is_not_a_number_reads_the_media_there_are() -> None:
+    form = fake_twilio.inbound_form(
+        from_="+14155550100", body="pics", media=[("https://api.twilio.com/m/1", "image/png")]
+    )
+    form["NumMedia"] = "many"
+    event = twilio(form)
+    assert [(a.kind, a.url) for a in event.attachments] == [("image", "https://api.twilio.com/m/1")]
+    assert event.hints["unreadable_items"] == ["NumMedia is not a number"]
 
 
 @pytest.mark.parametrize(

@@ -314,12 +314,23 @@ def test_an_order_of_the_wrong_shape_is_recorded(
     assert event.hints["reason"].startswith("unexpected shape at order.product_items")
 
 
-def test_flow_reply_is_unsupported(adapter: WhatsAppAdapter) -> None:
+def test_a_flow_reply_is_a_message_with_what_the_user_filled_in(adapter: WhatsAppAdapter) -> None:
+    """Shape: Meta's "Flows" webhook example (developers.facebook.com/docs/whatsapp/flows/
+    reference/responsemsgwebhook): `nfm_reply` with `name`, `body` ("Sent"), `response_json`."""
     msg = text_message(USER, "x")
     msg.pop("text")
-    msg |= {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": {}}}
+    answers = '{"flow_token": "t1", "size": "M"}'
+    msg |= {
+        "type": "interactive",
+        "interactive": {
+            "type": "nfm_reply",
+            "nfm_reply": {"name": "flow", "body": "Sent", "response_json": answers},
+        },
+    }
     event = parse_one(adapter, msg)
-    assert (event.kind, event.hints["type"]) == ("unsupported", "interactive:nfm_reply")
+    assert (event.kind, event.text) == ("message", f"Form reply (flow): {answers}")
+    msg["interactive"]["nfm_reply"] = {}
+    assert parse_one(adapter, msg).text == "Form reply (flow): {}"
 
 
 def test_statuses(adapter: WhatsAppAdapter) -> None:
