@@ -65,8 +65,10 @@ class MediaFiles:
         data: bytes,
         mime_type: str = "application/octet-stream",
         filename: str | None = None,
+        file_id: str | None = None,
     ) -> FakeFile:
-        file = FakeFile(self._new_id(next(self._numbers)), data, mime_type, filename)
+        """`file_id`: the id a recorded payload already names (else a new one)."""
+        file = FakeFile(file_id or self._new_id(next(self._numbers)), data, mime_type, filename)
         self.files[file.id] = file
         return file
 

@@ -295,11 +295,15 @@ class FakeTelegram(LocalServer):
         return update_id
 
     def add_file(
-        self, data: bytes, mime_type: str = "application/octet-stream", filename: str | None = None
+        self,
+        data: bytes,
+        mime_type: str = "application/octet-stream",
+        filename: str | None = None,
+        file_id: str | None = None,
     ) -> FakeFile:
         """A file a user sent: its ``id`` is the ``file_id`` for an update (`media_field`,
         `photo_sizes`); its counters say how often it was downloaded."""
-        return self.media.add(data, mime_type, filename)
+        return self.media.add(data, mime_type, filename, file_id)
 
     def block_chat(self, chat_id: int) -> None:
         """Simulate the user having blocked the bot: sendMessage answers 403."""

@@ -169,11 +169,15 @@ class FakeTwilio(MessageRecordingServer):
         self._failures.append(_Failure(status, code, message, retry_after, n))
 
     def add_media(
-        self, data: bytes, mime_type: str = "image/jpeg", filename: str | None = None
+        self,
+        data: bytes,
+        mime_type: str = "image/jpeg",
+        filename: str | None = None,
+        file_id: str | None = None,
     ) -> FakeFile:
         """Media a user sent; `media_url` is its ``MediaUrl{N}``, its counters say how often
         it was downloaded."""
-        return self.media.add(data, mime_type, filename)
+        return self.media.add(data, mime_type, filename, file_id)
 
     def media_url(self, file: FakeFile) -> str:
         """Where Twilio serves ``file`` (the fake must be started)."""

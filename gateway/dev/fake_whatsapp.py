@@ -188,11 +188,15 @@ class FakeWhatsApp(MessageRecordingServer):
         ]
 
     def add_media(
-        self, data: bytes, mime_type: str = "image/jpeg", filename: str | None = None
+        self,
+        data: bytes,
+        mime_type: str = "image/jpeg",
+        filename: str | None = None,
+        file_id: str | None = None,
     ) -> FakeFile:
         """Media a user sent: its ``id`` is the media id for `media_message`; its counters say
         how often it was downloaded."""
-        return self.media.add(data, mime_type, filename)
+        return self.media.add(data, mime_type, filename, file_id)
 
     # ----------------------------------------------------------------- lifecycle
 
