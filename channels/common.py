@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
@@ -19,6 +20,16 @@ MAX_RETRY_AFTER = 3600.0
 MEDIA_KINDS = ("image", "audio", "video")
 _TYPE_KINDS = {"application/ogg": "audio"}
 """Types whose major part does not say the kind."""
+_BSUID = re.compile(r"[A-Z]{2}(?:\.[A-Z]{2,8})?\.[0-9A-Za-z]{1,128}")
+"""Meta's business-scoped user id: a country code, a period, up to 128 letters and digits (a
+parent id has a middle part: `US.ENT.11815799212886844830`)."""
+
+
+def is_bsuid(value: object) -> TypeGuard[str]:
+    """Whether `value` is a WhatsApp business-scoped user id (BSUID, `US.13491208655302741918`):
+    how Meta names a user who adopted a username, where it may no longer give the number. A
+    phone number (digits, `+digits`) never is one."""
+    return isinstance(value, str) and _BSUID.fullmatch(value) is not None
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -583,7 +583,12 @@ def _addressing_hints(message: MessageFields) -> dict[str, Any]:
     if mentions:
         hints["mentions"] = mentions
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and not replied.opens_topic:
+    if (
+        replied is not None
+        and replied.from_user is not None
+        and not replied.opens_topic
+        and not replied.automatic_forward
+    ):
         hints["reply_to_user_id"] = replied.from_user.id
     return hints
 

@@ -99,9 +99,13 @@ SERVICE_FIELDS = frozenset(
         "video_chat_started",
         "web_app_data",
         "write_access_allowed",
-        # ... and the results of a bot's own payment and Passport flows.
+        # ... the results of a bot's own payment and Passport flows ...
         "passport_data",
         "successful_payment",
+        # ... and service messages newer than PTB 22.8 (Bot API 10.2-10.3 communities).
+        "community_chat_added",
+        "community_chat_joined",
+        "community_chat_removed",
     }
 )
 """Fields that make a message a service message: a record of something that happened in the
@@ -115,10 +119,13 @@ T = TypeVar("T", bound=TelegramObject)
 class RepliedTo:
     """The message a message replies to: who sent it, and whether it is the service message
     that opened a forum topic (every message in a topic that replies to nothing else "replies"
-    to it: not a reply to its sender)."""
+    to it: not a reply to its sender) or a channel post Telegram forwarded into its discussion
+    group (a comment on the post; its `from` is Telegram's service account 777000, never the
+    person or bot that wrote the post)."""
 
     from_user: User | None
     opens_topic: bool = False
+    automatic_forward: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +191,7 @@ class MessageFields:
                 RepliedTo(
                     _optional(User, replied.get("from")),
                     opens_topic="forum_topic_created" in replied,
+                    automatic_forward=replied.get("is_automatic_forward") is True,
                 )
                 if replied is not None
                 else None

@@ -28,6 +28,7 @@ from channels.capabilities import SMS, WHATSAPP_VIA_TWILIO, Capabilities
 from channels.common import (
     attachment_kind,
     header,
+    is_bsuid,
     make_event,
     mime_essence,
     parse_retry_after,
@@ -148,7 +149,10 @@ class TwilioAdapter(ChannelAdapter):
         hints["to"] = form.get("To")
         if form.get("OptOutType"):
             hints["opt_out_type"] = form["OptOutType"]
-        payload = form.get("ButtonPayload")
+        # A quick-reply button (ButtonPayload / ButtonText) or a list picker row (ListId /
+        # ListTitle): a tap whose title is what the user said, its id the payload.
+        payload = form.get("ButtonPayload") or form.get("ListId")
+        title = form.get("ButtonText") if form.get("ButtonPayload") else form.get("ListTitle")
         attachments, problems = _attachments(form, whatsapp=channel == "whatsapp")
         if problems:
             # Kept with the event (support sees why); with nothing else left, the user is told
@@ -164,7 +168,7 @@ class TwilioAdapter(ChannelAdapter):
             sender=sender,
             chat=sender_address,
             message_id=sid,
-            text=(form.get("ButtonText") if payload else None) or form.get("Body") or None,
+            text=(title if payload else None) or form.get("Body") or None,
             attachments=attachments,
             display_name=form.get("ProfileName") or None,
             hints=hints,
@@ -478,9 +482,14 @@ def _sender(address: str) -> tuple[str, str, dict[str, Any]]:
         return "sms", address, {}
     number = address[len(WHATSAPP_PREFIX) :].strip()
     digits = number.removeprefix("+")
-    if not digits.isascii() or not digits.isdigit():
-        raise WebhookRejected(400, "malformed_form", "From is not a WhatsApp number")
-    return "whatsapp", digits, {"via": TwilioAdapter.channel}
+    if digits.isascii() and digits.isdigit():
+        return "whatsapp", digits, {"via": TwilioAdapter.channel}
+    if is_bsuid(number):
+        # A user with a WhatsApp username may hide the number: From is then their
+        # business-scoped user id (`whatsapp:US.13491208655302741918`), which is how they are
+        # identified and answered.
+        return "whatsapp", number, {"via": TwilioAdapter.channel}
+    raise WebhookRejected(400, "malformed_form", "From is not a WhatsApp number")
 
 
 def _attachments(form: MultiDict[str], *, whatsapp: bool) -> tuple[list[Attachment], list[str]]:

@@ -21,7 +21,7 @@ from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
 
 from channels.base import ChannelAdapter, MediaSource, SignedProbe
 from channels.capabilities import WHATSAPP, Capabilities
-from channels.common import header, make_event, parse_retry_after
+from channels.common import header, is_bsuid, make_event, parse_retry_after
 from channels.whatsapp_version import API_VERSION
 from gateway.messages import (
     AccountInfo,
@@ -53,15 +53,18 @@ MAX_CHALLENGE = 1024
 
 RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
 OUTSIDE_WINDOW_CODE = 131047
+BSUID_REFUSED_CODE = 131062
+"""This message cannot go to a business-scoped user id (`recipient`): it needs the number."""
 TRANSIENT_CODES = frozenset({1, 2, 131000, 131016})
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 MEDIA_REFUSED_CODES = frozenset({100, 131009, 131051, 131052, 131053})
 """Refusals of an image message that say the image (its link) is unusable: invalid parameter,
 unsupported message type, media download and media upload errors."""
-RECORDED_TYPES = frozenset({"system", "request_welcome"})
-"""Message types that are not something the user said (a number change, a first chat opened):
-recorded, never answered. Reactions are recorded too (`_read_reaction`); `unsupported`,
-`unknown` and types newer than this adapter are answered as unreadable."""
+RECORDED_TYPES = frozenset({"system", "request_welcome", "revoke"})
+"""Message types that are not something the user said (a number change, a first chat opened,
+a message the user deleted): recorded, never answered. Reactions and edits are recorded too
+(`_read_reaction`, `_read_edit`); `unsupported`, `unknown` and types newer than this adapter are
+answered as unreadable."""
 ID_LIMIT = 128
 """An event id's longest form (`InboundEvent.event_id`)."""
 
@@ -175,7 +178,7 @@ class WhatsAppAdapter(ChannelAdapter):
         )
 
     def _message_event(self, message: dict[str, Any], names: dict[str, str]) -> InboundEvent:
-        sender = _text(message, "from", "message")
+        sender = _sender(message)
         kind = _text(message, "type", "message", required=False) or "unknown"
         fields: dict[str, Any] = {
             "channel": self.channel,
@@ -190,10 +193,19 @@ class WhatsAppAdapter(ChannelAdapter):
             "kind": "message",
             "hints": {},
         }
+        user_id = _usable_id(message.get("from_user_id"))
+        if user_id:
+            fields["hints"]["user_id"] = user_id
         context = message.get("context")
         if isinstance(context, dict) and isinstance(context.get("id"), str):
             fields["hints"]["context_id"] = context["id"]
         _read_body(kind, message, fields)
+        group = message.get("group_id")
+        if isinstance(group, str) and group and fields["kind"] != "unsupported":
+            # Written in a group: this adapter answers only 1:1 chats, and an answer to the
+            # sender's own number would take the group's talk private. Recorded.
+            fields["kind"] = "unsupported"
+            fields["hints"] |= {"type": f"group:{kind}", "group_id": _usable_id(group)}
         return make_event(**fields)
 
     def _status_event(self, status: dict[str, Any]) -> InboundEvent:
@@ -206,7 +218,8 @@ class WhatsAppAdapter(ChannelAdapter):
             account=self.account.account,
             event_id=f"{message_id}:{state}",
             kind="status",
-            chat=_text(status, "recipient_id", "status", required=False),
+            chat=_text(status, "recipient_id", "status", required=False)
+            or _text(status, "recipient_user_id", "status", required=False),
             timestamp=_timestamp(status.get("timestamp")),
             hints={
                 "provider_message_id": message_id,
@@ -233,7 +246,8 @@ class WhatsAppAdapter(ChannelAdapter):
         if event_id and key == "statuses":
             state = _usable_id(found.get("status"))
             event_id = _usable_id(f"{event_id}:{state}") if state else None
-        sender = _usable_id(found.get("from") if key == "messages" else None)
+        sender = _usable_id(found.get("from") or found.get("from_user_id"))
+        sender = sender if key == "messages" else None
         kind = found.get("type")
         return make_event(
             channel=self.channel,
@@ -256,7 +270,7 @@ class WhatsAppAdapter(ChannelAdapter):
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": message.chat,
+            **_addressee(message.chat),
         }
         if message.reply_to:
             payload["context"] = {"message_id": message.reply_to}
@@ -409,6 +423,12 @@ def classify_error(status: int, body: dict[str, Any], retry_after: str | None = 
             f"outside the 24-hour window ({OUTSIDE_WINDOW_CODE}): a template is required",
             permanent=True,
         )
+    if code == BSUID_REFUSED_CODE:
+        return GraphError(
+            f"whatsapp {code}: this message cannot be sent to a business-scoped user id (a user "
+            "known by username only): it needs the user's phone number",
+            code=code,
+        )
     if status >= 500 or code in TRANSIENT_CODES:
         return SendError(f"{label}: {message or 'server error'}")
     return GraphError(f"{label}: {message or f'HTTP {status}'}", code=code)
@@ -423,6 +443,12 @@ async def _json_body(response: ClientResponse) -> dict[str, Any]:
 
 
 # --- outbound helpers ------------------------------------------------------------------------
+def _addressee(chat: str) -> dict[str, str]:
+    """Who a message goes to: a business-scoped user id (a user known by username only) as
+    `recipient`, a phone number as `to` (never both: `to` would win)."""
+    return {"recipient": chat} if is_bsuid(chat) else {"to": chat}
+
+
 def _text_message(body: str) -> dict[str, Any]:
     return {"type": "text", "text": {"body": body, "preview_url": False}}
 
@@ -525,16 +551,30 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def _contact_names(contacts: Any) -> dict[str, str]:
-    """Display names by WhatsApp id; a contacts list of the wrong shape only loses names."""
+    """Display names by WhatsApp id and by business-scoped user id (`user_id`); a contacts
+    list of the wrong shape only loses names."""
     names: dict[str, str] = {}
     for contact in contacts if isinstance(contacts, list) else []:
         if not isinstance(contact, dict):
             continue
         profile = contact.get("profile")
         name = profile.get("name") if isinstance(profile, dict) else None
-        if isinstance(contact.get("wa_id"), str) and isinstance(name, str):
-            names[contact["wa_id"]] = name
+        for key in ("wa_id", "user_id"):
+            if isinstance(contact.get(key), str) and isinstance(name, str):
+                names[contact[key]] = name
     return names
+
+
+def _sender(message: dict[str, Any]) -> str:
+    """Who wrote the message: their phone number (`from`) when Meta gives it, else their
+    business-scoped user id (`from_user_id`: a user known by username only)."""
+    number = _text(message, "from", "message", required=False)
+    if number:
+        return number
+    user_id = message.get("from_user_id")
+    if is_bsuid(user_id):
+        return user_id
+    raise _bad("message.from")
 
 
 def _errors(item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -729,6 +769,16 @@ def _read_reaction(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> N
     }
 
 
+def _read_edit(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
+    """The user edited a message they sent (Coexistence numbers): an edit, recorded like a
+    Telegram `edited_message`; the message it changes is kept for support."""
+    fields["kind"] = "edited"
+    fields["hints"] |= {
+        "type": "edit",
+        "target_message_id": _text(body, "original_message_id", "edit", required=False),
+    }
+
+
 def _read_unsupported(kind: str, body: dict[str, Any], fields: dict[str, Any]) -> None:
     fields["kind"] = "unsupported"
     fields["hints"]["type"] = kind
@@ -739,6 +789,7 @@ _MESSAGE_READERS: dict[str, Reader] = {
     "interactive": _read_interactive,
     "button": _read_button,
     "reaction": _read_reaction,
+    "edit": _read_edit,
     "location": _read_location,
     "order": _read_order,
     **dict.fromkeys(MEDIA_TYPES, _read_media),

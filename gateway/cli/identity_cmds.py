@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from channels.common import is_bsuid
 from gateway.cli.common import emit, err, fail, load_settings, opened_store, run, validated
 from gateway.config import Settings
 
@@ -35,7 +36,8 @@ IdentityArg = Annotated[
     typer.Argument(
         metavar="CHANNEL:SENDER",
         help="A channel identity: telegram:<user id>, sms:<+E.164 number> or "
-        "whatsapp:<number, digits only>, e.g. telegram:123456789 or sms:+15551234567.",
+        "whatsapp:<number, digits only, or business-scoped user id>, e.g. telegram:123456789 "
+        "or sms:+15551234567.",
         show_default=False,
     ),
 ]
@@ -49,7 +51,11 @@ AUDIT_COLUMNS = ("created_at", "actor", "action", "subject", "details")
 _SENDERS: dict[str, tuple[re.Pattern[str], str]] = {
     "telegram": (re.compile(r"\d{1,20}"), "a Telegram user id (digits), like 123456789"),
     "sms": (re.compile(r"\+\d{6,15}"), "a phone number in E.164 form, like +15551234567"),
-    "whatsapp": (re.compile(r"\d{6,15}"), "a phone number (digits only), like 15551234567"),
+    "whatsapp": (
+        re.compile(r"\d{6,15}"),
+        "a phone number (digits only), like 15551234567, or a business-scoped user id, like "
+        "US.13491208655302741918",
+    ),
 }
 
 
@@ -65,6 +71,8 @@ def parse_identity(value: str) -> tuple[str, str]:
     if channel == "whatsapp":
         sender = sender.removeprefix("+")  # WhatsApp senders are known by digits alone
     pattern, expected = _SENDERS[channel]
+    if channel == "whatsapp" and is_bsuid(sender):
+        return channel, sender  # a user known by a username only (docs/decisions.md)
     if not pattern.fullmatch(sender):
         fail(f"{channel} senders are {expected}; got {sender!r}")
     return channel, sender

@@ -27,6 +27,7 @@ from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from gateway.dev.fake_media import FakeFile, MediaFiles
+from gateway.dev.fake_whatsapp import BSUID_RE
 from gateway.dev.server import MessageRecordingServer
 
 __all__ = [
@@ -56,7 +57,11 @@ def new_sid(prefix: str) -> str:
 
 
 def _address_ok(address: str) -> bool:
+    """An E.164 number (``whatsapp:`` or not), or ``whatsapp:`` and a WhatsApp user's
+    business-scoped user id (a user known by username only: ``whatsapp:US.1349...``)."""
     number = address.removeprefix("whatsapp:")
+    if number != address and BSUID_RE.fullmatch(number):
+        return True
     return bool(_E164_RE.fullmatch(number))
 
 
@@ -479,7 +484,8 @@ def inbound_form(
     label: str | None = None,
 ) -> dict[str, str]:
     """A real-shaped inbound message webhook (SMS, or WhatsApp when ``from_`` is
-    ``whatsapp:+...``); ``media`` is ``(url, content_type)`` pairs (`FakeTwilio.media_url`);
+    ``whatsapp:+...``, or ``whatsapp:<business-scoped user id>`` for a user known by username
+    only); ``media`` is ``(url, content_type)`` pairs (`FakeTwilio.media_url`);
     ``location`` (latitude, longitude) with its ``address`` and ``label``: a WhatsApp location."""
     sid = message_sid or new_sid("MM" if media else "SM")
     media = list(media)
@@ -500,7 +506,11 @@ def inbound_form(
         form[f"MediaUrl{index}"] = url
         form[f"MediaContentType{index}"] = content_type
     if from_.startswith("whatsapp:"):
-        form["WaId"] = from_.removeprefix("whatsapp:").removeprefix("+")
+        user = from_.removeprefix("whatsapp:")
+        if BSUID_RE.fullmatch(user):  # a user known by username only: no number at all
+            form |= {"WaId": "", "ExternalUserId": user}
+        else:
+            form["WaId"] = user.removeprefix("+")
         form["ProfileName"] = profile_name or "WhatsApp User"
         kind = media[0][1].partition("/")[0] if media else "text"
         kind = kind if kind in ("text", "image", "audio", "video") else "document"

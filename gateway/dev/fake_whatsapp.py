@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_PHONE_NUMBER_ID",
     "FakeWhatsApp",
     "RecordedRequest",
+    "addressee",
     "button_reply",
     "contact",
     "contacts_message",
@@ -54,6 +56,9 @@ DEFAULT_APP_SECRET = "fake-whatsapp-app-secret"
 DEFAULT_WABA_ID = "102290129340398"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+BSUID_REFUSED_CODE = 131062
+BSUID_RE = re.compile(r"[A-Z]{2}(?:\.[A-Z]{2,8})?\.[0-9A-Za-z]{1,128}")
+"""A business-scoped user id (`US.13491208655302741918`, a parent one `US.ENT.1181...`)."""
 
 
 def new_wamid() -> str:
@@ -143,6 +148,9 @@ class FakeWhatsApp(MessageRecordingServer):
         """Image links the API refuses (400, 131053 media upload error)."""
         self.outside_window: set[str] = set()
         """Recipients whose 24-hour window is closed: free-form sends answer 400 / 131047."""
+        self.bsuid_refused: set[str] = set()
+        """Message types (``text``, ``image``, ``interactive``) the API refuses to send to a
+        business-scoped user id (``recipient``): 400 / 131062."""
         self.media = MediaFiles(lambda n: str(1_000_000_000_000_000 + n))
         """Media users sent (`add_media`): ``GET /{version}/{media-id}`` and its download URL,
         both with the bearer token."""
@@ -168,10 +176,12 @@ class FakeWhatsApp(MessageRecordingServer):
         self._failures.append(_Failure(status, code, message, error_subcode, retry_after, n))
 
     def sent_texts(self, to: str | None = None) -> list[str]:
-        """Text bodies (or interactive body texts) accepted, in arrival order."""
+        """Text bodies (or interactive body texts) accepted, in arrival order; with ``to``, only
+        those to that addressee (a phone number, ``to``, or a business-scoped user id,
+        ``recipient``: `addressee`)."""
         texts = []
         for message in self.messages:
-            if to is not None and message.get("to") != to:
+            if to is not None and addressee(message) != to:
                 continue
             if message.get("type") == "interactive":
                 texts.append(message["interactive"]["body"]["text"])
@@ -184,7 +194,15 @@ class FakeWhatsApp(MessageRecordingServer):
         return [
             (message["image"].get("link", ""), message["image"].get("caption", ""))
             for message in self.messages
-            if message.get("type") == "image" and (to is None or message.get("to") == to)
+            if message.get("type") == "image" and (to is None or addressee(message) == to)
+        ]
+
+    def sent_to(self) -> list[tuple[str, str]]:
+        """(addressee, how it was addressed: ``to`` or ``recipient``) of every message
+        accepted, in arrival order."""
+        return [
+            (addressee(message), "to" if message.get("to") is not None else "recipient")
+            for message in self.messages
         ]
 
     def add_media(
@@ -339,10 +357,14 @@ class FakeWhatsApp(MessageRecordingServer):
                 self.typing.append((body["message_id"], call.at))
             return 200, {"success": True}
         self._raise_injected()
-        to = body.get("to")
-        if not isinstance(to, str) or not to.lstrip("+").isdigit():
-            raise _GraphError(400, 100, "(#100) Invalid parameter", details="to is invalid")
+        to = _recipient(body)
         _check_content(body)
+        if "to" not in body and body.get("type", "text") in self.bsuid_refused:
+            raise _GraphError(
+                400,
+                BSUID_REFUSED_CODE,
+                "(#131062) Business-scoped User ID recipients are not supported for this message",
+            )
         if _get(body, "image", "link") in self.unusable_media:
             raise _GraphError(400, 131053, "(#131053) Media upload error", details="unusable")
         if to.lstrip("+") in self.outside_window:
@@ -355,10 +377,11 @@ class FakeWhatsApp(MessageRecordingServer):
             )
         message_id = new_wamid()
         self.messages.append({**body, "id": message_id})
-        wa_id = to.lstrip("+")
+        # The contact answered: `wa_id` for a phone number, `user_id` for a BSUID.
+        who = {"user_id": to} if "to" not in body else {"wa_id": to.lstrip("+")}
         return 200, {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": wa_id}],
+            "contacts": [{"input": to, **who}],
             "messages": [{"id": message_id}],
         }
 
@@ -380,6 +403,28 @@ class FakeWhatsApp(MessageRecordingServer):
             raise error
         if self.flaky_probability and self._random.random() < self.flaky_probability:
             raise _GraphError(500, 131000, "(#131000) Something went wrong")
+
+
+def addressee(message: dict[str, Any]) -> str:
+    """Who an accepted message went to: its ``to`` (a phone number) when it has one (``to``
+    wins, as on the Cloud API), else its ``recipient`` (a business-scoped user id)."""
+    to = message.get("to")
+    return str(to if to is not None else message.get("recipient", ""))
+
+
+def _recipient(body: dict[str, Any]) -> str:
+    """The addressee of a message request: ``to``, a phone number, or (without ``to``)
+    ``recipient``, a business-scoped user id (BSUID) or parent BSUID."""
+    to, recipient = body.get("to"), body.get("recipient")
+    if to is not None:
+        if not isinstance(to, str) or not to.lstrip("+").isdigit():
+            raise _GraphError(400, 100, "(#100) Invalid parameter", details="to is invalid")
+        return to
+    if not isinstance(recipient, str) or not BSUID_RE.fullmatch(recipient):
+        raise _GraphError(
+            400, 100, "(#100) Invalid parameter", details="to or recipient is required"
+        )
+    return recipient
 
 
 def _check_content(body: dict[str, Any]) -> None:
@@ -456,7 +501,8 @@ def webhook_payload(
 ) -> dict[str, Any]:
     """One webhook POST: a ``messages`` change carrying the given messages and statuses.
 
-    Contacts default to one per distinct sender (profile name ``User <last 4 digits>``)."""
+    Contacts default to one per distinct sender (profile name ``User <last 4 digits>``), a
+    username-only one (``from_user_id``) by its business-scoped user id."""
     messages, statuses = list(messages), list(statuses)
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
@@ -466,7 +512,7 @@ def webhook_payload(
         },
     }
     if contacts is None:
-        senders = dict.fromkeys(m["from"] for m in messages)
+        senders = dict.fromkeys(m.get("from") or m["from_user_id"] for m in messages)
         contacts = [contact(wa_id, f"User {wa_id[-4:]}") for wa_id in senders]
     contacts = list(contacts)
     if contacts:
@@ -482,14 +528,23 @@ def webhook_payload(
 
 
 def contact(wa_id: str, name: str) -> dict[str, Any]:
-    return {"profile": {"name": name}, "wa_id": wa_id}
+    """A contact by phone number (``wa_id``), or by business-scoped user id (``user_id``) when
+    ``wa_id`` is one: a user known by username only."""
+    return {"profile": {"name": name}, _user_key(wa_id, "wa_id", "user_id"): wa_id}
+
+
+def _user_key(user: str, number_key: str, bsuid_key: str) -> str:
+    """Where a payload names ``user``: ``bsuid_key`` for a business-scoped user id."""
+    return bsuid_key if BSUID_RE.fullmatch(user) else number_key
 
 
 def _message(
     from_: str, kind: str, content: dict[str, Any], message_id: str | None, timestamp: int | None
 ) -> dict[str, Any]:
+    """A message from ``from_``: a phone number (``from``), or a business-scoped user id
+    (``from_user_id`` and no ``from``: a user known by username only)."""
     return {
-        "from": from_,
+        _user_key(from_, "from", "from_user_id"): from_,
         "id": message_id or new_wamid(),
         "timestamp": str(timestamp if timestamp is not None else int(time.time())),
         "type": kind,
@@ -610,12 +665,13 @@ def status(
     error_title: str = "Re-engagement message",
     timestamp: int | None = None,
 ) -> dict[str, Any]:
-    """A delivery status (``sent``, ``delivered``, ``read`` or ``failed`` with an error)."""
+    """A delivery status (``sent``, ``delivered``, ``read`` or ``failed`` with an error); to a
+    business-scoped user id (``recipient_user_id``) when ``recipient_id`` is one."""
     item: dict[str, Any] = {
         "id": message_id,
         "status": state,
         "timestamp": str(timestamp if timestamp is not None else int(time.time())),
-        "recipient_id": recipient_id,
+        _user_key(recipient_id, "recipient_id", "recipient_user_id"): recipient_id,
     }
     if state in ("sent", "delivered"):
         item["conversation"] = {"id": secrets.token_hex(16), "origin": {"type": "service"}}

@@ -99,6 +99,11 @@ def test_a_service_message_in_a_private_chat_is_recorded_only(field: str) -> Non
         {"message_auto_delete_timer_changed": {"message_auto_delete_time": 86400}},
         {"write_access_allowed": {"from_request": True}},
         {"group_chat_created": True},
+        # Bot API 10.2-10.3, newer than PTB's StatusUpdate filters: the bot added to a
+        # community arrives in the chat with the owner who added it
+        {"community_chat_added": {"community": {"id": 5001, "name": "Hub"}}},
+        {"community_chat_removed": {}},
+        {"community_chat_joined": {"community": {"id": 5001, "name": "Hub"}}},
     ],
 )
 def test_documented_service_payloads_are_never_actionable(fields: dict[str, Any]) -> None:
@@ -123,6 +128,29 @@ def test_an_automatic_forward_is_recorded_only_even_when_it_mentions_the_bot() -
     event = parse(post)
     assert event.kind == "unsupported" and event.is_group
     assert event.hints == {"update_type": "message", "automatic_forward": True}
+
+
+def test_a_comment_on_an_automatic_forward_is_not_a_reply_to_its_sender() -> None:
+    """A comment on a channel post in its discussion group replies to the automatic forward,
+    whose `from` is Telegram's service account: not a reply to anyone in the group (with a bot
+    whose id were 777000 it would otherwise read as a reply to the bot)."""
+    telegram = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+    post = _message(
+        chat=FORUM,
+        message_id=91,
+        **{"from": telegram},
+        sender_chat={"id": -1002, "type": "channel", "title": "News"},
+        is_automatic_forward=True,
+        text="New post",
+    )
+    event = parse(
+        _message(chat=FORUM, text="great post!", message_thread_id=91, reply_to_message=post)
+    )
+    assert event.kind == "message" and "reply_to_user_id" not in event.hints
+    # A reply to the same message that is not an automatic forward is a reply to its sender.
+    del post["is_automatic_forward"]
+    event = parse(_message(chat=FORUM, text="great post!", reply_to_message=post))
+    assert event.hints["reply_to_user_id"] == 777000
 
 
 def _opener(thread: int, creator: dict[str, Any]) -> dict[str, Any]:

@@ -239,6 +239,27 @@ def test_quick_reply_button_is_an_action(adapter: TwilioAdapter) -> None:
     assert event.text == "Approve"
 
 
+def test_list_picker_reply_is_an_action(adapter: TwilioAdapter) -> None:
+    """A twilio/list-picker row: ListId is the payload, ListTitle what the user said."""
+    form = inbound_form(from_="whatsapp:+14155550100", body="Priority Mail Express")
+    form |= {"ListId": "priority_express", "ListTitle": "Priority Mail Express"}
+    [event] = adapter.parse(signed(form))
+    assert event.kind == "action"
+    assert event.action == "priority_express"
+    assert event.text == "Priority Mail Express"
+
+
+def test_bsuid_sender_is_a_whatsapp_user(adapter: TwilioAdapter) -> None:
+    """A user with a WhatsApp username and no visible number: From is the business-scoped
+    user id, the sender and the address answered."""
+    form = inbound_form(from_="whatsapp:IN.2081978709342942", body="hi")
+    form |= {"WaId": "", "ExternalUserId": "IN.2081978709342942"}
+    [event] = adapter.parse(signed(form))
+    assert (event.channel, event.sender) == ("whatsapp", "IN.2081978709342942")
+    assert event.chat == "whatsapp:IN.2081978709342942"
+    assert event.text == "hi"
+
+
 def test_opt_out_type_is_a_hint(adapter: TwilioAdapter) -> None:
     [event] = adapter.parse(signed(inbound_form(body="STOP", opt_out_type="STOP")))
     assert event.hints["opt_out_type"] == "STOP"
@@ -277,6 +298,7 @@ def test_an_account_named_status_still_gets_messages(adapter: TwilioAdapter) -> 
         (HOOK, {"MessageSid": "SM" + "1" * 200, "From": USER}),
         (HOOK, {"MessageSid": "SM1", "From": "+1" + "5" * 200}),
         (HOOK, {"MessageSid": "SM1", "From": "whatsapp:not-a-number"}),
+        (HOOK, {"MessageSid": "SM1", "From": "whatsapp:IN.208 197"}),
         (STATUS_HOOK, {"MessageSid": "SM1", "To": USER}),
         (STATUS_HOOK, {"MessageSid": "SM1", "MessageStatus": "x" * 200}),
     ],

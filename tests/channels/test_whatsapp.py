@@ -14,6 +14,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from channels.common import is_bsuid
 from channels.whatsapp import WhatsAppAdapter
 from channels.whatsapp_version import API_VERSION
 from gateway.dev.fake_whatsapp import (
@@ -245,7 +246,7 @@ def test_reaction_is_unsupported_with_hints(adapter: WhatsAppAdapter) -> None:
     assert event.hints["target_message_id"] == "wamid.TARGET"
 
 
-@pytest.mark.parametrize("kind", ["system", "request_welcome", "contacts", "order"])
+@pytest.mark.parametrize("kind", ["system", "request_welcome", "revoke", "contacts", "order"])
 def test_recorded_types_and_empty_bodies_are_unsupported(
     adapter: WhatsAppAdapter, kind: str
 ) -> None:
@@ -255,6 +256,39 @@ def test_recorded_types_and_empty_bodies_are_unsupported(
     assert (event.kind, event.hints["type"]) == ("unsupported", kind)
     assert event.sender == USER
     assert event.event_id == msg["id"]
+
+
+def test_an_edit_is_recorded_as_an_edit(adapter: WhatsAppAdapter) -> None:
+    """A Coexistence user edited a message they sent: recorded like a Telegram edit, never
+    answered as an unreadable message."""
+    msg = {**text_message(USER, "x"), "type": "edit"}
+    msg["edit"] = {
+        "original_message_id": "wamid.ORIGINAL",
+        "message": {"type": "text", "text": {"body": "Text was edited"}},
+    }
+    del msg["text"]
+    event = parse_one(adapter, msg)
+    assert (event.kind, event.sender, event.event_id) == ("edited", USER, msg["id"])
+    assert event.hints == {"type": "edit", "target_message_id": "wamid.ORIGINAL"}
+    assert not event.actionable
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        text_message(USER, "hello group"),
+        media_message(USER, "image", media_id="1234567890"),
+    ],
+)
+def test_a_group_message_is_recorded_never_answered_in_private(
+    adapter: WhatsAppAdapter, msg: dict[str, Any]
+) -> None:
+    """Only 1:1 chats are answered: an answer to the sender's own number would take the
+    group's talk private."""
+    event = parse_one(adapter, {**msg, "group_id": "Y2FwaV9ncm91cDpFWEFNUExF"})
+    assert (event.kind, event.sender) == ("unsupported", USER)
+    assert event.hints["type"] == f"group:{msg['type']}"
+    assert event.hints["group_id"] == "Y2FwaV9ncm91cDpFWEFNUExF"
 
 
 @pytest.mark.parametrize("kind", ["unsupported", "unknown", "new"])
@@ -693,3 +727,154 @@ async def test_default_api_version(fake: FakeWhatsApp) -> None:
     finally:
         await whatsapp.close()
     assert fake.calls[0].path == f"/{API_VERSION}/{DEFAULT_PHONE_NUMBER_ID}/messages"
+
+
+# --- business-scoped user ids (users known by a username) -------------------------------------
+
+BSUID = "US.13491208655302741918"
+PARENT_BSUID = "US.ENT.11815799212886844830"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (BSUID, True),
+        (PARENT_BSUID, True),
+        ("BR.1502576394655843", True),
+        ("IN.2081978709342942", True),
+        ("16505551234", False),
+        ("+16505551234", False),
+        ("whatsapp:US.13491208655302741918", False),
+        ("us.13491208655302741918", False),
+        ("US.", False),
+        ("US.1349 1208", False),
+        ("US.1349\n", False),
+        ("USA.13491208655302741918", False),
+        ("", False),
+        (None, False),
+        (13491208655302741918, False),
+    ],
+)
+def test_is_bsuid(value: Any, expected: bool) -> None:
+    assert is_bsuid(value) is expected
+
+
+def test_a_username_only_message_is_from_its_bsuid(adapter: WhatsAppAdapter) -> None:
+    msg = text_message(BSUID, "hi, I only have a username", message_id="wamid.U1")
+    assert "from" not in msg and msg["from_user_id"] == BSUID
+    payload = webhook_payload(messages=[msg], contacts=[contact(BSUID, "Robin")])
+    [event] = adapter.parse(signed(payload))
+    assert (event.kind, event.event_id, event.text) == (
+        "message",
+        "wamid.U1",
+        "hi, I only have a username",
+    )
+    assert event.sender == event.chat == BSUID
+    assert event.display_name == "Robin"
+    assert event.hints == {"user_id": BSUID}
+
+
+def test_a_parent_bsuid_sender(adapter: WhatsAppAdapter) -> None:
+    event = parse_one(adapter, button_reply(PARENT_BSUID, "appr:1:yes", "Approve"))
+    assert (event.kind, event.action, event.sender, event.chat) == (
+        "action",
+        "appr:1:yes",
+        PARENT_BSUID,
+        PARENT_BSUID,
+    )
+
+
+def test_the_number_stays_the_sender_when_meta_gives_both(adapter: WhatsAppAdapter) -> None:
+    msg = text_message(USER, "hello") | {"from_user_id": BSUID}
+    contacts = [contact(USER, "Kerry") | {"user_id": BSUID}]
+    [event] = adapter.parse(signed(webhook_payload(messages=[msg], contacts=contacts)))
+    assert event.sender == event.chat == USER
+    assert event.display_name == "Kerry"
+    assert event.hints["user_id"] == BSUID
+
+
+@pytest.mark.parametrize("user_id", ["robin", "", 42, None, "US.13491208655302741918 "])
+def test_no_number_and_no_usable_bsuid_is_recorded(adapter: WhatsAppAdapter, user_id: Any) -> None:
+    msg = {k: v for k, v in text_message(USER, "hi").items() if k != "from"}
+    if user_id is not None:
+        msg["from_user_id"] = user_id
+    [event] = adapter.parse(signed(webhook_payload(messages=[msg], contacts=[])))
+    assert event.kind == "unsupported"
+    assert event.hints["reason"] == "unexpected shape at message.from"
+
+
+def test_a_status_for_a_username_only_user(adapter: WhatsAppAdapter) -> None:
+    delivered = status("wamid.OUT", "delivered", BSUID)
+    assert "recipient_id" not in delivered and delivered["recipient_user_id"] == BSUID
+    [event] = adapter.parse(signed(webhook_payload(statuses=[delivered])))
+    assert (event.kind, event.event_id, event.chat) == ("status", "wamid.OUT:delivered", BSUID)
+    assert event.hints["status"] == "delivered"
+
+
+def test_a_status_with_both_ids_names_the_number(adapter: WhatsAppAdapter) -> None:
+    read = status("wamid.OUT", "read", USER) | {"recipient_user_id": BSUID}
+    [event] = adapter.parse(signed(webhook_payload(statuses=[read])))
+    assert event.chat == USER
+
+
+@pytest.mark.parametrize("chat", [BSUID, PARENT_BSUID])
+async def test_send_text_to_a_bsuid_uses_recipient(
+    fake: FakeWhatsApp, sender: WhatsAppAdapter, chat: str
+) -> None:
+    result = await sender.send(OutboundMessage("whatsapp", "default", chat, "hello there"))
+    [call] = fake.calls_to("messages")
+    assert call.status == 200
+    assert call.body == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": chat,
+        "type": "text",
+        "text": {"body": "hello there", "preview_url": False},
+    }
+    assert (result.chat, result.provider_message_id) == (chat, fake.messages[0]["id"])
+    assert fake.sent_texts(chat) == ["hello there"]
+    assert fake.sent_to() == [(chat, "recipient")]
+
+
+async def test_every_message_to_a_bsuid_uses_recipient(
+    fake: FakeWhatsApp, sender: WhatsAppAdapter
+) -> None:
+    buttons = [{"id": "a", "title": "A"}]
+    image = "https://cdn.example.com/cat.jpg"
+    fake.unusable_media.add("https://cdn.example.com/broken.jpg")
+    for options in ({"buttons": buttons}, {"image_url": image}):
+        await sender.send(OutboundMessage("whatsapp", "default", BSUID, "look", options=options))
+    broken = {"image_url": "https://cdn.example.com/broken.jpg"}  # refused, then sent as a link
+    await sender.send(OutboundMessage("whatsapp", "default", BSUID, "see", options=broken))
+    calls = fake.calls_to("messages")
+    assert [c.body["type"] for c in calls] == ["interactive", "image", "image", "text"]
+    assert all(c.body["recipient"] == BSUID and "to" not in c.body for c in calls)
+    assert fake.sent_texts(BSUID) == ["look", "see (https://cdn.example.com/broken.jpg)"]
+    assert fake.sent_images(BSUID) == [(image, "look")]
+    assert fake.sent_texts(USER) == []
+
+
+async def test_read_receipts_and_typing_for_a_bsuid_need_no_addressee(
+    fake: FakeWhatsApp, sender: WhatsAppAdapter
+) -> None:
+    [event] = sender.parse(signed(webhook_payload(messages=[text_message(BSUID, "hi")])))
+    await sender.mark_received(event)
+    await sender.send_typing(event)
+    assert fake.reads == [event.event_id, event.event_id]
+    for call in fake.calls_to("read"):
+        assert call.status == 200
+        assert not {"to", "recipient"} & set(call.body)
+
+
+async def test_a_bsuid_refusal_is_permanent_with_the_reason(
+    fake: FakeWhatsApp, sender: WhatsAppAdapter
+) -> None:
+    fake.bsuid_refused.add("text")
+    with pytest.raises(SendError) as info:
+        await sender.send(OutboundMessage("whatsapp", "default", BSUID, "hello"))
+    assert info.value.permanent
+    assert "131062" in info.value.reason
+    assert "business-scoped user id" in info.value.reason
+    assert fake.messages == []
+    await sender.send(message("hello"))  # a phone number: `to`, never refused so
+    assert fake.sent_to() == [(USER, "to")]

@@ -57,6 +57,24 @@ def _brief(link: dict[str, Any]) -> tuple[str, str, str, str]:
     return link["channel"], link["sender"], link["app_user_id"], link["created_by"]
 
 
+async def test_a_whatsapp_user_known_by_a_username_only_links_by_their_bsuid(
+    db_url: str, telegram: tuple[FakeTelegram, str]
+) -> None:
+    _, tg_url = telegram
+    env = _env(db_url, tg_url)
+    # A WhatsApp user known by a username only: their business-scoped user id.
+    bsuid = as_json(
+        await gateway(
+            "identity", "link", "whatsapp:US.13491208655302741918", "user-c", "--json", env=env
+        )
+    )
+    assert _brief(bsuid) == ("whatsapp", "US.13491208655302741918", "user-c", "cli")
+    failed(
+        await gateway("identity", "link", "whatsapp:us.1349", "user-c", env=env),
+        "whatsapp senders are a phone number",
+    )
+
+
 async def test_link_show_list_unlink_and_the_audit_trail(
     db_url: str, telegram: tuple[FakeTelegram, str]
 ) -> None:

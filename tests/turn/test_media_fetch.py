@@ -5,6 +5,7 @@ and nothing secret in what is kept or logged."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
@@ -13,7 +14,6 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from prometheus_client import Metric
-from structlog.testing import capture_logs
 
 from channels.base import ChannelAdapter, MediaSource
 from channels.capabilities import SMS, TELEGRAM, WHATSAPP, WHATSAPP_VIA_TWILIO
@@ -528,12 +528,22 @@ class _Stub(ChannelAdapter):
         raise SendError(f"failed at {url} with Bearer abc.def", permanent=self.permanent)
 
 
+def _structlog_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """What the gateway logged, as structlog event dicts (after its processors). Read from the
+    standard logging records, not `structlog.testing.capture_logs`: the gateway caches its
+    loggers on first use, and a logger an earlier test already used is not captured by it."""
+    return [dict(r.msg) for r in caplog.records if isinstance(r.msg, dict)]
+
+
 @pytest.mark.parametrize("permanent", [True, False])
-async def test_no_secret_in_reasons_or_logs(fetcher: MediaFetcher, permanent: bool) -> None:
-    with capture_logs() as logs:
-        result = await fetcher.fetch(
-            _Stub(permanent=permanent), TELEGRAM, [Attachment(kind="image", file_id="f")]
-        )
+async def test_no_secret_in_reasons_or_logs(
+    fetcher: MediaFetcher, permanent: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    result = await fetcher.fetch(
+        _Stub(permanent=permanent), TELEGRAM, [Attachment(kind="image", file_id="f")]
+    )
+    logs = _structlog_events(caplog)
     reason, _ = only_failure(result)
     assert reason.startswith("failed at <url> with Bearer <redacted>")
     written = repr(logs) + reason
@@ -543,14 +553,18 @@ async def test_no_secret_in_reasons_or_logs(fetcher: MediaFetcher, permanent: bo
 
 
 async def test_a_failing_telegram_download_logs_no_token(
-    telegram: FakeTelegram, fetcher: MediaFetcher, adapters: list[ChannelAdapter]
+    telegram: FakeTelegram,
+    fetcher: MediaFetcher,
+    adapters: list[ChannelAdapter],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     file = telegram.add_file(JPEG, "image/jpeg")
     telegram.media.fail_next(file, 502, times=3)
-    with capture_logs() as logs:
-        result = await fetcher.fetch(
-            bot(telegram, adapters), TELEGRAM, [Attachment(kind="image", file_id=file.id)]
-        )
+    caplog.set_level(logging.DEBUG)
+    result = await fetcher.fetch(
+        bot(telegram, adapters), TELEGRAM, [Attachment(kind="image", file_id=file.id)]
+    )
+    logs = _structlog_events(caplog)
     assert only_failure(result)[0] == "HTTP 502 (3 tries)"
     assert [e["event"] for e in logs] == ["media.retry", "media.retry", "media.failed"]
     assert TOKEN not in repr(logs) and "/file/bot" not in repr(logs)
