@@ -150,6 +150,8 @@ class BurstResult:
     acked_at: float
     sent: int
     statuses: Counter[str]
+    acked: dict[tuple[int, int], float] = field(default_factory=dict)
+    """(chat id, seq) -> when its webhook was acknowledged (the same clock)."""
 
     def summary(self) -> dict[str, Any]:
         seconds = self.acked_at - self.started_at
@@ -178,6 +180,7 @@ async def send_turns(
     for item in order:
         queue.put_nowait(item)
     statuses: Counter[str] = Counter()
+    acked_times: dict[tuple[int, int], float] = {}
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -204,12 +207,13 @@ async def send_turns(
                     if status == "200":
                         break
                 statuses[status] += 1
+                acked_times[(chat, seq)] = time.monotonic()
                 acked[(chat_index, seq)].set()
 
         started = time.monotonic()
         await asyncio.gather(*(sender() for _ in range(concurrency)))
         acked_at = time.monotonic()
-    return BurstResult(started, acked_at, len(order), statuses)
+    return BurstResult(started, acked_at, len(order), statuses, acked_times)
 
 
 async def closed_loop_max(url: str, *, seconds: float, concurrency: int = 64) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import load
+from bench import load, slow
 from bench.rig import (
     BENCH,
     BENCH_PYTHON,
@@ -91,6 +91,8 @@ ACK_IDS, ACK_CHATS = 1_000_000, 300_000
 SLOW_IDS, SLOW_CHATS = 2_000_000, 700_000
 E2E_IDS, E2E_CHAT0 = 3_000_000, 500_000
 INGEST_IDS, INGEST_CHATS = 10_000_000, 100_000
+SLOW_E2E_IDS, SLOW_E2E_CHAT0 = 20_000_000, 800_000
+BUSY_ACK_IDS, BUSY_ACK_CHATS = 30_000_000, 900_000
 
 PACING_OFF = {
     "GATEWAY_TELEGRAM_RATE_PER_BOT": "100000",
@@ -507,6 +509,144 @@ async def system_aiogram(ctx: Ctx) -> dict[str, Any]:
     return await system_peer(ctx, "aiogram", "aiogram_peer.py")
 
 
+# --- the slow-core scenario (bench/slow.py) -----------------------------------------------------
+
+
+async def set_slow_core(fakes: Fakes, on: bool) -> None:
+    controls = {
+        "delay_seconds": slow.CORE_DELAY_S if on else 0.0,
+        "delay_jitter_seconds": slow.CORE_JITTER_S if on else 0.0,
+    }
+    await http_json("POST", f"{fakes.core_url}/mock/controls", controls)
+
+
+async def measure_slow_e2e(url: str, fakes: Fakes, *, busy_ack: bool) -> dict[str, Any]:
+    """2,000 turns against the slow core; with `busy_ack`, acknowledgements at 200/s measured
+    from 1 s into the burst, while the turns are in flight."""
+    await http_json("POST", f"{fakes.telegram_url}/bench/reset")
+    await http_json("POST", f"{fakes.core_url}/mock/reset")
+    await set_slow_core(fakes, True)
+    chats = range(SLOW_E2E_CHAT0, SLOW_E2E_CHAT0 + E2E_CHATS)
+    burst_task = asyncio.create_task(
+        load.send_turns(
+            url,
+            chats=E2E_CHATS,
+            per_chat=E2E_PER_CHAT,
+            first_chat=SLOW_E2E_CHAT0,
+            first_update_id=SLOW_E2E_IDS,
+        )
+    )
+    ack: dict[str, Any] | None = None
+    if busy_ack:
+        await asyncio.sleep(1.0)
+        ack = await measure_ack(url, first_ids=BUSY_ACK_IDS, first_chat=BUSY_ACK_CHATS)
+    burst = await burst_task
+    deadline = burst.started_at + E2E_TIMEOUT_S
+    count, last_change, messages = -1, time.monotonic(), []
+    while True:  # until every e2e chat has its replies, the timeout, or a stall
+        everything = (await http_json("GET", f"{fakes.telegram_url}/bench/messages"))["messages"]
+        messages = slow.chats_messages(everything, chats)
+        now = time.monotonic()
+        if len(messages) != count:
+            count, last_change = len(messages), now
+        if count >= E2E_TURNS or now > deadline or now - last_change > 15.0:
+            break
+        await asyncio.sleep(0.5)
+    result: dict[str, Any] = {
+        "burst": burst.summary(),
+        "core_delay_s": [slow.CORE_DELAY_S, slow.CORE_DELAY_S + slow.CORE_JITTER_S],
+    }
+    if messages:
+        last = max(m[2] for m in messages)
+        result["seconds"] = round(last - burst.started_at, 3)
+        result["turns_per_s"] = round(min(count, E2E_TURNS) / (last - burst.started_at), 1)
+    if count < E2E_TURNS:
+        result["incomplete"] = f"only {count} of {E2E_TURNS} replies arrived"
+    await asyncio.sleep(1.0)  # late extra replies (doubles) would show up here
+    everything = (await http_json("GET", f"{fakes.telegram_url}/bench/messages"))["messages"]
+    messages = slow.chats_messages(everything, chats)
+    result["check"] = check_replies(messages, chats, E2E_PER_CHAT)
+    result["beyond_core"] = slow.reply_latencies(messages, burst.acked)
+    peak = await http_json("GET", f"{fakes.core_url}/mock/concurrency")
+    result["core_peak_in_flight"] = peak["peak"]
+    if ack is not None:
+        result["ack"] = ack
+    return result
+
+
+async def system_slow_gateway(ctx: Ctx) -> dict[str, Any]:
+    """One `serve` process: acks on the idle process first, then the burst with acks at
+    200/s alongside (thousands of turns in flight)."""
+    db = "gw_bench_slow_gateway"
+    await fresh_database(db)
+    fakes = await start_fakes(ctx.rig, "slow_gateway")
+    await gateway_migrate(gateway_env(db, fakes, 0), ctx.log_dir)
+    proc, url, _ = await start_gateway(ctx, "slow_gateway", db, fakes, no_worker=False)
+    ctx.rss.track("slow_gateway", [proc.pid])
+    out: dict[str, Any] = {
+        "ack_idle": await measure_ack(url, first_ids=ACK_IDS, first_chat=ACK_CHATS)
+    }
+    acked = out["ack_idle"]["ok"] + out["ack_idle"]["warmup_ok"]
+    await wait_sends(fakes, acked, DRAIN_TIMEOUT_S)  # idle again before the burst
+    out["e2e"] = await measure_slow_e2e(url, fakes, busy_ack=True)
+    out["ack_busy"] = out["e2e"].pop("ack")
+    out["peak_rss_mb"] = ctx.rss.peak_mb("slow_gateway")
+    out["rss_at_ready_mb"] = ctx.rss.initial_mb("slow_gateway")
+    return out
+
+
+async def system_slow_workers(ctx: Ctx, workers: int) -> dict[str, Any]:
+    """`serve --no-worker` and `workers` worker processes on one PostgreSQL."""
+    tag = f"slow_workers_{workers}"
+    db = f"gw_bench_{tag}"
+    await fresh_database(db)
+    fakes = await start_fakes(ctx.rig, tag)
+    await gateway_migrate(gateway_env(db, fakes, 0), ctx.log_dir)
+    web, url, env = await start_gateway(ctx, f"{tag}-web", db, fakes, no_worker=True)
+    env = {
+        **env,
+        "GATEWAY_WORKER_CONCURRENCY": str(slow.SCALE_OUT_IN_FLIGHT),
+        "GATEWAY_DB_POOL_SIZE": "5",
+    }
+    procs = [
+        ctx.rig.start(f"{tag}-worker{n}", [str(GATEWAY), "worker"], core=SERVER_CORE, env=env)
+        for n in range(workers)
+    ]
+    await asyncio.sleep(2.0)
+    for proc in procs:
+        if not proc.alive():
+            raise RuntimeError(f"gateway worker exited:\n{proc.log_tail()}")
+    ctx.rss.track(tag, [web.pid, *(p.pid for p in procs)])
+    out: dict[str, Any] = {"e2e": await measure_slow_e2e(url, fakes, busy_ack=False)}
+    out["peak_rss_mb"] = ctx.rss.peak_mb(tag)
+    return out
+
+
+async def system_slow_peer(ctx: Ctx, name: str, script: str) -> dict[str, Any]:
+    fakes = await start_fakes(ctx.rig, name)
+    port = free_port()
+    proc = ctx.rig.start(
+        name,
+        [str(BENCH_PYTHON), str(SYSTEMS / script), str(port)],
+        core=SERVER_CORE,
+        env=peer_env(fakes),
+    )
+    url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    await wait_ready(proc, url)
+    ctx.rss.track(name, [proc.pid])
+    out: dict[str, Any] = {"e2e": await measure_slow_e2e(url, fakes, busy_ack=False)}
+    out["peak_rss_mb"] = ctx.rss.peak_mb(name)
+    return out
+
+
+SLOW_SYSTEMS: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]]]] = [
+    ("slow_gateway", system_slow_gateway),
+    *((f"slow_workers_{n}", lambda ctx, n=n: system_slow_workers(ctx, n)) for n in slow.SCALE_OUT),
+    ("slow_ptb", lambda ctx: system_slow_peer(ctx, "slow_ptb", "ptb_peer.py")),
+    ("slow_aiogram", lambda ctx: system_slow_peer(ctx, "slow_aiogram", "aiogram_peer.py")),
+]
+
+
 # --- rig checks --------------------------------------------------------------------------------
 
 
@@ -604,6 +744,7 @@ SYSTEM_ORDER: list[tuple[str, Callable[[Ctx], Awaitable[dict[str, Any]]]]] = [
     ("bare_e2e", system_bare_e2e),
     ("ptb", system_ptb),
     ("aiogram", system_aiogram),
+    *SLOW_SYSTEMS,
 ]
 DATABASES = {
     "gateway_ingest": "gw_bench_gateway_ingest",
@@ -611,6 +752,8 @@ DATABASES = {
     "gateway_split": "gw_bench_gateway_split",
     "bare": "gw_bench_bare",
     "bare_e2e": "gw_bench_bare_e2e",
+    "slow_gateway": "gw_bench_slow_gateway",
+    **{f"slow_workers_{n}": f"gw_bench_slow_workers_{n}" for n in slow.SCALE_OUT},
 }
 
 
@@ -973,6 +1116,20 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def summarise_slow(results: dict[str, Any]) -> dict[str, Any]:
+    """The slow-core targets, as `summarise`: ratios within each pass, medians over passes;
+    peak RSS the highest of any pass."""
+    passes = [slow.figures(r["systems"]) for r in results["rounds"]]
+    values = {key: _median([p[key] for p in passes]) for key in passes[0]}
+    values["slow_serve_peak_rss_mb"] = _get(results, "systems", "slow_gateway", "peak_rss_mb")
+    return {
+        "figures": values,
+        "targets": slow.TARGETS,
+        "met": slow.verdicts(values),
+        "per_round": passes,
+    }
+
+
 def _median(values: list[Any]) -> Any:
     numbers = [v for v in values if v is not None]
     return round(statistics.median(numbers), 2) if numbers else None
@@ -1229,6 +1386,12 @@ def main() -> int:
     results["notes"] = notes(results)
     table = render_table(results)
     line = summary_line(results["summary"])
+    if any(name.startswith("slow_") for name in results["systems"]):
+        results["slow_summary"] = summarise_slow(results)
+        table += "\n\n" + slow.render_table(results["systems"])
+        line += "\n" + slow.summary_line(
+            results["slow_summary"]["figures"], results["slow_summary"]["met"]
+        )
     results["table"] = table
     results["summary_line"] = line
     results_dir = BENCH / "results"  # ignored by git: figures worth keeping go to bench/README.md

@@ -121,6 +121,17 @@ class Settings(BaseSettings):
         description="Tries within one turn (connection errors and 5xx only, same idempotency "
         "key) before the turn is rescheduled with backoff.",
     )
+    core_concurrency: int = Field(
+        2000,
+        ge=1,
+        validation_alias=_env("GATEWAY_CORE_CONCURRENCY"),
+        description="The most core calls one project may have in flight in one gateway process, "
+        "for projects that set no `core_concurrency` of their own. Per process: N worker "
+        "processes may have N times this many calls in flight to one core. The default is the "
+        "turns a process holds (GATEWAY_WORKER_CONCURRENCY): set it to what the core takes; a "
+        "project-wide 429 from the core halves the process's limit for that project until "
+        "answers come back (gateway/turn/core_limits.py).",
+    )
     core_max_defer_seconds: float = Field(
         300.0,
         ge=0,
@@ -182,7 +193,15 @@ class Settings(BaseSettings):
         description="All media of one message together, fetched in order; an item past it is "
         "told, the ones before it go through. 25 MiB: one item at the per-item cap plus a few "
         "small ones (an MMS carries at most ~5 MB), while a turn holds the bytes and their "
-        "base64 in the core request (~60 MiB) for at most GATEWAY_WORKER_CONCURRENCY turns.",
+        "base64 in the core request (~60 MiB) for at most GATEWAY_MEDIA_CONCURRENCY turns.",
+    )
+    media_concurrency: int = Field(
+        16,
+        ge=1,
+        validation_alias=_env("GATEWAY_MEDIA_CONCURRENCY"),
+        description="Turns with media in flight per process, from the download until the core "
+        "answered (the others queue): what bounds the memory media can take, while thousands "
+        "of text turns wait on the core.",
     )
     media_timeout_seconds: float = Field(
         30.0,
@@ -379,13 +398,20 @@ class Settings(BaseSettings):
         description="How often an idle loop looks for work another process may have queued.",
     )
     worker_concurrency: int = Field(
-        64,
+        2000,
+        ge=1,
         validation_alias=_env("GATEWAY_WORKER_CONCURRENCY"),
         description="Turns in flight per process. A real core answers in seconds, so this, not "
-        "CPU, bounds a process's turns/s against it (64 in flight / 5 s = ~13 turns/s). "
-        "Measured in the benchmark (zero-latency core, one-process `serve`): 16 -> 32 took "
-        "~400 to ~500 turns/s; with group commit starting its flush at once, 32 -> 64 gave "
-        "~6% more (median of 6 paired runs) with less CPU per turn and acks at 200/s unchanged.",
+        "CPU, bounds a process's turns/s against it (2,000 in flight / 5 s = 400 turns/s). A "
+        "turn waiting on the core holds no database connection, only memory (measured in "
+        "bench/README.md); the core itself is protected by each project's core_concurrency.",
+    )
+    worker_thread: bool = Field(
+        True,
+        validation_alias=_env("GATEWAY_WORKER_THREAD"),
+        description="`serve` runs its worker on a thread of its own (own event loop and "
+        "database pool), so webhook acknowledgements never wait behind turn work; false: one "
+        "event loop for both.",
     )
     sender_concurrency: int = Field(
         64,
@@ -400,6 +426,14 @@ class Settings(BaseSettings):
         description="A Telegram album arrives as one update per photo: the turn waits until no "
         "part has arrived for this long (at most 5x this after the first part), then sends the "
         "parts to the agent as one message.",
+    )
+    typing_per_second: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("GATEWAY_TYPING_PER_SECOND"),
+        description="Typing indicators per second per channel account and process (best "
+        "effort: past it a chat skips an indicator). Telegram allows a bot ~30 requests/s in "
+        "all, replies included.",
     )
     retry_base_seconds: float = Field(1.0, validation_alias=_env("GATEWAY_RETRY_BASE_SECONDS"))
     retry_cap_seconds: float = Field(60.0, validation_alias=_env("GATEWAY_RETRY_CAP_SECONDS"))

@@ -81,6 +81,22 @@ DEFAULT_TRANSCRIPTION: Transcription = "auto"
 DEFAULT_FEATURE = "channel_gateway"
 Feature = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 """`metadata.feature` of a project's core calls (the core's usage reports group by it)."""
+DEFAULT_CORE_CONCURRENCY = 2000  # GATEWAY_CORE_CONCURRENCY's default (`gateway.config`)
+MAX_CORE_CONCURRENCY = 100_000
+
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's integer: `4.0` is one (pydantic then makes it 4), `true` and `"4"` are not."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a whole number")
+    return value
+
+
+CoreConcurrency = Annotated[
+    int | None, Field(ge=1, le=MAX_CORE_CONCURRENCY), BeforeValidator(_json_integer)
+]
+"""The most core calls a project may have in flight per gateway process (None: the default,
+GATEWAY_CORE_CONCURRENCY)."""
 
 
 def check_model(model: str | None, custom: bool) -> None:
@@ -149,6 +165,11 @@ class ProjectCreate(_Strict):
         description="Voice notes: `auto` (default: transcribed when the core offers "
         "/v1/audio/transcriptions), `on` (always tried) or `off` (sent as audio files).",
     )
+    core_concurrency: CoreConcurrency = Field(
+        None,
+        description="The most core calls in flight for this project per gateway process "
+        "(N processes: up to N times this); default GATEWAY_CORE_CONCURRENCY (2000).",
+    )
     genaug_project_id: CoreProjectId = Field(
         None, description="The core's id of this project: with the admin key, core approvals."
     )
@@ -180,6 +201,9 @@ class ProjectPatch(_Strict):
     threading: Threading | None = None
     feature: Feature = None
     transcription: Transcription | None = None
+    core_concurrency: CoreConcurrency = Field(
+        None, description="Core calls in flight per process; null: GATEWAY_CORE_CONCURRENCY."
+    )
     genaug_project_id: CoreProjectId = None
     genaug_admin_key: Secret | None = None
     genaug_webhook_secret: Secret | None = None
@@ -205,6 +229,11 @@ class ProjectOut(BaseModel):
     threading: str = DEFAULT_THREADING
     feature: str = DEFAULT_FEATURE
     transcription: str = DEFAULT_TRANSCRIPTION
+    core_concurrency: int = Field(
+        DEFAULT_CORE_CONCURRENCY,
+        description="The effective cap on core calls in flight per gateway process: the "
+        "project's own, else GATEWAY_CORE_CONCURRENCY.",
+    )
     genaug_project_id: str | None = None
     genaug_admin_key_set: bool = False
     genaug_webhook_secret_set: bool = False

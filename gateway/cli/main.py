@@ -201,6 +201,13 @@ def mock_core(
     ] = 8787,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
     delay: Annotated[float, typer.Option(help="Seconds to wait before every answer.")] = 0.0,
+    delay_jitter: Annotated[
+        float,
+        typer.Option(
+            help="Up to this many seconds more, drawn per message from its text (a core that "
+            "answers in --delay to --delay + --delay-jitter seconds)."
+        ),
+    ] = 0.0,
     fail_status: Annotated[
         int | None, typer.Option(help="Answer every request with this HTTP status.")
     ] = None,
@@ -211,7 +218,15 @@ def mock_core(
     #approval=tool_name."""
     from gateway.dev.mock_core import run_mock_core
 
-    run_mock_core(host, port, quiet=quiet, delay=delay, fail_status=fail_status, api_key=api_key)
+    run_mock_core(
+        host,
+        port,
+        quiet=quiet,
+        delay=delay,
+        fail_status=fail_status,
+        api_key=api_key,
+        delay_jitter=delay_jitter,
+    )
 
 
 @app.command()
@@ -256,6 +271,13 @@ TranscriptionOpt = Annotated[
     typer.Option(
         help="Voice notes: auto (default: transcribed when the core offers it), on (always "
         "tried) or off (sent to the agent as audio files)."
+    ),
+]
+CoreConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="The most core calls of the project in flight per gateway process (N processes: "
+        "up to N times this; default GATEWAY_CORE_CONCURRENCY, 1000)."
     ),
 ]
 CoreProjectOpt = Annotated[
@@ -321,6 +343,7 @@ def projects_add(
     threading: ThreadingOpt = None,
     feature: FeatureOpt = None,
     transcription: TranscriptionOpt = None,
+    core_concurrency: CoreConcurrencyOpt = None,
     core_key: Annotated[
         bool, typer.Option("--core-key", help="Prompt for the project's core key (or read stdin).")
     ] = False,
@@ -341,6 +364,7 @@ def projects_add(
         threading=threading,
         feature=feature,
         transcription=transcription,
+        core_concurrency=core_concurrency,
         core_api_key=key,
         **_genaug(genaug_project_id, genaug_admin_key, genaug_webhook_secret),
     )
@@ -361,6 +385,7 @@ def projects_set(
     threading: ThreadingOpt = None,
     feature: FeatureOpt = None,
     transcription: TranscriptionOpt = None,
+    core_concurrency: CoreConcurrencyOpt = None,
     unlinked_policy: Annotated[
         str | None,
         typer.Option(
@@ -390,6 +415,8 @@ def projects_set(
         values["feature"] = feature
     if transcription is not None:
         values["transcription"] = transcription
+    if core_concurrency is not None:
+        values["core_concurrency"] = core_concurrency
     if unlinked_policy is not None:
         values["unlinked_policy"] = unlinked_policy
     if core_key:

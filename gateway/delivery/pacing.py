@@ -38,6 +38,16 @@ class TokenBucket:
         self.tokens -= 1
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
+    def try_take(self) -> bool:
+        """Take one token if one is there now; never waits, never reserves ahead."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
     def pause(self, seconds: float) -> None:
         """Provider said slow down: no token for `seconds`."""
         self.tokens = min(self.tokens, 0.0) - seconds * self.rate

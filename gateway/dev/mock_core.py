@@ -61,6 +61,9 @@ class MockCoreControls:
     """Knobs tests flip at runtime to simulate latency, outages and auth."""
 
     delay_seconds: float = 0.0
+    delay_jitter_seconds: float = 0.0
+    """Added to `delay_seconds`: this many seconds times a fraction drawn from the user's text
+    (`answer_delay`), so a benchmark knows each call's delay without asking."""
     fail_status: int | None = None
     fail_count: int | None = None
     retry_after: int = 2
@@ -177,6 +180,15 @@ def _filler(length: int) -> str:
     stripped = text.rstrip()
     # Never end on whitespace: a trimmed reply would silently change the length.
     return stripped + "." * (length - len(stripped))
+
+
+def answer_delay(text: str, delay: float, jitter: float) -> float:
+    """How long the mock waits before answering `text`: `delay` plus `jitter` times a fraction
+    in [0, 1) taken from the text's SHA-256 (the same text, the same delay)."""
+    if jitter <= 0:
+        return delay
+    fraction = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+    return delay + jitter * fraction
 
 
 def _user_text(raw_input: str | list[dict[str, Any]]) -> str:
@@ -328,6 +340,9 @@ class MockCore:
         self._limited_keys: set[str] = set()
         self._windows: dict[tuple[str, str], float] = {}
         """Open `#ratelimit` windows: (scope, user or "" for the project) -> monotonic end."""
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        """Requests to /v1/responses being answered now, and the most at once since a reset."""
         # The build it reports (headers on every answer, `GET /health`); tests may change them.
         self.version: str | None = f"mock-{gateway_version()}"
         self.build: str | None = "mock"
@@ -342,6 +357,7 @@ class MockCore:
         app.router.add_get("/health/live", self._health)
         app.router.add_post("/v1/responses", self._create_response)
         app.router.add_get("/mock/requests", self._list_requests)
+        app.router.add_get("/mock/concurrency", self._concurrency)
         app.router.add_post("/mock/reset", self._reset)
         app.router.add_post("/mock/controls", self._set_controls)
         self.core_approvals.routes(app)
@@ -379,6 +395,7 @@ class MockCore:
         self._key_locks.clear()
         self._limited_keys.clear()
         self._windows.clear()
+        self.peak_in_flight = self.in_flight
         defaults = MockCoreControls()
         for field in fields(MockCoreControls):
             setattr(self.controls, field.name, getattr(defaults, field.name))
@@ -418,6 +435,13 @@ class MockCore:
     async def _list_requests(self, request: web.Request) -> web.Response:
         return web.json_response({"requests": self.requests})
 
+    def reset_peak(self) -> None:
+        """Start counting `peak_in_flight` again from now."""
+        self.peak_in_flight = self.in_flight
+
+    async def _concurrency(self, request: web.Request) -> web.Response:
+        return web.json_response({"in_flight": self.in_flight, "peak": self.peak_in_flight})
+
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"status": "ok"})
@@ -437,6 +461,9 @@ class MockCore:
         for name, value in payload.items():
             ok = {
                 "delay_seconds": isinstance(value, int | float) and not isinstance(value, bool),
+                "delay_jitter_seconds": (
+                    isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+                ),
                 "fail_status": value is None or (type(value) is int),
                 "fail_count": value is None or (type(value) is int),
                 "retry_after": type(value) is int,
@@ -445,7 +472,8 @@ class MockCore:
             if not ok:
                 return _RequestError(400, f"Invalid value for {name!r}.", param=name).response()
         for name, value in payload.items():
-            setattr(self.controls, name, float(value) if name == "delay_seconds" else value)
+            delays = ("delay_seconds", "delay_jitter_seconds")
+            setattr(self.controls, name, float(value) if name in delays else value)
         return web.json_response(
             {f.name: getattr(self.controls, f.name) for f in fields(self.controls)}
         )
@@ -466,6 +494,8 @@ class MockCore:
             "at": time.monotonic(),
         }
         self.requests.append(record)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             result = await self._answer(request, body)
         except _RequestError as exc:
@@ -473,6 +503,8 @@ class MockCore:
             if not self.quiet:
                 _LOG.info("POST /v1/responses -> %s %s", exc.status, exc.message)
             return exc.response()
+        finally:
+            self.in_flight -= 1
         record["status"] = 200
         return web.json_response(result)
 
@@ -586,8 +618,11 @@ class MockCore:
     async def _answer(self, request: web.Request, body: Any) -> dict[str, Any]:
         self._check_auth(request)
         body = self._validate(body)
-        if self.controls.delay_seconds > 0:
-            await asyncio.sleep(self.controls.delay_seconds)
+        controls = self.controls
+        if controls.delay_seconds > 0 or controls.delay_jitter_seconds > 0:
+            text = _user_text(body["input"])
+            delay = answer_delay(text, controls.delay_seconds, controls.delay_jitter_seconds)
+            await asyncio.sleep(delay)
         self._apply_global_failure()
         self._apply_rate_limits(request, body)
         key = request.headers.get("X-Idempotency-Key")
@@ -751,9 +786,15 @@ def run_mock_core(
     delay: float = 0.0,
     fail_status: int | None = None,
     api_key: str | None = None,
+    delay_jitter: float = 0.0,
 ) -> None:
     """Blocking entry point for ``gateway mock-core``; exits cleanly on SIGINT/SIGTERM."""
-    controls = MockCoreControls(delay_seconds=delay, fail_status=fail_status, api_key=api_key)
+    controls = MockCoreControls(
+        delay_seconds=delay,
+        delay_jitter_seconds=delay_jitter,
+        fail_status=fail_status,
+        api_key=api_key,
+    )
     core = MockCore(controls, quiet=quiet)
 
     async def serve() -> None:

@@ -25,6 +25,7 @@ from gateway.messages import AccountInfo
 from gateway.metrics import Metrics
 from gateway.schemas import (
     ACCOUNT_SHAPES,
+    DEFAULT_CORE_CONCURRENCY,
     DEFAULT_FEATURE,
     DEFAULT_THREADING,
     DEFAULT_TRANSCRIPTION,
@@ -65,6 +66,9 @@ class ProjectInfo:
     feature: str = DEFAULT_FEATURE
     transcription: str = DEFAULT_TRANSCRIPTION
     """Voice notes: `auto`, `on` or `off` (`gateway.schemas.Transcription`)."""
+    core_concurrency: int = DEFAULT_CORE_CONCURRENCY
+    """The most core calls of this project in flight per gateway process: the project's own,
+    else GATEWAY_CORE_CONCURRENCY."""
     user_salt: str = ""
     """Derives the opaque core user id of unlinked senders (`identity.resolve`)."""
     genaug_project_id: str | None = None
@@ -109,6 +113,7 @@ class ProjectStore:
             threading=project.threading or DEFAULT_THREADING,
             feature=project.feature or DEFAULT_FEATURE,
             transcription=project.transcription or DEFAULT_TRANSCRIPTION,
+            core_concurrency=project.core_concurrency or self.settings.core_concurrency,
             user_salt=project.user_salt or "",
             genaug_project_id=project.genaug_project_id,
             genaug_admin_key=genaug,
@@ -149,6 +154,7 @@ class ProjectStore:
                 threading=data.threading,
                 feature=data.feature,
                 transcription=data.transcription,
+                core_concurrency=data.core_concurrency,
                 genaug_project_id=data.genaug_project_id,
                 genaug_admin_key_encrypted=self._sealed("admin_key", data.genaug_admin_key),
                 genaug_webhook_secret_encrypted=self._sealed(
@@ -195,6 +201,7 @@ class ProjectStore:
                 "threading",
                 "feature",
                 "transcription",
+                "core_concurrency",
             )
             for field in ("model", "unlinked_policy", *nullable):
                 if field in changes and (changes[field] is not None or field in nullable):
@@ -232,6 +239,7 @@ class ProjectStore:
             threading=project.threading or DEFAULT_THREADING,
             feature=project.feature or DEFAULT_FEATURE,
             transcription=project.transcription or DEFAULT_TRANSCRIPTION,
+            core_concurrency=project.core_concurrency or self.settings.core_concurrency,
             genaug_project_id=project.genaug_project_id,
             genaug_admin_key_set=project.genaug_admin_key_encrypted is not None,
             genaug_webhook_secret_set=project.genaug_webhook_secret_encrypted is not None,

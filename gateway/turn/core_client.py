@@ -225,8 +225,10 @@ class CoreClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # No connection cap (limit=0): how many calls are in flight is the projects'
+            # `core_concurrency` (core_limits); a pool limit would cap it silently.
             self._session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=guarded_connector(limit=256)
+                timeout=self.timeout, connector=guarded_connector(limit=0)
             )
         return self._session
 

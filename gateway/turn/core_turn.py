@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 
 from approvals.service import CoreAsk
+from gateway.delivery.pacing import TokenBucket
 from gateway.messages import SendError
 from gateway.metrics import Metrics
 from gateway.storage.db import Database
@@ -24,6 +25,7 @@ from gateway.storage.db.models import utcnow
 from gateway.turn.context import TurnContext
 from gateway.turn.cooldowns import Cooldowns, limit_scope
 from gateway.turn.core_client import CoreClient, CoreRequest, CoreResult
+from gateway.turn.core_limits import CoreLimits
 from gateway.turn.outcome import CoreTurn, HandlerResult, InboxStatus, Outcome, Purpose, TurnStatus
 from gateway.turn.replies import (
     BUSY_REPLY,
@@ -71,25 +73,37 @@ class CoreCaller:
     ) -> None:
         self.core, self.db, self.metrics, self.wake_sender = core, db, metrics, wake_sender
         self.cooldowns = Cooldowns()
+        self.limits = CoreLimits()
+        self._typing: dict[tuple[str, str], TokenBucket] = {}
 
     async def call(self, ctx: TurnContext, request: CoreRequest) -> CoreResult:
         """The core's answer, with a typing indicator while it takes long (where one exists).
 
-        While a 429 for the user (or the project) is in force the core is not called: the
-        answer is that 429 again (`local`), with the time still to wait as its `Retry-After`."""
-        wait = self.cooldowns.left(ctx.project.id, request.user)
-        if wait is not None:
-            return CoreResult(
-                header_request_id=f"gwreq_{uuid.uuid4().hex}",
-                latency_ms=0,
-                status=429,
-                body={"reason": wait.reason} if wait.reason else {},
-                retry_after=wait.seconds,
-                error=f"core 429 {wait.reason or ''}: an earlier 429 is in force, not called",
-                local=True,
-            )
-        async with self.typing_shown(ctx):
-            return await self.core.create_response(request)
+        The call waits for one of the project's slots (`core_limits`: at most its
+        `core_concurrency` at once, fewer after the core said it is overloaded). While a 429
+        for the user (or the project) is in force the core is not called: the answer is that
+        429 again (`local`), with the time still to wait as its `Retry-After`; it is checked
+        once the slot is ours, so the turns queued for a slot when a 429 comes back do not
+        call either."""
+        limit = self.limits.of(ctx.project.id, ctx.project.core_concurrency)
+        async with self.typing_shown(ctx), limit.slot():
+            wait = self.cooldowns.left(ctx.project.id, request.user)
+            if wait is not None:
+                return CoreResult(
+                    header_request_id=f"gwreq_{uuid.uuid4().hex}",
+                    latency_ms=0,
+                    status=429,
+                    body={"reason": wait.reason} if wait.reason else {},
+                    retry_after=wait.seconds,
+                    error=f"core 429 {wait.reason or ''}: an earlier 429 is in force, not called",
+                    local=True,
+                )
+            result = await self.core.create_response(request)
+        if result.status == 429 and limit_scope(result.reason) == "project":
+            limit.limited()
+        elif result.ok:
+            limit.answered()
+        return result
 
     @contextlib.asynccontextmanager
     async def typing_shown(self, ctx: TurnContext) -> AsyncIterator[None]:
@@ -112,13 +126,27 @@ class CoreCaller:
                 task.cancel()
 
     async def _keep_typing(self, ctx: TurnContext) -> None:
-        """Until cancelled (the answer came), as often as one indicator lasts on the channel."""
+        """Until cancelled (the answer came), as often as one indicator lasts on the channel,
+        within the account's typing budget: with a thousand turns waiting on the core, a
+        thousand indicators at once would cost the provider's rate limit (Telegram's ~30
+        requests/s per bot, shared with the replies) and the process's CPU; past the budget a
+        chat skips an indicator rather than queue for it."""
+        budget = self._typing_budget(ctx)
         while True:
-            try:
-                await ctx.adapter.send_typing(ctx.event)
-            except SendError as exc:
-                log.debug("typing.failed", reason=exc.reason)
+            if budget.try_take():
+                try:
+                    await ctx.adapter.send_typing(ctx.event)
+                except SendError as exc:
+                    log.debug("typing.failed", reason=exc.reason)
             await asyncio.sleep(ctx.caps.typing_every_seconds)
+
+    def _typing_budget(self, ctx: TurnContext) -> TokenBucket:
+        key = (ctx.event.route, ctx.event.account)
+        bucket = self._typing.get(key)
+        if bucket is None:
+            rate = ctx.settings.typing_per_second
+            bucket = self._typing[key] = TokenBucket(rate, max(1.0, rate))
+        return bucket
 
     async def settle(
         self, ctx: TurnContext, request: CoreRequest, result: CoreResult, *, user: str, linked: bool

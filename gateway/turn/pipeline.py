@@ -74,6 +74,7 @@ class TurnPipeline:
             inputs=self.inputs,
             spawn=self._in_background,
             album_wait_seconds=settings.album_wait_seconds,
+            media_concurrency=settings.media_concurrency,
         )
 
     async def close(self) -> None:

@@ -96,6 +96,7 @@ def test_the_turn_policy_reads_in_one_place() -> None:
             inputs=fake,
             spawn=lambda work: None,
             album_wait_seconds=1.0,
+            media_concurrency=1,
         )
     ]
     assert names == [

@@ -536,6 +536,7 @@ KNOWN_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "threading": st.sampled_from(["conversation", "previous_response"]),
             "feature": st.from_regex(r"[a-z][a-z0-9_.:-]{0,20}", fullmatch=True),
             "transcription": st.sampled_from(["auto", "on", "off"]),
+            "core_concurrency": st.integers(1, 100000),
             "unlinked_policy": st.just("channel_user"),
         },
     ),
@@ -548,6 +549,7 @@ KNOWN_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "custom_model": st.booleans(),
             "threading": st.sampled_from(["conversation", "previous_response"]) | st.none(),
             "transcription": st.sampled_from(["auto", "on", "off"]) | st.none(),
+            "core_concurrency": st.integers(1, 100000) | st.none(),
         },
     ),
     "AccountCreate": st.fixed_dictionaries(

@@ -86,6 +86,8 @@ class Project(Base):
     """`metadata.feature` of the project's core calls (None: the default)."""
     transcription: Mapped[str | None] = mapped_column(String(16))
     """Voice notes: `auto` (None: the default), `on` or `off` (`gateway.schemas.Transcription`)."""
+    core_concurrency: Mapped[int | None] = mapped_column(Integer)
+    """The most core calls in flight per gateway process (None: GATEWAY_CORE_CONCURRENCY)."""
     user_salt: Mapped[str | None] = mapped_column(String(64))
     """Derives the opaque core user id of unlinked senders; kept here, not derived from
     GATEWAY_SECRET_KEY, so a key rotation does not change who the core thinks they are."""

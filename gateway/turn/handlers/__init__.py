@@ -6,6 +6,8 @@ event; the order is the turn's policy, readable in one place (`turn_handlers`).
 
 from __future__ import annotations
 
+import asyncio
+
 from approvals.decisions import ChannelDecisions
 from approvals.service import ApprovalService
 from gateway.storage.db import Database
@@ -37,6 +39,7 @@ def turn_handlers(
     inputs: CoreInputs,
     spawn: Spawn,
     album_wait_seconds: float,
+    media_concurrency: int,
 ) -> list[Handler]:
     decisions = ChannelDecisions(approvals)
     return [
@@ -51,7 +54,8 @@ def turn_handlers(
         Commands(command_registry, conversations),
         Unreadable(),  # nothing to read: say so
         IdentityGate(),  # the unlinked policy may refuse
-        Forward(caller, conversations, inputs),  # media fetched, then the core answers
+        # media fetched, then the core answers
+        Forward(caller, conversations, inputs, asyncio.Semaphore(media_concurrency)),
     ]
 
 

@@ -10,6 +10,7 @@ rest of the message still goes to the core."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import structlog
@@ -27,11 +28,24 @@ log = structlog.get_logger("gateway.turn")
 
 class Forward:
     def __init__(
-        self, caller: CoreCaller, conversations: Conversations, inputs: CoreInputs
+        self,
+        caller: CoreCaller,
+        conversations: Conversations,
+        inputs: CoreInputs,
+        media_slots: asyncio.Semaphore,
     ) -> None:
         self.caller, self.conversations, self.inputs = caller, conversations, inputs
+        self.media_slots = media_slots
+        """Turns holding downloaded media (bytes and their base64 until the core answered):
+        thousands of text turns may wait on the core at once, but only this many heavy ones."""
 
     async def handle(self, ctx: TurnContext) -> HandlerResult:
+        if any(item.is_media for item in ctx.event.attachments):
+            async with self.media_slots:
+                return await self._forward(ctx)
+        return await self._forward(ctx)
+
+    async def _forward(self, ctx: TurnContext) -> HandlerResult:
         identity = await ctx.identity()
         assert identity.user is not None  # IdentityGate ran first
         if ctx.event.attachments:  # downloads and transcription take a while: show typing
