@@ -482,7 +482,8 @@ async def system_bare_e2e(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
-async def system_peer(ctx: Ctx, name: str, script: str) -> dict[str, Any]:
+async def start_peer(ctx: Ctx, name: str, script: str) -> tuple[Fakes, Proc, str]:
+    """A peer bot (`bench/systems/<script>`) with fakes of its own; RSS tracked as `name`."""
     fakes = await start_fakes(ctx.rig, name)
     port = free_port()
     proc = ctx.rig.start(
@@ -494,6 +495,11 @@ async def system_peer(ctx: Ctx, name: str, script: str) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
     await wait_ready(proc, url)
     ctx.rss.track(name, [proc.pid])
+    return fakes, proc, url
+
+
+async def system_peer(ctx: Ctx, name: str, script: str) -> dict[str, Any]:
+    fakes, proc, url = await start_peer(ctx, name, script)
     out: dict[str, Any] = {"e2e": await measure_e2e(url, fakes, CpuMeter([proc.pid], None))}
     out["ack"] = await measure_ack(url, first_ids=ACK_IDS, first_chat=ACK_CHATS)
     # Last: a peer answers every update it ingests (core + sendMessage), so this leaves a backlog.
@@ -522,20 +528,25 @@ async def set_slow_core(fakes: Fakes, on: bool) -> None:
     await http_json("POST", f"{fakes.core_url}/mock/controls", controls)
 
 
-async def measure_slow_e2e(url: str, fakes: Fakes, *, busy_ack: bool) -> dict[str, Any]:
+async def measure_slow_e2e(
+    url: str, fakes: Fakes, *, busy_ack: bool, first: tuple[int, int] = (SLOW_E2E_IDS, 0)
+) -> dict[str, Any]:
     """2,000 turns against the slow core; with `busy_ack`, acknowledgements at 200/s measured
-    from 1 s into the burst, while the turns are in flight."""
+    from 1 s into the burst, while the turns are in flight. `first`: the first update id and
+    an offset for the chats (a second burst on the same database)."""
     await http_json("POST", f"{fakes.telegram_url}/bench/reset")
     await http_json("POST", f"{fakes.core_url}/mock/reset")
     await set_slow_core(fakes, True)
-    chats = range(SLOW_E2E_CHAT0, SLOW_E2E_CHAT0 + E2E_CHATS)
+    first_update, chat_offset = first
+    chat0 = SLOW_E2E_CHAT0 + chat_offset
+    chats = range(chat0, chat0 + E2E_CHATS)
     burst_task = asyncio.create_task(
         load.send_turns(
             url,
             chats=E2E_CHATS,
             per_chat=E2E_PER_CHAT,
-            first_chat=SLOW_E2E_CHAT0,
-            first_update_id=SLOW_E2E_IDS,
+            first_chat=chat0,
+            first_update_id=first_update,
         )
     )
     ack: dict[str, Any] | None = None
@@ -577,8 +588,9 @@ async def measure_slow_e2e(url: str, fakes: Fakes, *, busy_ack: bool) -> dict[st
 
 
 async def system_slow_gateway(ctx: Ctx) -> dict[str, Any]:
-    """One `serve` process: acks on the idle process first, then the burst with acks at
-    200/s alongside (thousands of turns in flight)."""
+    """One `serve` process: acks on the idle process first; the burst alone (turns/s, latency
+    beyond the core, memory with the turns in flight); then a second burst with acks at 200/s
+    alongside (the busy figure; its own turns are measured too, under that extra load)."""
     db = "gw_bench_slow_gateway"
     await fresh_database(db)
     fakes = await start_fakes(ctx.rig, "slow_gateway")
@@ -590,9 +602,15 @@ async def system_slow_gateway(ctx: Ctx) -> dict[str, Any]:
     }
     acked = out["ack_idle"]["ok"] + out["ack_idle"]["warmup_ok"]
     await wait_sends(fakes, acked, DRAIN_TIMEOUT_S)  # idle again before the burst
-    out["e2e"] = await measure_slow_e2e(url, fakes, busy_ack=True)
-    out["ack_busy"] = out["e2e"].pop("ack")
+    out["e2e"] = await measure_slow_e2e(url, fakes, busy_ack=False)
     out["peak_rss_mb"] = ctx.rss.peak_mb("slow_gateway")
+    await set_slow_core(fakes, False)
+    await asyncio.sleep(1.0)
+    out["e2e_with_acks"] = await measure_slow_e2e(
+        url, fakes, busy_ack=True, first=(SLOW_E2E_IDS + 5_000_000, E2E_CHATS)
+    )
+    out["ack_busy"] = out["e2e_with_acks"].pop("ack")
+    out["peak_rss_mb_with_acks"] = ctx.rss.peak_mb("slow_gateway")
     out["rss_at_ready_mb"] = ctx.rss.initial_mb("slow_gateway")
     return out
 
@@ -625,17 +643,7 @@ async def system_slow_workers(ctx: Ctx, workers: int) -> dict[str, Any]:
 
 
 async def system_slow_peer(ctx: Ctx, name: str, script: str) -> dict[str, Any]:
-    fakes = await start_fakes(ctx.rig, name)
-    port = free_port()
-    proc = ctx.rig.start(
-        name,
-        [str(BENCH_PYTHON), str(SYSTEMS / script), str(port)],
-        core=SERVER_CORE,
-        env=peer_env(fakes),
-    )
-    url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-    await wait_ready(proc, url)
-    ctx.rss.track(name, [proc.pid])
+    fakes, _, url = await start_peer(ctx, name, script)
     out: dict[str, Any] = {"e2e": await measure_slow_e2e(url, fakes, busy_ack=False)}
     out["peak_rss_mb"] = ctx.rss.peak_mb(name)
     return out

@@ -16,7 +16,18 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, and_, any_, bindparam, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -88,7 +99,11 @@ def _claim_sql(spec: QueueSpec, lock_rows: bool, *, expired: bool) -> Any:
         .where(
             earlier.chat_key == m.chat_key,
             earlier.id < m.id,
-            earlier.status.in_((spec.ready, spec.active)),
+            # Literal, not bound: the partial index of open rows (`ix_*_open_chat`) serves a
+            # prepared statement's generic plan only if its predicate is in the SQL text.
+            earlier.status.in_(
+                [literal_column(f"'{spec.ready}'"), literal_column(f"'{spec.active}'")]
+            ),
         )
         .exists()
     )

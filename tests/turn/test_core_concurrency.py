@@ -7,24 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-from gateway.dev.fake_telegram import FakeTelegram
-from gateway.dev.mock_core import MockCore
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually
-
-
-@asynccontextmanager
-async def gateway(db_url: str, **overrides: Any) -> AsyncIterator[Harness]:
-    h = Harness(db_url, FakeTelegram(), MockCore())
-    await h.start(**overrides)
-    try:
-        yield h
-    finally:
-        await h.stop()
+from tests.turn.test_rate_limits import gateway
 
 
 async def post_chats(h: Harness, count: int, first_chat: int = 5_000) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -25,6 +26,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from gateway.logs import scrub_error
 
 Id = BigInteger().with_variant(Integer, "sqlite")
+INBOX_OPEN = "status IN ('pending', 'processing')"
+OUTBOX_OPEN = "status IN ('queued', 'sending')"
+"""A queue's rows still waiting or in flight: what holds a chat's later rows back."""
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -125,6 +129,14 @@ class InboxEvent(Base):
         UniqueConstraint("project_id", "channel", "account", "event_id", name="uq_inbox_event"),
         Index("ix_inbox_ready", "status", "id"),
         Index("ix_inbox_chat_order", "chat_key", "id"),
+        # The claim's per-chat order check probes only open rows (migration 0013).
+        Index(
+            "ix_inbox_open_chat",
+            "chat_key",
+            "id",
+            postgresql_where=text(INBOX_OPEN),
+            sqlite_where=text(INBOX_OPEN),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -232,6 +244,13 @@ class OutboundMessage(Base):
     __table_args__ = (
         Index("ix_outbox_ready", "status", "id"),
         Index("ix_outbox_chat_order", "chat_key", "id"),
+        Index(
+            "ix_outbox_open_chat",
+            "chat_key",
+            "id",
+            postgresql_where=text(OUTBOX_OPEN),
+            sqlite_where=text(OUTBOX_OPEN),
+        ),
         Index("ix_outbox_provider_message", "provider_message_id"),
     )
 
