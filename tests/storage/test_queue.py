@@ -136,6 +136,28 @@ async def test_only_claims_commit_without_waiting_for_the_disk(db_url: str) -> N
         await db.close()
 
 
+async def test_claims_are_planned_for_the_queue_as_it_is_now(db_url: str) -> None:
+    """A prepared statement's generic plan is fixed on its sixth run on a connection. In the
+    slow-core benchmark, fixed while the queue had few open rows, the claim's per-chat order
+    check read every open row for each candidate: 0.5 s of database CPU per claim once a burst
+    had thousands waiting (log_min_duration_statement and auto_explain showed it). The claim
+    connections plan each run instead; the other pools keep their cached plans."""
+    db = Database(db_url)
+    try:
+        if db.is_sqlite:
+            return  # SQLite plans each statement itself
+
+        async def setting(**pool: bool) -> str:
+            async with db.statements(transaction=False, **pool) as st:
+                return str(await st.pg.fetchval("SHOW plan_cache_mode"))
+
+        assert await setting(claim=True) == "force_custom_plan"
+        assert await setting() == "auto"
+        assert await setting(control=True) == "auto"
+    finally:
+        await db.close()
+
+
 async def test_lease_renewal_skips_a_row_being_settled_instead_of_waiting(db_url: str) -> None:
     """The heartbeat renews many rows in one statement while finishing transactions lock some of
     them: waiting there deadlocked a finishing batch (three-worker fault test). A row another
