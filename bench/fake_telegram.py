@@ -117,6 +117,7 @@ def main() -> None:
         port=int(sys.argv[1]),
         print=None,
         access_log=None,
+        backlog=1024,  # a burst's connections at once (aiohttp's default of 128 drops SYNs)
     )
 
 

@@ -15,6 +15,7 @@ from approvals.webhooks import WEBHOOKS, WebhookSender, pending_count
 from gateway.config import Settings
 from gateway.delivery.pacing import build_pacers
 from gateway.delivery.sender import OutboxSender
+from gateway.heap import REQUESTS, FullCollections, freeze_long_lived
 from gateway.metrics import Metrics
 from gateway.storage.db import Database
 from gateway.storage.db.schema import ensure_current
@@ -38,6 +39,7 @@ MEDIA_PURGE_SECONDS = 60.0
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._full_collections: FullCollections | None = None
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.box = load_secret_box(settings)
         self.metrics = Metrics()
@@ -106,6 +108,14 @@ class Runtime:
         """Check the schema (refuse to run on an old one) and apply the environment's project."""
         await ensure_current(self.db)
         await self.store.apply_environment()
+
+    def settle_heap(self) -> None:
+        """Once the process is up: the long-lived objects out of the collector's sight, and its
+        full collections moved to moments without requests (`gateway.heap`)."""
+        freeze_long_lived()
+        if self._full_collections is None:
+            self._full_collections = FullCollections(REQUESTS.quiet_for)
+            self._full_collections.start()
 
     def start_loops(self) -> None:
         self.inbox_loop.start()
@@ -177,6 +187,8 @@ class Runtime:
             await self.outbox_loop.stop(grace, drain_queue=True)
             await self.webhook_loop.stop(grace)
             self.loops_running = False
+        if self._full_collections is not None:
+            await self._full_collections.stop()
         await self.inbox_writer.close()
         await self.pipeline.close()
         await self.identity.close()

@@ -17,7 +17,6 @@ from gateway.cli.common import err
 from gateway.cli.startup import port_unavailable
 from gateway.config import Settings
 from gateway.errors import Invalid, StartupError
-from gateway.heap import freeze_long_lived
 from gateway.runtime import Runtime
 from gateway.web import health
 from gateway.web.app import create_app
@@ -99,7 +98,7 @@ async def work(settings: Settings, metrics_host: str, metrics_port: int | None) 
             await runner.setup()
             await web.SockSite(runner, sock).start()
         runtime.start_loops()
-        freeze_long_lived()
+        runtime.settle_heap()
         await _stopped()
         err.print("worker draining...")
     finally:

@@ -27,6 +27,7 @@ from aiohttp.log import access_logger
 
 from gateway.dev.mock_core_approvals import MockCoreApprovals
 from gateway.dev.mock_core_transcribe import MockTranscriptions
+from gateway.dev.server import LISTEN_BACKLOG
 from gateway.version import BUILD_HEADER, VERSION_HEADER, gateway_version
 
 __all__ = ["MockCore", "MockCoreControls", "run_mock_core"]
@@ -370,7 +371,10 @@ class MockCore:
             raise RuntimeError("MockCore already started")
         runner = web.AppRunner(self.make_app(), access_log=None if self.quiet else access_logger)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        # A real core sits behind a server with a deep accept queue; aiohttp's default (128)
+        # dropped the SYNs of a thousand turns connecting at once, and each dropped one came
+        # back a second later (TCP's retransmission timeout) as a second of "gateway" latency.
+        site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
         await site.start()
         self._runner = runner
         bound_port = runner.addresses[0][1]

@@ -9,6 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
+LISTEN_BACKLOG = 1024
+"""Connections a fake accepts at once: a burst of a thousand turns connects at the same moment,
+and a SYN dropped from a short accept queue costs its sender a second (aiohttp's default: 128)."""
+
 
 class LocalServer:
     """Subclasses build their routes in `make_app`; `base_url` is set while serving."""
@@ -25,7 +29,7 @@ class LocalServer:
             raise RuntimeError(f"{type(self).__name__} already started")
         runner = web.AppRunner(self.make_app(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
         self._runner = runner
         self.base_url = f"http://{host}:{runner.addresses[0][1]}"
         return self.base_url

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.heap import freeze_long_lived
 from gateway.runtime import Runtime
 from gateway.web import admin, core_events, health, metrics_port, usage_events, webhooks
 from gateway.web.errors import request_context
@@ -32,7 +31,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> web.Application:
     async def on_startup(_: web.Application) -> None:
         if run_worker:
             runtime.start_loops()
-        freeze_long_lived()
+        runtime.settle_heap()
 
     async def on_shutdown(_: web.Application) -> None:
         await runtime.close()

@@ -9,6 +9,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.heap import REQUESTS
+
 log = structlog.get_logger("gateway.web")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -50,6 +52,7 @@ async def request_context(request: web.Request, handler: Any) -> web.StreamRespo
     request_id = given if _REQUEST_ID.match(given) else _new_request_id()
     request[REQUEST_ID_KEY] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    REQUESTS.started()  # full collections wait for a quiet moment (gateway.heap)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -63,6 +66,7 @@ async def request_context(request: web.Request, handler: Any) -> web.StreamRespo
             500, "internal_error", f"internal error; reference {request_id} in the gateway logs"
         )
     finally:
+        REQUESTS.finished()
         structlog.contextvars.unbind_contextvars("request_id")
     response.headers["X-Request-ID"] = request_id
     return response

@@ -1,0 +1,70 @@
+"""Full garbage collections wait for a moment without requests (gateway/heap.py).
+
+With thousands of turns waiting on a slow core, CPython started a full collection every second
+or two of a burst, each a 100-180 ms pause of every webhook answer. The gateway takes them over:
+they run when no request has come for a while, and at the latest every few minutes."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import pytest
+
+from gateway import heap
+from gateway.heap import REQUESTS, FullCollections
+from tests.auxil import updates
+from tests.auxil.harness import Harness
+
+
+def _full_collections() -> tuple[list[float], Any]:
+    """A list that gets the loop time of each generation-2 collection, and its callback."""
+    seen: list[float] = []
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            seen.append(asyncio.get_event_loop().time())
+
+    gc.callbacks.append(callback)
+    return seen, callback
+
+
+async def test_cpython_no_longer_starts_full_collections_once_serving(harness: Harness) -> None:
+    assert gc.get_threshold()[2] == heap.NEVER
+    response = await harness.post_update(updates.message("hello", chat_id=5))
+    assert response.status == 200
+    assert REQUESTS.quiet_for() < 1.0  # the request was seen by the clock
+
+
+async def test_a_full_collection_waits_while_requests_keep_coming(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heap, "MIN_INTERVAL_S", 0.3)
+    monkeypatch.setattr(heap, "QUIET_S", 0.4)
+    seen, callback = _full_collections()
+    try:
+        busy_until = asyncio.get_event_loop().time() + 1.5
+        while asyncio.get_event_loop().time() < busy_until:  # a request every 0.1 s
+            response = await harness.post_update(updates.message("busy", chat_id=6))
+            assert response.status == 200
+            await asyncio.sleep(0.1)
+        assert seen == []  # due since 0.3 s, but never quiet for 0.4 s
+        await asyncio.sleep(1.2)  # quiet now
+        assert len(seen) >= 1
+        assert seen[0] >= busy_until + 0.3  # after the quiet moment, not during the requests
+    finally:
+        gc.callbacks.remove(callback)
+
+
+def test_when_a_full_collection_is_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    quiet = {"for": 0.0}
+    collections = FullCollections(lambda: quiet["for"])
+    start = collections._last
+    assert not collections.due(start + heap.MIN_INTERVAL_S - 1)  # too soon, however quiet
+    quiet["for"] = heap.QUIET_S
+    assert not collections.due(start + heap.MIN_INTERVAL_S - 1)
+    assert collections.due(start + heap.MIN_INTERVAL_S)  # quiet long enough
+    quiet["for"] = heap.QUIET_S / 2
+    assert not collections.due(start + heap.MIN_INTERVAL_S)  # requests keep coming...
+    assert collections.due(start + heap.MAX_INTERVAL_S)  # ...but not for ever
