@@ -45,13 +45,7 @@ class Database:
         # database crash leaves its rows ready, the state a lost claim falls back to anyway;
         # everything the claimed work writes commits durably, fenced on the claim. One
         # connection per claim loop (inbox, outbox, app webhooks).
-        # Claims are planned afresh each time (`plan_cache_mode`): a prepared statement's
-        # generic plan is fixed on its sixth run, and on a young table (no statistics yet) it
-        # read every open row of the queue for each candidate's per-chat order check, 0.5 s per
-        # claim once a burst had thousands waiting (docs/decisions.md). Planning costs ~0.5 ms.
-        self.claims = self._small_pool(
-            synchronous_commit="off", plan_cache_mode="force_custom_plan"
-        )
+        self.claims = self._small_pool(synchronous_commit="off")
 
     def _small_pool(self, **server_settings: str) -> AsyncEngine:
         """Three autocommit connections of their own (PostgreSQL); SQLite has one engine."""
