@@ -33,12 +33,9 @@ MAX_INTERVAL_S = 300.0
 
 
 def freeze_long_lived() -> None:
-    """Collect what is garbage now, then exempt every surviving object from later collections;
-    from now on full collections are `FullCollections`' to run."""
+    """Collect what is garbage now, then exempt every surviving object from later collections."""
     gc.collect()
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, NEVER)
 
 
 class RequestClock:
@@ -66,15 +63,18 @@ REQUESTS = RequestClock()
 
 class FullCollections:
     """The full collection, when requests are not waiting (`quiet_for()`: seconds since the
-    last request)."""
+    last request). While it runs, CPython starts none of its own; stopping hands them back."""
 
     def __init__(self, quiet_for: Callable[[], float]) -> None:
         self.quiet_for = quiet_for
         self._task: asyncio.Task[None] | None = None
         self._last = time.monotonic()
+        self._cpython_threshold: int | None = None
 
     def start(self) -> None:
         if self._task is None:
+            young, middle, self._cpython_threshold = gc.get_threshold()
+            gc.set_threshold(young, middle, NEVER)
             self._task = asyncio.create_task(self._run_forever(), name="full-collections")
 
     async def stop(self) -> None:
@@ -83,6 +83,10 @@ class FullCollections:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._cpython_threshold is not None:
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, self._cpython_threshold)
+            self._cpython_threshold = None
 
     def due(self, now: float) -> bool:
         since = now - self._last

@@ -68,3 +68,16 @@ def test_when_a_full_collection_is_due(monkeypatch: pytest.MonkeyPatch) -> None:
     quiet["for"] = heap.QUIET_S / 2
     assert not collections.due(start + heap.MIN_INTERVAL_S)  # requests keep coming...
     assert collections.due(start + heap.MAX_INTERVAL_S)  # ...but not for ever
+
+
+async def test_cpython_gets_its_full_collections_back_when_they_stop() -> None:
+    """Only a process that runs `FullCollections` turns CPython's own off (a one-shot command
+    that merely froze its heap keeps them)."""
+    before = gc.get_threshold()
+    collections = FullCollections(lambda: 0.0)
+    collections.start()
+    try:
+        assert gc.get_threshold()[2] == heap.NEVER
+    finally:
+        await collections.stop()
+    assert gc.get_threshold() == before
