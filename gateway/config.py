@@ -406,13 +406,6 @@ class Settings(BaseSettings):
         "turn waiting on the core holds no database connection, only memory (measured in "
         "bench/README.md); the core itself is protected by each project's core_concurrency.",
     )
-    worker_thread: bool = Field(
-        True,
-        validation_alias=_env("GATEWAY_WORKER_THREAD"),
-        description="`serve` runs its worker on a thread of its own (own event loop and "
-        "database pool), so webhook acknowledgements never wait behind turn work; false: one "
-        "event loop for both.",
-    )
     sender_concurrency: int = Field(
         64,
         validation_alias=_env("GATEWAY_SENDER_CONCURRENCY"),

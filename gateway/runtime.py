@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 
 import structlog
 
@@ -38,16 +37,12 @@ MEDIA_PURGE_SECONDS = 60.0
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
-        """`metrics`: shared with another runtime of the process (`serve`'s worker thread)."""
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._full_collections: FullCollections | None = None
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.box = load_secret_box(settings)
-        self.metrics = metrics or Metrics()
-        self.remote_wake: Callable[[str], None] | None = None
-        """Set when the loops run in another runtime of the process (`serve`'s worker thread):
-        wake-ups go there, by the name of the method to call."""
+        self.metrics = Metrics()
         self.store = ProjectStore(self.db, self.box, settings)
         self.inbox_writer = InboxWriter(self.db)
         self.directory = AccountDirectory(self.store, metrics=self.metrics)
@@ -109,12 +104,10 @@ class Runtime:
             poll_interval=self.settings.poll_interval_seconds,
         )
 
-    async def prepare(self, *, apply_environment: bool = True) -> None:
-        """Check the schema (refuse to run on an old one) and apply the environment's project
-        (once per process: a second runtime of the process leaves it to the first)."""
+    async def prepare(self) -> None:
+        """Check the schema (refuse to run on an old one) and apply the environment's project."""
         await ensure_current(self.db)
-        if apply_environment:
-            await self.store.apply_environment()
+        await self.store.apply_environment()
 
     def settle_heap(self) -> None:
         """Once the process is up: the long-lived objects out of the collector's sight, and its
@@ -136,30 +129,21 @@ class Runtime:
         log.info("worker.started", worker_id=self.worker_id)
 
     def wake_sender(self) -> None:
-        if self.remote_wake is not None:
-            self.remote_wake("wake_sender")
-        elif self.loops_running:
+        if self.loops_running:
             self.outbox_loop.wake()
 
     def wake_worker(self) -> None:
-        if self.remote_wake is not None:
-            self.remote_wake("wake_worker")
-        elif self.loops_running:
+        if self.loops_running:
             self.inbox_loop.wake()
-
-    def wake_all(self) -> None:
-        if self.remote_wake is not None:
-            self.remote_wake("wake_all")
-        elif self.loops_running:
-            self.outbox_loop.wake()
-            self.inbox_loop.wake()
-            self.webhook_loop.wake()
 
     def _approval_changed(self, outcome: str) -> None:
         """A decision queued notices, maybe a continuation and a lifecycle event: start on them
         now rather than at the next poll (in this process; others find them by polling)."""
         self.metrics.approvals.labels(outcome).inc()
-        self.wake_all()
+        if self.loops_running:
+            self.outbox_loop.wake()
+            self.inbox_loop.wake()
+            self.webhook_loop.wake()
 
     async def _sweep_forever(self) -> None:
         next_purge = 0.0

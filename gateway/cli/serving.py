@@ -15,7 +15,6 @@ from aiohttp import web
 
 from gateway.cli.common import err
 from gateway.cli.startup import port_unavailable
-from gateway.cli.worker_thread import WorkerThread, start_beside
 from gateway.config import Settings
 from gateway.errors import Invalid, StartupError
 from gateway.runtime import Runtime
@@ -63,15 +62,8 @@ async def serve(settings: Settings, host: str, port: int, *, run_worker: bool) -
     except BaseException:
         await runtime.close()
         raise
-    worker: WorkerThread | None = None
-    if run_worker and settings.worker_thread:
-        try:
-            worker = await start_beside(runtime, grace=SHUTDOWN_SECONDS)
-        except BaseException:
-            await runtime.close()
-            raise
     runner = web.AppRunner(
-        create_app(runtime, run_worker=run_worker and worker is None),  # owns the runtime
+        create_app(runtime, run_worker=run_worker),  # owns the runtime from here
         access_log=None,
         shutdown_timeout=SHUTDOWN_SECONDS,
     )
@@ -89,9 +81,7 @@ async def serve(settings: Settings, host: str, port: int, *, run_worker: bool) -
         )
         await _stopped()
     finally:
-        await runner.cleanup()  # no more webhooks; then the worker drains
-        if worker is not None:
-            await asyncio.to_thread(worker.stop)
+        await runner.cleanup()
 
 
 async def work(settings: Settings, metrics_host: str, metrics_port: int | None) -> None:
