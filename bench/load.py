@@ -70,8 +70,20 @@ class AckResult:
     ok: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    """time.monotonic() each measured (answered) request was sent, beside `latencies_ms`."""
     max_lag_ms: float = 0.0
     warmup_ok: int = 0
+
+    def split_p99(self, boundary: float) -> dict[str, Any]:
+        """p99 (and count) of the requests sent before and after `boundary` (monotonic)."""
+        pairs = list(zip(self.latencies_ms, self.sent_at, strict=True))
+        before = sorted(ms for ms, at in pairs if at < boundary)
+        after = sorted(ms for ms, at in pairs if at >= boundary)
+        return {
+            "before": {"n": len(before), "p99_ms": round(percentile(before, 99), 2)},
+            "after": {"n": len(after), "p99_ms": round(percentile(after, 99), 2)},
+        }
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms)
@@ -111,7 +123,7 @@ async def open_loop(
             update_id = first_update_id + index
             chat = first_chat + index % chats
             body = update_body(update_id, chat, f"ack test {index}")
-            start = time.perf_counter()
+            start, sent_at = time.perf_counter(), time.monotonic()
             lag = loop.time() - scheduled
             try:
                 async with session.post(url, data=body, headers=HEADERS) as resp:
@@ -129,6 +141,7 @@ async def open_loop(
             if status == "200":
                 result.ok += 1
                 result.latencies_ms.append(elapsed_ms)
+                result.sent_at.append(sent_at)
 
         warm = int(rate * warmup_seconds)
         total = warm + int(rate * seconds)

@@ -208,12 +208,18 @@ async def gateway_migrate(env: dict[str, str], log_dir: Path) -> None:
 # --- measurements ------------------------------------------------------------------------------
 
 
-async def measure_ack(url: str, *, first_ids: int, first_chat: int) -> dict[str, Any]:
+async def measure_ack_result(
+    url: str, *, first_ids: int, first_chat: int
+) -> tuple[dict[str, Any], load.AckResult]:
     async with CommitProbe() as probe:
         result = await load.open_loop(
             url, rate=ACK_RATE, seconds=ACK_S, first_update_id=first_ids, first_chat=first_chat
         )
-    return {**result.summary(), "commit_probe": probe.summary()}
+    return {**result.summary(), "commit_probe": probe.summary()}, result
+
+
+async def measure_ack(url: str, *, first_ids: int, first_chat: int) -> dict[str, Any]:
+    return (await measure_ack_result(url, first_ids=first_ids, first_chat=first_chat))[0]
 
 
 async def measure_ingest(url: str, meter: CpuMeter) -> dict[str, Any]:
@@ -552,8 +558,12 @@ async def measure_slow_e2e(
     ack: dict[str, Any] | None = None
     if busy_ack:
         await asyncio.sleep(1.0)
-        ack = await measure_ack(url, first_ids=BUSY_ACK_IDS, first_chat=BUSY_ACK_CHATS)
+        ack, samples = await measure_ack_result(
+            url, first_ids=BUSY_ACK_IDS, first_chat=BUSY_ACK_CHATS
+        )
     burst = await burst_task
+    if ack is not None:  # the burst's own webhooks vs the turns in flight after them
+        ack["split_at_burst_acked"] = samples.split_p99(burst.acked_at)
     deadline = burst.started_at + E2E_TIMEOUT_S
     count, last_change, messages = -1, time.monotonic(), []
     while True:  # until every e2e chat has its replies, the timeout, or a stall

@@ -133,6 +133,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
+    from gateway import fair_loop
     from gateway.cli import serving
     from gateway.errors import StartupError
     from gateway.web.admin_auth import admin_key_problem
@@ -141,7 +142,10 @@ def serve(
     if (problem := admin_key_problem(settings)) is not None:
         raise StartupError(problem)
     bind_host, bind_port = host or settings.host, port or settings.port
-    asyncio.run(serving.serve(settings, bind_host, bind_port, run_worker=not no_worker))
+    # With the worker beside the web, requests go first (gateway/fair_loop.py).
+    loop_factory = None if no_worker else fair_loop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serving.serve(settings, bind_host, bind_port, run_worker=not no_worker))
 
 
 @app.command()

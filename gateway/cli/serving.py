@@ -13,6 +13,7 @@ import socket
 
 from aiohttp import web
 
+from gateway import fair_loop
 from gateway.cli.common import err
 from gateway.cli.startup import port_unavailable
 from gateway.config import Settings
@@ -74,6 +75,8 @@ async def serve(settings: Settings, host: str, port: int, *, run_worker: bool) -
             raise port_unavailable(
                 exc, settings.metrics_host, settings.metrics_port or 0, "GATEWAY_METRICS_PORT"
             ) from exc
+        # The loops started above; what the HTTP server starts from here on goes first.
+        fair_loop.serve_first()
         await web.SockSite(runner, sock).start()
         err.print(
             f"gateway serving on http://{host}:{port} "
