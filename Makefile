@@ -56,9 +56,13 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # The whole suite, every database test on SQLite and PostgreSQL (fails, not skips, under CI=1
-# when PostgreSQL is missing).
+# when PostgreSQL is missing): TEST_WORKERS processes at once (pytest-xdist; most tests wait on
+# sockets and subprocesses, not CPU; each worker has a PostgreSQL database of its own), a test
+# file per worker; then the tests that assert on wall-clock windows, alone (marker `timing`).
+TEST_WORKERS ?= 4
 test: lint
-	$(BIN)/pytest -m "not faults and not install" --durations=15
+	$(BIN)/pytest -m "not faults and not install and not timing" -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -m "timing and not faults and not install" --durations=5
 
 # The installs the Dockerfile and the buildpack run, from the lock files into clean venvs, then
 # `gateway --version` and `gateway migrate` (PyPI, pip's cache; ~3 minutes). CI runs them.

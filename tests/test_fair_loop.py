@@ -14,6 +14,9 @@ import pytest
 
 from gateway import fair_loop
 
+# Wall-clock windows: `make test` runs these alone, not beside the parallel workers.
+pytestmark = pytest.mark.timing
+
 
 def _web_context() -> contextvars.Context:
     context = contextvars.copy_context()

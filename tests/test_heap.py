@@ -17,6 +17,9 @@ from gateway.heap import REQUESTS, FullCollections
 from tests.auxil import updates
 from tests.auxil.harness import Harness
 
+# Wall-clock windows: `make test` runs these alone, not beside the parallel workers.
+pytestmark = pytest.mark.timing
+
 
 def _full_collections() -> tuple[list[float], Any]:
     """A list that gets the loop time of each generation-2 collection, and its callback."""

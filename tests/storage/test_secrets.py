@@ -4,6 +4,7 @@ moves the data off it. The generated key file is private to its owner."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import stat
@@ -30,8 +31,15 @@ from tests.auxil.legacy_keys import written_by_an_earlier_release
 PASSPHRASE = "correct horse battery staple"
 
 
+# Fixed values, not fresh random ones: parallel test workers must collect the same test ids.
+UNPADDED = base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode()  # 43 chars, no "="
+HEX_KEY = bytes(range(32)).hex()
+
+
 @pytest.mark.parametrize(
-    "key", [PASSPHRASE, "change-me", secrets.token_urlsafe(32), secrets.token_hex(32), "x" * 44]
+    "key",
+    [PASSPHRASE, "change-me", UNPADDED, HEX_KEY, "x" * 44],
+    ids=["passphrase", "placeholder", "unpadded", "hex", "not-base64"],
 )
 def test_a_key_that_is_not_32_random_bytes_in_urlsafe_base64_is_refused(key: str) -> None:
     with pytest.raises(SecretKeyError) as refused:

@@ -8,9 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually
 from tests.turn.test_rate_limits import gateway
+
+# Wall-clock windows: `make test` runs these alone, not beside the parallel workers.
+pytestmark = pytest.mark.timing
 
 
 async def post_chats(h: Harness, count: int, first_chat: int = 5_000) -> None:

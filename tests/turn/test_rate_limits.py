@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from gateway.dev.fake_telegram import FakeTelegram
@@ -19,6 +20,9 @@ from gateway.storage.db.models import InboxEvent, utcnow
 from gateway.turn.replies import BUSY_REPLY
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually
+
+# Wall-clock windows: `make test` runs these alone, not beside the parallel workers.
+pytestmark = pytest.mark.timing
 
 USER_A = {"id": 111, "is_bot": False, "first_name": "Ann"}
 USER_B = {"id": 222, "is_bot": False, "first_name": "Bob"}

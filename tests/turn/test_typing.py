@@ -13,6 +13,9 @@ from gateway.storage.db.models import InboxEvent
 from tests.auxil.adapters import whatsapp_on_fake
 from tests.auxil.harness import Harness, eventually
 
+# Wall-clock windows: `make test` runs these alone, not beside the parallel workers.
+pytestmark = pytest.mark.timing
+
 WA_ID = "14155550177"
 
 
