@@ -263,9 +263,13 @@ class Harness:
 
 
 async def eventually(
-    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, message: str = ""
+    check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, message: str = ""
 ) -> Any:
-    """Poll an (async) predicate until it is truthy; fail with the last value otherwise."""
+    """Poll an (async) predicate until it is truthy; fail with the last value otherwise.
+
+    The default deadline is generous on purpose: it costs nothing when the condition comes true,
+    and `make test` runs several test workers on a two-core machine, where a subprocess gateway
+    can take seconds for a step that takes milliseconds alone."""
     deadline = time.monotonic() + timeout
     value: Any = None
     while time.monotonic() < deadline:

@@ -30,6 +30,15 @@ async def fakes() -> AsyncIterator[tuple[FakeTelegram, str, MockCore, str]]:
     await core.stop()
 
 
+async def _core_call_started(core: MockCore, proc: GatewayProcess) -> None:
+    """Wait for the gateway's first core call; a loaded CI machine (test workers sharing two
+    cores) can take several seconds, and a failure shows the gateway's own log."""
+    try:
+        await eventually(lambda: core.requests, timeout=30, message="core call started")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\ngateway log:\n{proc.output()}") from None
+
+
 async def _post(port: int, update: dict) -> int:
     async with (
         aiohttp.ClientSession() as http,
@@ -55,7 +64,7 @@ async def test_sigkill_during_core_call_then_restart_gives_one_reply(
         update = updates.message("#slow=1.5 survive a crash")
         assert await _post(port, update) == 200
         # The worker has claimed the event and is waiting on the core: kill it there.
-        await eventually(lambda: core.requests, message="core call started")
+        await _core_call_started(core, first)
         first.kill()
         assert telegram.calls_to("sendMessage") == []
 
@@ -116,7 +125,7 @@ async def test_sigterm_drains_in_flight_turn_before_exit(
     try:
         await asyncio.to_thread(proc.wait_ready, port)
         assert await _post(port, updates.message("#slow=1.5 finish me")) == 200
-        await eventually(lambda: core.requests, message="core call started")
+        await _core_call_started(core, proc)
         code = await asyncio.to_thread(proc.terminate, 30.0)
         assert code == 0, proc.output()
         # The turn in flight finished and its reply went out before the process exited.
@@ -145,7 +154,7 @@ async def test_crash_after_the_download_completes_the_turn_once(
         await asyncio.to_thread(first.wait_ready, port)
         update = updates.media({"photo": photo_sizes(file)}, caption="#slow=1.5 survive")
         assert await _post(port, update) == 200
-        await eventually(lambda: core.requests, message="core call started")
+        await _core_call_started(core, first)
         assert file.downloads == 1
         first.kill()
         assert telegram.sent_texts() == []
