@@ -8,10 +8,9 @@ from sqlalchemy import inspect, text
 
 from gateway.config import Settings
 from gateway.storage.db import Database
-from gateway.storage.db.schema import SCHEMA_HEAD, current_revision, upgrade
+from gateway.storage.db.schema import SCHEMA_HEAD, current_revision, downgrade, upgrade
 from gateway.storage.projects import ProjectStore
 from gateway.storage.secrets import SecretBox, generate_key
-from tests.storage.test_transcription_migration import _downgrade
 
 _PROJECT = (
     "INSERT INTO projects (name, model, unlinked_policy, created_at, updated_at) "
@@ -47,7 +46,7 @@ async def test_0012_adds_the_column_and_old_projects_read_as_the_default(db_url:
     box = SecretBox([generate_key()])
     sealed = box.encrypt({"token": "1:x"})
     try:
-        await _downgrade(db, "0011")
+        await downgrade(db, "0011")
         try:
             assert await current_revision(db) == "0011"
             assert "core_concurrency" not in await _columns(db)
@@ -76,7 +75,7 @@ async def test_0012_adds_the_column_and_old_projects_read_as_the_default(db_url:
             await conn.execute(text("UPDATE projects SET core_concurrency = 3 WHERE name = 'own'"))
         assert (await tuned.project_info("own")).core_concurrency == 3
 
-        await _downgrade(db, "0011")
+        await downgrade(db, "0011")
         try:
             assert await current_revision(db) == "0011"
             assert "core_concurrency" not in await _columns(db)

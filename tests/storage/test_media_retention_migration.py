@@ -12,8 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.db import Database
 from gateway.storage.db.models import utcnow
-from gateway.storage.db.schema import SCHEMA_HEAD, current_revision, upgrade
-from tests.storage.test_transcription_migration import _downgrade
+from gateway.storage.db.schema import SCHEMA_HEAD, current_revision, downgrade, upgrade
 
 
 async def _layout(db: Database) -> dict[str, Any] | None:
@@ -45,7 +44,7 @@ _ITEM = (
 async def test_0010_creates_media_items_and_the_downgrade_drops_it(db_url: str) -> None:
     db = Database(db_url, pool_size=1)
     try:
-        await _downgrade(db, "0009")
+        await downgrade(db, "0009")
         try:
             assert await current_revision(db) == "0009"
             assert await _layout(db) is None

@@ -3,27 +3,13 @@ its row and reads as `auto`; the downgrade drops the column again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import inspect, text
 
 from gateway.config import Settings
 from gateway.storage.db import Database
-from gateway.storage.db.schema import SCHEMA_HEAD, _config, current_revision, upgrade
+from gateway.storage.db.schema import SCHEMA_HEAD, current_revision, downgrade, upgrade
 from gateway.storage.projects import ProjectStore
 from gateway.storage.secrets import SecretBox, generate_key
-
-
-async def _downgrade(db: Database, revision: str) -> None:
-    from alembic import command
-
-    def run(connection: Any) -> None:
-        cfg = _config()
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, revision)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
 
 
 async def _columns(db: Database) -> set[str]:
@@ -35,7 +21,7 @@ async def _columns(db: Database) -> set[str]:
 async def test_0009_adds_the_column_and_old_projects_read_as_auto(db_url: str) -> None:
     db = Database(db_url, pool_size=1)
     try:
-        await _downgrade(db, "0008")
+        await downgrade(db, "0008")
         try:
             assert "transcription" not in await _columns(db)
             async with db.engine.begin() as conn:

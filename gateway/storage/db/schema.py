@@ -46,15 +46,61 @@ def alembic_head() -> str | None:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
+    await _migrate(db, "upgrade", revision)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Back to `revision` (tests and rollback drills; no CLI command runs it)."""
+    await _migrate(db, "downgrade", revision)
+
+
+class MigrationBrokeForeignKeys(RuntimeError):
+    pass
+
+
+async def _migrate(db: Database, direction: str, revision: str) -> None:
+    """Run Alembic in one transaction on one connection.
+
+    On SQLite, Alembic's batch mode alters a table by rebuilding it (copy, drop, rename), and
+    with foreign keys enforced the drop deletes every row that references the table: dropping
+    and recreating `projects` would take every account, inbox event and turn with it (ON DELETE
+    CASCADE). So enforcement is off while the migration runs (SQLite ignores the pragma inside
+    a transaction: it is set before one begins), and `PRAGMA foreign_key_check` must find
+    nothing dangling before the transaction commits.
+    """
     from alembic import command
 
     def run(connection: Any) -> None:
         cfg = _config()
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+        getattr(command, direction)(cfg, revision)
+        if db.is_sqlite:
+            dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                raise MigrationBrokeForeignKeys(
+                    f"{direction} to {revision} left rows whose foreign keys point nowhere: "
+                    f"{dangling[:5]}; rolled back"
+                )
 
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            await conn.run_sync(_sqlite_foreign_keys, False)
+        try:
+            async with conn.begin():
+                await conn.run_sync(run)
+        finally:
+            if db.is_sqlite:
+                await conn.run_sync(_sqlite_foreign_keys, True)
+
+
+def _sqlite_foreign_keys(connection: Any, enforced: bool) -> None:
+    """Straight on the driver's connection: through SQLAlchemy the statement would begin a
+    transaction first, and the pragma is a no-op inside one."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 async def current_revision(db: Database) -> str | None:
