@@ -14,7 +14,7 @@ CHILDREN = ("channel_accounts", "identity_links", "inbox_events")
 
 async def _seed(db: Database) -> None:
     async with db.engine.begin() as conn:
-        project_id = (
+        project_id: int = (
             await conn.execute(
                 text(
                     "INSERT INTO projects (name, model, unlinked_policy, created_at, updated_at) "
