@@ -313,7 +313,7 @@ class FakeTelegram(LocalServer):
         self,
         method: str,
         count: int,
-        timeout: float = 10.0,
+        timeout: float = 20.0,
     ) -> list[RecordedCall]:
         """Wait until ``count`` calls to ``method`` arrived; fails loudly with what was seen."""
         loop = asyncio.get_running_loop()

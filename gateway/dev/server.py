@@ -63,7 +63,7 @@ class MessageRecordingServer(LocalServer):
     def calls_to(self, resource: str) -> list[Any]:
         return [call for call in self.calls if call.resource == resource]
 
-    async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """Wait until ``count`` messages were accepted; fails loudly with what was seen."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -322,5 +322,5 @@ async def test_a_decision_is_retried_through_a_core_outage(owned: Harness) -> No
         [row] = await _rows(owned)
         return row if row.core_sync == "done" else None
 
-    row = await eventually(synced, timeout=10)
+    row = await eventually(synced, timeout=20)
     assert row.status == "denied" and row.core_sync_attempts == 2

@@ -76,7 +76,7 @@ async def _failed_attempt(h: Harness) -> WebhookDeliveryOut:
         rows = await list_deliveries(db)
         return next((r for r in rows if r.attempts >= 1 and r.last_error), None)
 
-    row = await eventually(failed, timeout=15)
+    row = await eventually(failed, timeout=20)
     assert row.status != "delivered" and row.last_error in ERROR_CLASSES, row
     return row
 

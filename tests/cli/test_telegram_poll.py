@@ -76,7 +76,7 @@ async def test_poll_answers_updates_through_the_pipeline_and_advances_the_offset
         # A later update wakes the long poll that is waiting.
         later = _message("later", 1003)
         telegram.queue_update(later)
-        await eventually(lambda: len(telegram.sent_texts()) == 3, timeout=10)
+        await eventually(lambda: len(telegram.sent_texts()) == 3, timeout=20)
         assert telegram.sent_texts()[-1] == "Echo: later"
         await eventually(lambda: later["update_id"] + 1 in _offsets(telegram))
         assert _offsets(telegram)[:3] == [None, last + 1, later["update_id"] + 1]

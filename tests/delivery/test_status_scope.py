@@ -52,7 +52,7 @@ async def test_a_status_from_another_account_does_not_update(gw: Harness) -> Non
     )
     code, _, _ = await gw.post_twilio(forged, status=True, auth_token=ACME_AUTH, account="acme-sms")
     assert code == 200  # stored like any callback: the account and signature are real
-    await eventually(lambda: _done_statuses(gw), timeout=15, message="the foreign status handled")
+    await eventually(lambda: _done_statuses(gw), timeout=20, message="the foreign status handled")
     assert (await _sent(gw)).delivery_status is None
 
     # The account that sent it reports: recorded.

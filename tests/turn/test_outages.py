@@ -63,7 +63,7 @@ async def test_core_server_errors_exhaust_retries_then_apologise(db_url: str) ->
 async def test_core_429_is_waited_out_not_dropped_and_not_looped(harness: Harness) -> None:
     """The full 429 contract is in test_rate_limits.py; here: the message survives a 429."""
     await harness.post_update(updates.message("#ratelimit=user:1 hello"))
-    await harness.telegram.wait_for("sendMessage", 1, timeout=10)
+    await harness.telegram.wait_for("sendMessage", 1, timeout=20)
     await asyncio.sleep(0.3)
     assert harness.telegram.sent_texts() == ["Echo: hello"]  # a short wait: no busy notice
     assert [r["status"] for r in harness.core.requests] == [429, 200]  # one retry, not a loop
@@ -128,7 +128,7 @@ async def test_bot_api_429_waits_retry_after_and_sends_once(harness: Harness) ->
         "sendMessage", status=429, description="Too Many Requests: retry after 1", retry_after=1
     )
     await harness.post_update(updates.message("slow down"))
-    await eventually(lambda: harness.telegram.sent_texts(), timeout=10)
+    await eventually(lambda: harness.telegram.sent_texts(), timeout=20)
     attempts = harness.telegram.calls_to("sendMessage")
     assert len(attempts) == 2
     assert attempts[1].at - attempts[0].at >= 0.95
@@ -139,7 +139,7 @@ async def test_bot_api_5xx_retries_then_dead_letters(db_url: str) -> None:
     async with gateway(db_url, outbox_max_attempts=3) as h:
         h.telegram.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
         await h.post_update(updates.message("flaky"))
-        await eventually(lambda: h.telegram.sent_texts(), timeout=10)
+        await eventually(lambda: h.telegram.sent_texts(), timeout=20)
         assert h.telegram.sent_texts() == ["Echo: flaky"]
         assert len(h.telegram.calls_to("sendMessage")) == 3
 

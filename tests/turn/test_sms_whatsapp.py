@@ -297,7 +297,7 @@ async def test_twilio_rate_limit_backs_off_then_delivers_once(gw: Harness) -> No
     assert gw.twilio is not None
     gw.twilio.fail_next(2, status=429, code=20429, retry_after=1)
     await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="hi"))
-    sent = await gw.twilio.wait_for_messages(1, timeout=15)
+    sent = await gw.twilio.wait_for_messages(1, timeout=20)
     assert sent[0]["body"] == "Echo: hi"
     await eventually(lambda: gw.count(OutboundMessage, OutboundMessage.status == "sent"))
     assert len(gw.twilio.messages) == 1

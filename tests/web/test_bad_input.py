@@ -177,7 +177,7 @@ async def assert_still_answers(harness: Harness) -> None:
     expected = f"Echo: {marker}"
     await eventually(
         lambda: expected in harness.telegram.sent_texts(ALIVE_CHAT),
-        timeout=15,
+        timeout=20,
         message=f"no reply {expected!r} after the fuzzing",
     )
     await asyncio.sleep(0.3)  # room for a wrong second reply
