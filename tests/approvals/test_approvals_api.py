@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -170,10 +169,6 @@ async def test_only_the_approvals_own_user_may_decide(hooked: Harness) -> None:
     await eventually(lambda: _status(hooked, approval["id"], "approved"))
 
 
-async def _count_is(h: Harness, expected: int, model: Any, *where: Any) -> bool:
-    return await h.count(model, *where) == expected
-
-
 async def _status(h: Harness, approval_id: str, status: str) -> bool:
     return (await _approval(h, approval_id)).status == status
 
@@ -242,7 +237,7 @@ async def test_webhook_receiver_down_then_up_gets_every_event_in_order(
     # The receiver records an event before its 200 reaches the gateway, which then marks the
     # delivery: the last mark may land just after the receiver's count reached four.
     await eventually(
-        lambda: _count_is(hooked, 4, WebhookDelivery, *delivered), message="marked delivered"
+        lambda: hooked.count_is(4, WebhookDelivery, *delivered), message="marked delivered"
     )
     # The signature scheme, as documented, and a wrong secret fails.
     delivery = app_hook.deliveries[-1]

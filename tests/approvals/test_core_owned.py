@@ -4,6 +4,7 @@ and expiry update the prompt; forged and replayed lifecycle events change nothin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -82,6 +83,18 @@ async def polled(db_url: str) -> AsyncIterator[Harness]:
         yield h
     finally:
         await h.stop()
+
+
+async def _polls_settled(core: MockCore, quiet: float = 1.0) -> None:
+    """Until no pending list has been asked for during `quiet` seconds (longer than the loop's
+    pause between passes)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        seen = core.core_approvals.list_requests
+        await asyncio.sleep(quiet)
+        if core.core_approvals.list_requests == seen:
+            return
+    raise AssertionError("the core approvals poll kept going")
 
 
 async def _rows(h: Harness) -> list[Approval]:
@@ -169,8 +182,11 @@ async def test_a_decision_made_in_the_core_first_updates_the_prompt(owned: Harne
 async def test_a_late_tap_is_told_the_cores_real_outcome(polled: Harness) -> None:
     prompt = await _prompted_on_telegram(polled)
     core_id = next(iter(polled.core.core_approvals.approvals))
-    polled.core.core_approvals.set_status(core_id, "approved")  # no event: the poll is slow
+    # The poll stops first, and a poll already under way finishes, before the core decides
+    # (no event is sent): otherwise that poll could learn the outcome before the tap does.
     polled.runtime.settings.core_approval_poll_seconds = 3600  # type: ignore[union-attr]
+    await _polls_settled(polled.core)
+    polled.core.core_approvals.set_status(core_id, "approved")
     await polled.post_update(updates.callback(_keyboard(prompt)[1]["callback_data"]))  # deny
     await eventually(
         lambda: any("already been approved elsewhere" in t for t in polled.telegram.sent_texts()),

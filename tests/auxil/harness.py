@@ -237,6 +237,11 @@ class Harness:
         async with self.runtime.db.session() as session:
             return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
 
+    async def count_is(self, expected: int, model: Any, *where: Any) -> bool:
+        """For `eventually`: a row the gateway writes after a fake's answer may lag what the
+        fake has already recorded."""
+        return await self.count(model, *where) == expected
+
     async def core_user(self, channel: str, sender: str, project: str = "default") -> str:
         """The opaque `user` the core is given for an unlinked sender of `project`."""
         from identity.resolve import opaque_user

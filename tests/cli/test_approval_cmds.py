@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.dev.fake_app_webhook import AppWebhookReceiver
+from gateway.storage.db.models import WebhookDelivery
 from tests.auxil import updates
 from tests.auxil.cli import as_json, cli_env, failed, gateway, ok
 from tests.auxil.harness import SECRET_KEY, Harness, eventually
@@ -46,6 +47,9 @@ async def test_cli_lists_decides_and_resends_lifecycle_events(gw: Harness) -> No
         failed(await gateway("approvals", "show", "apr_missing", env=env), "apr_missing")
 
         await eventually(lambda: len(receiver.events) == 2)
+        # Marked delivered once the receiver's 200 is back, which can lag its count.
+        delivered = WebhookDelivery.status == "delivered"
+        await eventually(lambda: gw.count_is(2, WebhookDelivery, delivered))
         deliveries = as_json(await gateway("webhooks", "list", "--json", env=env))
         assert sorted(d["event_type"] for d in deliveries) == [
             "approval.approved",

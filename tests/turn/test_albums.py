@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from gateway.dev.fake_telegram import photo_sizes
@@ -79,6 +80,7 @@ async def test_an_album_is_one_message_and_one_answer(gw: Harness) -> None:
     assert len(gw.core.requests) == 1 and len(await gw.turns()) == 1
 
 
+@pytest.mark.timing  # wall-clock windows: run alone (docs/testing.md)
 async def test_parts_that_trickle_in_are_still_one_message(gw: Harness) -> None:
     """Each part arrives within the wait of the one before (1 s by default): the wait starts
     again from the latest part."""

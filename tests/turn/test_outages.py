@@ -146,7 +146,7 @@ async def test_bot_api_5xx_retries_then_dead_letters(db_url: str) -> None:
         h.telegram.fail_next("sendMessage", status=500, description="Internal", times=10)
         await h.post_update(updates.message("hopeless"))
         dead = await eventually(
-            lambda: h.count(OutboundMessage, OutboundMessage.status == "dead"), timeout=10
+            lambda: h.count(OutboundMessage, OutboundMessage.status == "dead"), timeout=20
         )
         assert dead == 1
         rows = await h.outbox()

@@ -235,7 +235,7 @@ async def test_long_sms_reply_is_split_in_order_on_word_boundaries(gw: Harness) 
     assert gw.twilio is not None
     await gw.post_twilio(fake_twilio.inbound_form(from_=PHONE, body="#long=4000 tell me"))
     await eventually(
-        lambda: _holds(gw.count(OutboundMessage, OutboundMessage.status == "sent"), 3), timeout=15
+        lambda: _holds(gw.count(OutboundMessage, OutboundMessage.status == "sent"), 3), timeout=20
     )
     rows = await _rows(gw, OutboundMessage)
     parts = [m["body"] for m in gw.twilio.messages]

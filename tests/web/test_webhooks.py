@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.storage.db.models import InboxEvent
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually
@@ -189,6 +191,7 @@ async def test_button_press_is_answered(harness: Harness) -> None:
     assert harness.core.requests == []
 
 
+@pytest.mark.timing  # wall-clock windows: run alone (docs/testing.md)
 async def test_typing_indicator_while_core_works(harness: Harness) -> None:
     await harness.post_update(updates.message("#slow=1 think hard"))
     await harness.telegram.wait_for("sendMessage", 1)
