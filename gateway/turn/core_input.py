@@ -4,8 +4,9 @@ A text-only message stays today's plain string and costs nothing more. A message
 attachments becomes one user message whose `content` lists (Responses API input parts):
 `input_text` for the text or caption first, then each attachment in order: `input_image` (a
 `data:` URL) for images and static stickers, `input_file` (`filename`, `file_data` as a `data:`
-URL) for everything else, `input_text` for a location, a contact, a voice note's transcript and
-a note about an item that could not be fetched (the user is told that separately).
+URL) for everything else, `input_text` for a location, a contact (a vCard file's cards too), a
+voice note's transcript and a note about an item that could not be fetched (the user is told that
+separately).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.turn.context import TurnContext
 from gateway.turn.kept_media import KeptMediaFetcher
 from gateway.turn.media import FetchedMedia, MediaFailure, MediaFetcher, MediaResult
 from gateway.turn.transcribe import Transcriber
+from gateway.turn.vcard import VCARD_TYPES, read_cards
 
 Part = dict[str, Any]
 CoreInputValue = str | list[dict[str, Any]]
@@ -47,6 +49,8 @@ _EXTENSIONS = {
 }
 """Extensions for types common in chats that Python's built-in table lacks."""
 _TYPES = mimetypes.MimeTypes()  # the built-in table only: the same names on every host
+MAX_CARDS = 10
+"""Contact cards of one vCard file told to the core; a file of hundreds is an address book."""
 VOICE_PREFIX = "[Voice message]"
 UNTRANSCRIBED_NOTE = "[Voice message: not transcribed; the recording is attached.]"
 
@@ -156,6 +160,8 @@ def _media_parts(item: FetchedMedia, transcript: str | None) -> list[Part]:
     if kind == "voice" and transcript:
         return [_text(f"{VOICE_PREFIX} {transcript}")]
     mime = _mime(item)
+    if mime in VCARD_TYPES and (cards := read_cards(item.data)):
+        return [_text(_contact_line(card.name, card.phone)) for card in cards[:MAX_CARDS]]
     if kind in _IMAGE_KINDS and mime in IMAGE_TYPES:
         return [{"type": "input_image", "image_url": data_url(mime, item.data), "detail": "auto"}]
     file: Part = {
@@ -173,10 +179,13 @@ def _place_or_contact(attachment: Attachment) -> list[Part]:
             return []
         about = ", ".join(v for v in (attachment.name, attachment.address) if v)
         return [_text(f"Location: {where}" + (f" ({about})" if about else ""))]
-    if attachment.kind == "contact":
-        who = ", ".join(v for v in (attachment.name, attachment.phone) if v)
-        return [_text(f"Contact: {who}")] if who else []
+    if attachment.kind == "contact" and (attachment.name or attachment.phone):
+        return [_text(_contact_line(attachment.name, attachment.phone))]
     return []
+
+
+def _contact_line(name: str | None, phone: str | None) -> str:
+    return "Contact: " + ", ".join(v for v in (name, phone) if v)
 
 
 def _coordinates(attachment: Attachment) -> str | None:
