@@ -73,7 +73,9 @@ def _property(line: str) -> tuple[str, dict[str, str], str]:
     name, *raw_params = head.split(";")
     params: dict[str, str] = {}
     for raw in raw_params:
-        key, _, val = raw.partition("=")
+        key, equals, val = raw.partition("=")
+        if not equals and key.strip().upper() == "QUOTED-PRINTABLE":  # 2.1 allows it bare
+            key, val = "ENCODING", key
         params[key.strip().upper()] = val.strip().strip('"').upper()
     return name.rpartition(".")[2].strip().upper(), params, value
 

@@ -39,6 +39,11 @@ def test_quoted_printable_with_a_soft_break_and_a_charset() -> None:
     assert read_cards(ANDROID_21_QP) == [Card(name="Jürgen Müller", phone="+49 151 1234 5678")]
 
 
+def test_a_bare_quoted_printable_parameter() -> None:
+    card = b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN;QUOTED-PRINTABLE:Ren=C3=A9\r\nEND:VCARD\r\n"
+    assert read_cards(card) == [Card(name="René", phone=None)]
+
+
 def test_version_4_numbers_are_uris_and_values_escaped() -> None:
     assert read_cards(VERSION_40) == [Card(name="Dr. Bo, Jr.", phone="+1-555-555-0100")]
 
