@@ -178,18 +178,14 @@ async def test_links_unlinks_and_refusals_reach_the_app_signed(
         assert PHONE.lstrip("+") not in delivery.body.decode()
         event = delivery.event
         assert event["event_id"].startswith("evt_") and event["created_at"].endswith("Z")
+    # The receiver records an event before its 200 reaches the gateway, which then marks the
+    # row: the last mark may land just after the receiver's count was reached.
+    delivered = WebhookDelivery.status == "delivered"
+    await eventually(lambda: hooked.count_is(9, WebhookDelivery, delivered), message="marked")
     assert hooked.runtime is not None
-    db = hooked.runtime.db
-
-    async def all_marked_delivered() -> list[WebhookDelivery] | None:
-        # The receiver records an event before its 200 reaches the gateway, which then marks
-        # the row: the last mark may land just after the receiver's count was reached.
-        async with db.session() as session:
-            rows = list((await session.scalars(select(WebhookDelivery))).all())
-        return rows if {r.status for r in rows} == {"delivered"} else None
-
-    rows = await eventually(all_marked_delivered, message="every delivery marked delivered")
-    assert len(rows) == 9
+    async with hooked.runtime.db.session() as session:
+        rows = (await session.scalars(select(WebhookDelivery))).all()
+    assert len(rows) == 9 and {r.status for r in rows} == {"delivered"}
     for row in rows:
         assert row.approval_id.startswith("link:") and row.chat_key == row.approval_id
         assert PHONE.lstrip("+")[-7:] not in json.dumps([row.body, row.chat_key])
