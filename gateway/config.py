@@ -380,10 +380,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         10,
         validation_alias=_env("GATEWAY_DB_POOL_SIZE"),
-        description="Connections per process (a fixed pool, plus 6 reserved: 3 for lease "
-        "writes, 3 for claims). Statements are short and never span a network call, so 10 "
-        "serve 64 concurrent turns; "
-        "keep processes x (this + 6) under PostgreSQL's max_connections (100 by default).",
+        description="Connections per process (a fixed pool, plus up to 10 reserved: 3 for "
+        "lease writes, 3 for claims, 4 for webhook inserts, opened only by a process that "
+        "serves webhooks). Statements are short and never span a network call, so 10 serve "
+        "thousands of turns in flight; keep processes x (this + 10) under PostgreSQL's "
+        "max_connections (100 by default).",
     )
 
     # --- work queues -----------------------------------------------------------------------

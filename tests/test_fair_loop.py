@@ -4,7 +4,9 @@ one starved, each side first in, first out (gateway/fair_loop.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -110,6 +112,90 @@ def test_a_request_does_not_wait_behind_the_whole_worker() -> None:
     assert plain > 0.1
     assert fair < plain / 4
     assert fair_done >= 1  # the worker kept going meanwhile
+
+
+def _slice_with_a_request_arriving(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """One iteration: a web callback of 5 ms (the worker's slice may then take 30), then 20
+    worker callbacks of 1 ms; the 4th makes a web socket readable. What ran, in order, in that
+    iteration."""
+    web = _web_context()
+    ours, theirs = socket.socketpair()
+    ran: list[str] = []
+
+    def read() -> None:
+        ours.recv(16)
+        ran.append("web-read")
+
+    try:
+        ours.setblocking(False)
+        web.run(loop.add_reader, ours.fileno(), read)
+        loop.call_soon(_busy, 0.005, context=web)
+        for n in range(20):
+            loop.call_soon(lambda n=n: (_busy(0.001), ran.append(f"worker{n}")))
+            if n == 3:
+                loop.call_soon(theirs.send, b"x")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        loop.remove_reader(ours.fileno())
+    finally:
+        ours.close()
+        theirs.close()
+        loop.close()
+    return ran
+
+
+def test_a_request_arriving_during_the_workers_slice_is_served_before_the_rest_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop peeks at its sockets during the worker's slice: the web's socket that became
+    ready is read at once, not after the slice (then the next poll)."""
+    ran = _slice_with_a_request_arriving(fair_loop.new_event_loop())
+    assert "web-read" in ran
+    assert ran.index("web-read") <= ran.index("worker5")
+    assert ran[-1] == "worker19"  # the slice then goes on
+
+    monkeypatch.setattr(fair_loop, "PEEK_S", float("inf"))  # the control: no peeking
+    assert "web-read" not in _slice_with_a_request_arriving(fair_loop.new_event_loop())
+
+
+def test_a_socket_peeked_at_but_not_yet_served_is_served_once() -> None:
+    """A peek found two web sockets ready but the iteration had room for one callback more: the
+    other's callback waits first in line, and the loop's next poll, which reports its socket
+    again, does not queue it a second time."""
+    loop = fair_loop.new_event_loop()
+    web = _web_context()
+    pairs = {name: socket.socketpair() for name in ("a", "b")}
+    ran: list[str] = []
+
+    def read(name: str) -> None:
+        ran.append(name)
+        with contextlib.suppress(BlockingIOError):
+            pairs[name][0].recv(16)
+
+    def worker0() -> None:
+        for _, theirs in pairs.values():
+            theirs.send(b"x")
+        _busy(0.001)  # past PEEK_S: the next step peeks
+        ran.append("worker0")
+
+    try:
+        for name, (ours, _) in pairs.items():
+            ours.setblocking(False)
+            web.run(loop.add_reader, ours.fileno(), read, name)
+        loop.call_soon(worker0)
+        loop.call_soon(ran.append, "worker1")
+        loop.call_later(0.05, loop.stop)
+        loop.run_forever()
+        for ours, _ in pairs.values():
+            loop.remove_reader(ours.fileno())
+    finally:
+        for pair in pairs.values():
+            for sock in pair:
+                sock.close()
+        loop.close()
+    # Iteration 1 had room for two: worker0, then the first peeked socket; the second socket
+    # came first in iteration 2, before the worker's callback left over from iteration 1.
+    assert ran == ["worker0", "a", "b", "worker1"]
 
 
 async def _shares(web_tasks: int, worker_tasks: int, seconds: float) -> tuple[float, float]:

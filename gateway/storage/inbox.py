@@ -18,14 +18,14 @@ from sqlalchemy.exc import DataError
 
 from gateway.messages import InboundEvent
 from gateway.storage.batching import GroupCommit
-from gateway.storage.db import Database
+from gateway.storage.db import INGEST_POOL_SIZE, Database
 from gateway.storage.db.models import InboxEvent, utcnow
 from gateway.storage.db.raw import BulkInsert
 from gateway.storage.queue import QueueSpec
 
 INBOX = QueueSpec(model=InboxEvent, ready="pending", active="processing")
 MAX_BATCH = 500
-MAX_FLUSHES_IN_FLIGHT = 4
+MAX_FLUSHES_IN_FLIGHT = INGEST_POOL_SIZE  # one connection of the webhooks' pool each
 
 log = structlog.get_logger("gateway.storage.inbox")
 
@@ -146,8 +146,8 @@ class InboxWriter:
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[_Key]:
         # One statement: on PostgreSQL it runs in autocommit (atomic on its own), one round
-        # trip instead of BEGIN, INSERT, COMMIT.
-        async with self.db.statements(transaction=False) as st:
+        # trip instead of BEGIN, INSERT, COMMIT, on the webhooks' own connections.
+        async with self.db.statements(transaction=False, ingest=True) as st:
             return {tuple(row) for row in await self._bulk.rows(st, rows)}
 
     async def _insert_each(

@@ -61,20 +61,26 @@ def test_every_setting_the_recipe_quotes_has_its_default() -> None:
 
 
 async def test_connections_per_process_are_the_pools_the_database_opens() -> None:
-    """The pool plus the reserved pools: what `processes x N` keeps under `max_connections`."""
+    """The pool plus the reserved pools (and the webhooks' own in a web process): what
+    `processes x N` keeps under `max_connections`."""
     stated = re.search(
         r"`GATEWAY_DB_POOL_SIZE` \((\d+)\) \+ (\d+) connections \((\d+) reserved for [^,]*, "
-        r"(\d+) for claims\): keep `processes \u00d7 (\d+)`",
+        r"(\d+) for claims\), and a process that serves webhooks (\d+) more for their inbox\s+"
+        r"inserts: keep `processes \u00d7 (\d+)` \(`\u00d7 (\d+)` for web processes\)",
         text(),
     )
     assert stated is not None, "deploy/README.md no longer states the connections per process"
-    pool, reserved, control, claims, per_process = (int(n) for n in stated.groups())
+    pool, reserved, control, claims, ingest, per_process, per_web = (
+        int(n) for n in stated.groups()
+    )
     db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_size=pool)  # no connection
     try:
         assert control == db.control.pool.size()  # type: ignore[attr-defined]
         assert claims == db.claims.pool.size()  # type: ignore[attr-defined]
+        assert ingest == db.ingest.pool.size()  # type: ignore[attr-defined]
         assert reserved == control + claims
         assert per_process == db.engine.pool.size() + reserved  # type: ignore[attr-defined]
+        assert per_web == per_process + ingest
     finally:
         await db.close()
 

@@ -6,8 +6,11 @@ import asyncio
 
 import pytest
 
+from gateway.dev.fake_telegram import FakeTelegram
+from gateway.dev.mock_core import MockCore
 from gateway.storage.db.models import InboxEvent
 from tests.auxil import updates
+from tests.auxil.databases import PostgresServer
 from tests.auxil.harness import Harness, eventually
 
 
@@ -217,3 +220,31 @@ async def test_health_and_metrics(harness: Harness) -> None:
     assert 'gateway_turns_total{channel="telegram",status="completed"} 1.0' in text
     assert 'gateway_core_requests_total{status="200"} 1.0' in text
     assert "gateway_outbox_depth" in text
+
+
+async def test_webhooks_are_acknowledged_while_the_worker_holds_every_pooled_connection(
+    _postgres: PostgresServer,
+) -> None:
+    """The inbox insert has connections of its own (PostgreSQL): a worker whose statements hold
+    the whole pool does not hold up the acknowledgements; the turns go on once it lets go."""
+    _postgres.require()
+    await _postgres.truncate()
+    h = Harness(_postgres.url, FakeTelegram(), MockCore())
+    await h.start(db_pool_size=2)
+    try:
+        assert h.runtime is not None
+        assert (await h.post_update(updates.message("hello"))).status == 200
+        await h.telegram.wait_for("sendMessage", count=1)
+        held = [await h.runtime.db.engine.connect() for _ in range(2)]
+        try:
+            for n in range(3):
+                resp = await asyncio.wait_for(h.post_update(updates.message(f"hi {n}")), 5)
+                assert resp.status == 200
+            assert len(h.telegram.calls_to("sendMessage")) == 1  # the worker waits meanwhile
+        finally:
+            for conn in held:
+                await conn.close()
+        assert await h.inbox_rows() == 4
+        await h.telegram.wait_for("sendMessage", count=4)
+    finally:
+        await h.stop()

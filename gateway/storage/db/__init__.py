@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import (
 from gateway.storage.db import raw
 from gateway.storage.db.dsn import engine_options
 
+INGEST_POOL_SIZE = 4
+"""Connections for webhook inserts: one per inbox group commit in flight (`gateway.storage.inbox`
+allows this many at once)."""
+
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -46,9 +50,16 @@ class Database:
         # everything the claimed work writes commits durably, fenced on the claim. One
         # connection per claim loop (inbox, outbox, app webhooks).
         self.claims = self._small_pool(synchronous_commit="off")
+        # Webhooks wait for their inbox insert before they answer the provider: it must not
+        # queue behind the worker's statements for a connection. The pool opens its connections
+        # on first use, i.e. from the web's requests, so in `serve` the fair loop runs their
+        # answers with the web's callbacks, not behind the worker's (gateway/fair_loop.py).
+        # A `gateway worker` process never opens it.
+        self.ingest = self._small_pool(size=INGEST_POOL_SIZE)
 
-    def _small_pool(self, **server_settings: str) -> AsyncEngine:
-        """Three autocommit connections of their own (PostgreSQL); SQLite has one engine."""
+    def _small_pool(self, *, size: int = 3, **server_settings: str) -> AsyncEngine:
+        """`size` autocommit connections of their own, opened on first use (PostgreSQL);
+        SQLite has one engine."""
         if self.is_sqlite:
             return self.engine
         connect_args = dict(self.connect_args)
@@ -58,7 +69,7 @@ class Database:
                 **server_settings,
             }
         return create_async_engine(
-            self.url, pool_size=3, max_overflow=0, connect_args=connect_args
+            self.url, pool_size=size, max_overflow=0, connect_args=connect_args
         ).execution_options(isolation_level="AUTOCOMMIT")
 
     def single_statement(self) -> Any:
@@ -83,15 +94,26 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     def statements(
-        self, *, transaction: bool = True, control: bool = False, claim: bool = False
+        self,
+        *,
+        transaction: bool = True,
+        control: bool = False,
+        claim: bool = False,
+        ingest: bool = False,
     ) -> Any:
         """A `raw.Statements` runner for the hot path's statements, as one transaction or (no
         `transaction`) one autocommit statement; `control` uses the small lease-write pool,
-        `claim` the claim pool (commits that do not wait for the WAL flush). PostgreSQL runs
+        `claim` the claim pool (commits that do not wait for the WAL flush), `ingest` the
+        webhooks' own pool for their inbox inserts. PostgreSQL runs
         them on asyncpg directly (see `gateway.storage.db.raw`)."""
         if self.is_sqlite:
             return raw.statements(self.engine, asyncpg_direct=False, transaction=transaction)
-        engine = self.claims if claim else self.control if control else self._autocommit
+        if ingest:
+            engine = self.ingest
+        elif claim:
+            engine = self.claims
+        else:
+            engine = self.control if control else self._autocommit
         return raw.statements(engine, asyncpg_direct=True, transaction=transaction)
 
     def control_statement(self) -> Any:
@@ -102,7 +124,7 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        for engine in (self.control, self.claims):
+        for engine in (self.control, self.claims, self.ingest):
             if engine is not self.engine:
                 await engine.dispose()
 
