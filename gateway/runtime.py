@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -17,6 +18,7 @@ from gateway.delivery.pacing import build_pacers
 from gateway.delivery.sender import OutboxSender
 from gateway.heap import REQUESTS, FullCollections, freeze_long_lived
 from gateway.metrics import Metrics
+from gateway.storage.batching import linger_following
 from gateway.storage.db import Database
 from gateway.storage.db.schema import ensure_current
 from gateway.storage.inbox import INBOX, InboxWriter
@@ -53,6 +55,10 @@ class Runtime:
             max_response_bytes=settings.core_max_response_bytes,
         )
         self.worker_id = new_worker_id()
+        # The worker's batches (finished turns, claims) wait for company in proportion to how
+        # long turns wait on the core: ~20 ms against a core answering in seconds, next to
+        # nothing against a fast one (gateway/storage/batching.py).
+        self.linger = linger_following(lambda: self.core.typical_seconds)
         pacers = build_pacers(settings)
         self.approvals = ApprovalService(self.db, tokens_from(self.box))
         self.approvals.listeners.append(self._approval_changed)
@@ -65,7 +71,7 @@ class Runtime:
             self.approvals.tokens.render_options,
         )
         self.outbox_loop = self._loop(
-            "outbox", OUTBOX, self.sender.send, settings.sender_concurrency
+            "outbox", OUTBOX, self.sender.send, settings.sender_concurrency, self.linger
         )
         self.identity = IdentityStore(self.db, self.box)
         self.media_store = MediaStore(self.db, self.box, settings.media_retention_hours)
@@ -79,9 +85,10 @@ class Runtime:
             self.identity,
             self.approvals,
             self.media_store if settings.media_retention_hours > 0 else None,
+            linger=self.linger,
         )
         self.inbox_loop = self._loop(
-            "inbox", INBOX, self.pipeline.process, settings.worker_concurrency
+            "inbox", INBOX, self.pipeline.process, settings.worker_concurrency, self.linger
         )
         self.webhook_sender = WebhookSender(settings, self.db, self.box, self.metrics)
         self.webhook_loop = self._loop("webhooks", WEBHOOKS, self.webhook_sender.deliver, 8)
@@ -92,7 +99,14 @@ class Runtime:
         self._reconciler: asyncio.Task[None] | None = None
         self.loops_running = False
 
-    def _loop(self, name: str, spec: object, handler: object, concurrency: int) -> ClaimLoop:
+    def _loop(
+        self,
+        name: str,
+        spec: object,
+        handler: object,
+        concurrency: int,
+        debounce: Callable[[], float] | None = None,
+    ) -> ClaimLoop:
         return ClaimLoop(
             name,
             self.db,
@@ -102,6 +116,7 @@ class Runtime:
             concurrency=concurrency,
             lease_seconds=self.settings.lease_seconds,
             poll_interval=self.settings.poll_interval_seconds,
+            debounce=debounce,
         )
 
     async def prepare(self) -> None:

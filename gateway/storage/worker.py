@@ -47,8 +47,12 @@ class ClaimLoop:
         concurrency: int,
         lease_seconds: float,
         poll_interval: float,
+        debounce: Callable[[], float] | None = None,
     ) -> None:
+        """`debounce`: while work is in flight, how long a claim waits for more rows to become
+        ready (seconds, asked each time; at least `CLAIM_DEBOUNCE_SECONDS`)."""
         self.name, self.db, self.spec, self.handler = name, db, spec, handler
+        self.debounce = debounce
         self.worker_id = worker_id
         self.concurrency, self.lease, self.poll = concurrency, lease_seconds, poll_interval
         self._wake = asyncio.Event()
@@ -107,7 +111,8 @@ class ClaimLoop:
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             if self._inflight and not self._stopping:
                 # Busy: let a few more slots free up so one claim query serves several of them.
-                await asyncio.sleep(CLAIM_DEBOUNCE_SECONDS)
+                extra = self.debounce() if self.debounce is not None else 0.0
+                await asyncio.sleep(max(CLAIM_DEBOUNCE_SECONDS, extra))
 
     async def _run(self, row: Any) -> None:
         row_id = row.id

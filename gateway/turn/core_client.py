@@ -169,6 +169,9 @@ class CoreResult:
         )
 
 
+TYPICAL_WEIGHT = 0.05
+"""Each response call's weight in `CoreClient.typical_seconds` (about the last 20 calls count)."""
+
 MAX_ID_CHARS = 128
 """The turn row's id columns are this wide: a longer value from the core is cut, never refused."""
 
@@ -222,6 +225,10 @@ class CoreClient:
         self._session: aiohttp.ClientSession | None = None
         # What the core's answers say about its build (readiness shows it; gateway/version.py).
         self.core_build = CoreBuildCache()
+        self.typical_seconds = 0.0
+        """How long a response call typically takes (an exponentially weighted average of the
+        recent ones): the worker's batches wait for company in proportion
+        (`gateway.storage.batching.linger_following`)."""
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -245,7 +252,10 @@ class CoreClient:
         elif req.previous_response_id:
             body["previous_response_id"] = req.previous_response_id
         url = f"{req.base_url.rstrip('/')}/v1/responses"
-        return await self._post(url, req.api_key, req.idempotency_key, lambda: {"json": body})
+        result = await self._post(url, req.api_key, req.idempotency_key, lambda: {"json": body})
+        took = result.latency_ms / 1000
+        self.typical_seconds += TYPICAL_WEIGHT * (took - self.typical_seconds)
+        return result
 
     async def transcribe(self, req: TranscriptionRequest) -> CoreResult:
         """`POST {core}/v1/audio/transcriptions` (multipart, OpenAI's shape): the transcript is

@@ -9,6 +9,7 @@ the core answers with the same response and the user sees one reply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,10 +59,15 @@ class TurnWriter:
         conversations: Conversations,
         identity: IdentityStore,
         approvals: ApprovalService,
+        *,
+        linger: Callable[[], float] | None = None,
     ) -> None:
+        """`linger`: how long a batch of finished turns waits for company (`GroupCommit`)."""
         self.db, self.conversations = db, conversations
         self.identity, self.approvals = identity, approvals
-        self._batches: GroupCommit[Finished, bool] = GroupCommit("turns", self._write_batch)
+        self._batches: GroupCommit[Finished, bool] = GroupCommit(
+            "turns", self._write_batch, linger=linger
+        )
         # One turn row per inbound event: a replayed event (`gateway inbox replay`) updates it.
         upsert = db.insert(Turn)
         kept = ("id", "inbox_event_id", "created_at")

@@ -55,13 +55,15 @@ class TurnPipeline:
         identity: IdentityStore,
         approvals: ApprovalService,
         media_store: MediaStore | None = None,
+        linger: Callable[[], float] | None = None,
     ) -> None:
-        """`media_store`: given when inbound media is kept (GATEWAY_MEDIA_RETENTION_HOURS)."""
+        """`media_store`: given when inbound media is kept (GATEWAY_MEDIA_RETENTION_HOURS);
+        `linger`: how long finished turns wait to be written together (`TurnWriter`)."""
         self.settings, self.db, self.directory = settings, db, directory
         self.metrics, self.wake_sender = metrics, wake_sender
         self.resolver = SenderResolver(identity)
         self.conversations = Conversations(db)
-        self.writer = TurnWriter(db, self.conversations, identity, approvals)
+        self.writer = TurnWriter(db, self.conversations, identity, approvals, linger=linger)
         self._background: set[asyncio.Task[None]] = set()
         # One per process: the media downloads. HTTP session (transcriptions use the core.s).
         fetcher = MediaFetcher.from_settings(settings, metrics)

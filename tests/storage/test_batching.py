@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from gateway.storage import batching
 from gateway.storage.batching import GroupCommit
 
 
@@ -139,3 +140,50 @@ async def test_close_waits_for_queued_and_running_writes() -> None:
     gate.set()
     await closing
     assert [w.result() for w in waiters] == [0, 10, 20]
+
+
+async def test_a_trickle_lingers_so_its_items_share_a_write() -> None:
+    """With a linger the worker's batches wait for company while they come one by one: items
+    20 ms apart, a 150 ms linger: the first is written at once (nothing came before it), the
+    next ones together."""
+    recorder = Recorder()
+    commits = GroupCommit("t", recorder.flush, linger=lambda: 0.15)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = await commits.submit(0)
+    assert (first, loop.time() - started < 0.1) == (0, True)  # no wait after a quiet spell
+    tasks = []
+    for n in range(1, 5):
+        tasks.append(asyncio.create_task(commits.submit(n)))
+        await asyncio.sleep(0.02)
+    assert await asyncio.gather(*tasks) == [10, 20, 30, 40]
+    assert recorder.batches == [[0], [1, 2, 3, 4]]
+    await commits.close()
+
+
+async def test_without_a_linger_or_under_a_flood_nothing_waits() -> None:
+    """No linger: every item is written as it comes, as before. A linger, but the previous
+    batch was full enough (`LINGER_BELOW`): the next one is not held back either."""
+    plain = Recorder()
+    commits = GroupCommit("t", plain.flush)
+    for n in range(3):
+        await commits.submit(n)
+    assert plain.batches == [[0], [1], [2]]
+    await commits.close()
+
+    flood = Recorder()
+    commits = GroupCommit("t", flood.flush, linger=lambda: 5.0)
+    first = list(range(batching.LINGER_BELOW))
+    await asyncio.wait_for(asyncio.gather(*(commits.submit(n) for n in first)), 1)
+    await asyncio.wait_for(commits.submit(100), 1)  # a 5 s linger would time out here
+    assert flood.batches == [first, [100]]
+    await commits.close()
+
+
+def test_the_linger_is_a_small_share_of_the_cores_typical_time() -> None:
+    typical = {"seconds": 0.0}
+    linger = batching.linger_following(lambda: typical["seconds"])
+    expected = {0.0: 0.0, 0.05: 0.0, 0.5: 0.005, 2.0: 0.02, 30.0: batching.LINGER_CAP_S}
+    for seconds, wanted in expected.items():
+        typical["seconds"] = seconds
+        assert linger() == pytest.approx(wanted), seconds
