@@ -102,10 +102,12 @@ class _FairReady:
         self._first_spent = self._rest_spent = 0.0
         self._first_todo = self._rest_todo = 0
         selector = getattr(loop, "_selector", None)
-        epoll = isinstance(selector, selectors.EpollSelector)
-        self._epoll: Any = selector._selector if epoll else None  # type: ignore[union-attr]
-        """The selector's own epoll object (Linux): peeked at during worker slices."""
-        self._fd_to_key: Any = selector._fd_to_key if epoll else None  # type: ignore[union-attr]
+        fd_to_key = getattr(selector, "_fd_to_key", None)
+        epoll = isinstance(selector, selectors.EpollSelector) and isinstance(fd_to_key, dict)
+        self._epoll: Any = getattr(selector, "_selector", None) if epoll else None
+        """The selector's own epoll object (Linux): peeked at during worker slices (none where
+        the selector does not keep it as CPython 3.11-3.13 do: no peeking)."""
+        self._fd_to_key: Any = fd_to_key
         self._last_peek = 0.0
         self._peeked: set[asyncio.Handle] = set()
         """Web handles a peek queued that have not run yet: the loop's own poll may report

@@ -36,13 +36,13 @@ wait on the core (`linger_following`)."""
 LINGER_CAP_S = 0.02
 """...and at most this long (what a 2 s core gives)..."""
 
-LINGER_BELOW = 16
-"""A batch lingers only while the previous one had fewer items: under a flood batches fill up by
-themselves, and waiting would only delay them."""
-
 LINGER_MIN_S = 0.001
 """...and not at all below this (a core answering within 0.1 s): a shorter wait buys no
 company, only an extra turn of the event loop."""
+
+LINGER_BELOW = 16
+"""A batch lingers only while the previous one had fewer items: under a flood batches fill up by
+themselves, and waiting would only delay them."""
 
 Flush = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
 """Writes a batch; answers one result per item, in order (an exception fails only its item).
