@@ -112,8 +112,10 @@ class Database:
             engine = self.ingest
         elif claim:
             engine = self.claims
+        elif control:
+            engine = self.control
         else:
-            engine = self.control if control else self._autocommit
+            engine = self._autocommit
         return raw.statements(engine, asyncpg_direct=True, transaction=transaction)
 
     def control_statement(self) -> Any:
