@@ -167,6 +167,7 @@ class TurnWriter:
                 and job.caps is not None
                 and job.event.forwardable
                 and job.event.sender
+                and _may_have_link(job)
             ]
             await self.identity.record_contacts(st, contacts)
         return [job.row.id in settled for job in jobs]
@@ -203,6 +204,14 @@ class TurnWriter:
                 "conversation": turn.request.conversation,
             },
         )
+
+
+def _may_have_link(job: Finished) -> bool:
+    """Whether the sender may have an identity link to record where they were last heard from: a
+    turn that found none skips the statement (it would match no row; one round trip fewer per
+    batch where most senders are unlinked). Events that made no turn are recorded as before."""
+    turn = job.outcome.turn
+    return turn is None or turn.linked
 
 
 def _new_thread_head(turn: CoreTurn) -> str | None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
 from gateway.dev import fake_twilio, fake_whatsapp
 from gateway.storage.db.models import AuditEntry, IdentityLink, LinkCode, OutboundMessage, utcnow
+from identity.store import Contact
 from tests.auxil import updates
 from tests.auxil.harness import Harness, eventually
 
@@ -314,3 +316,29 @@ async def test_a_message_to_a_made_up_telegram_id_fails_once_and_crashes_nothing
     async with gw.runtime.db.session() as session:
         row = await session.scalar(select(OutboundMessage).where(OutboundMessage.chat == "8O"))
     assert row is not None and "not a Telegram chat id" in (row.last_error or "")
+
+
+async def test_only_linked_senders_are_recorded_as_last_heard_from(gw: Harness) -> None:
+    """A turn records where a linked sender was last heard from (proactive messages go there);
+    a turn that found no link runs no such statement at all (it would match no row)."""
+    await _policy(gw, "channel_user")
+    link = {"channel": "telegram", "sender": "701", "app_user_id": "user-heard"}
+    assert (await gw.admin("PUT", f"{BASE}/identity-links", json=link))[0] == 200
+    assert gw.runtime is not None
+    store = gw.runtime.identity
+    recorded: list[str] = []
+    original = store.record_contacts
+
+    async def spy(st: Any, contacts: list[Contact]) -> None:
+        recorded.extend(contact.sender[2] for contact in contacts)
+        await original(st, contacts)
+
+    store.record_contacts = spy  # type: ignore[method-assign]
+    await _telegram(gw, 701, "linked here")
+    await _telegram(gw, 702, "not linked")
+    assert gw.core.requests[-1]["body"]["metadata"]["identity_linked"] == "false"
+    assert recorded == ["701"]
+    status, body = await gw.admin("GET", f"{BASE}/identity-links?channel=telegram")
+    assert status == 200
+    assert [entry["sender"] for entry in body["links"]] == ["701"]
+    assert body["links"][0]["last_inbound_at"] is not None
