@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -41,6 +42,27 @@ def chat_key(event: InboundEvent) -> str:
     if event.kind == "status":
         return f"{event.route}:{event.account}:status:{event.hints.get('provider_message_id')}"
     return f"{event.channel}:{event.account}:{event.chat or '-'}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """What a turn keeps of its claimed inbox row: everything but the payload, which is decoded
+    into the turn's `InboundEvent` once. Keeping the row as well would hold the event's JSON
+    twice for as long as the turn waits (seconds on a real core, thousands of turns at once)."""
+
+    id: int
+    attempts: int
+    chat_key: str
+    received_at: datetime
+    request_id: str | None = None
+    last_error: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> ClaimedEvent:
+        """From a claimed `inbox_events` row (as the claim returns it)."""
+        return cls(
+            row.id, row.attempts, row.chat_key, row.received_at, row.request_id, row.last_error
+        )
 
 
 @dataclass(frozen=True)

@@ -78,31 +78,8 @@ class ClaimLoop:
             # (a turn finished: its chat's next row is ready) must not wait for the poll.
             self._wake.clear()
             free = min(self.concurrency - len(self._inflight), CLAIM_BATCH_MAX)
-            claimed: list[Any] = []
-            if free > 0:
-                now = time.monotonic()
-                expired = now - self._expired_checked >= self.poll
-                try:
-                    claimed = await claim(
-                        self.db,
-                        self.spec,
-                        self.worker_id,
-                        self.lease,
-                        free,
-                        include_expired=expired,
-                    )
-                    if expired:
-                        self._expired_checked = now
-                except Exception:  # database hiccup: log, wait, keep the loop alive
-                    log.exception(f"{self.name}.claim_failed")
-            for row in claimed:
-                if row.id in self._inflight:
-                    # Our own lease ran out while we still work on it (e.g. the database was
-                    # away and heartbeats failed): the task in flight carries on, never twice.
-                    continue
-                task = asyncio.create_task(self._run(row), name=f"{self.name}-{row.id}")
-                self._inflight[row.id] = task
-            if claimed and len(claimed) == free:
+            claimed = self._start(await self._claim(free)) if free > 0 else 0
+            if claimed and claimed == free:
                 await asyncio.sleep(0)  # let the webhooks in between two batches
                 continue  # more may be waiting
             if self._draining and not claimed and not self._inflight:
@@ -114,10 +91,38 @@ class ClaimLoop:
                 extra = self.debounce() if self.debounce is not None else 0.0
                 await asyncio.sleep(max(CLAIM_DEBOUNCE_SECONDS, extra))
 
+    async def _claim(self, limit: int) -> list[Any]:
+        now = time.monotonic()
+        expired = now - self._expired_checked >= self.poll
+        try:
+            rows = await claim(
+                self.db, self.spec, self.worker_id, self.lease, limit, include_expired=expired
+            )
+        except Exception:  # database hiccup: log, wait, keep the loop alive
+            log.exception(f"{self.name}.claim_failed")
+            return []
+        if expired:
+            self._expired_checked = now
+        return rows
+
+    def _start(self, rows: list[Any]) -> int:
+        """A task per claimed row; how many rows there were. The rows are handed over, not kept
+        here: a handler may let go of what it no longer needs (a turn, its decoded payload)."""
+        for row in rows:
+            if row.id in self._inflight:
+                # Our own lease ran out while we still work on it (e.g. the database was
+                # away and heartbeats failed): the task in flight carries on, never twice.
+                continue
+            task = asyncio.create_task(self._run(row), name=f"{self.name}-{row.id}")
+            self._inflight[row.id] = task
+        return len(rows)
+
     async def _run(self, row: Any) -> None:
         row_id = row.id
+        work = self.handler(row, self.worker_id)
+        del row  # the handler keeps what it needs of it, as long as it needs it
         try:
-            await self.handler(row, self.worker_id)
+            await work
         except asyncio.CancelledError:
             raise
         except Exception:

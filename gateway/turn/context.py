@@ -14,7 +14,7 @@ from channels.base import ChannelAdapter
 from channels.capabilities import Capabilities
 from gateway.config import Settings
 from gateway.messages import InboundEvent
-from gateway.storage.db.models import InboxEvent
+from gateway.storage.inbox import ClaimedEvent
 from gateway.storage.projects import ProjectInfo
 from gateway.turn.commands import text_command
 from gateway.turn.conversations import ChatKey, conversation_chat
@@ -33,8 +33,8 @@ class CommandCall:
 
 @dataclass
 class TurnContext:
-    row: InboxEvent
-    """The claimed inbox row (attempt count, receive time, lease holder's view)."""
+    row: ClaimedEvent
+    """The claimed inbox row, without its payload (attempt count, receive time)."""
     worker_id: str
     event: InboundEvent
     project: ProjectInfo
@@ -58,7 +58,7 @@ class TurnContext:
     def build(
         cls,
         *,
-        row: InboxEvent,
+        row: ClaimedEvent,
         worker_id: str,
         event: InboundEvent,
         project: ProjectInfo,

@@ -14,7 +14,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -70,6 +70,13 @@ class CoreResult:
     @property
     def ok(self) -> bool:
         return self.status == 200 and not self.unusable
+
+    def without_output(self) -> CoreResult:
+        """This result without its `output` items, once they are read (`text`, the approval
+        requests): every other property answers the same."""
+        if "output" not in self.body:
+            return self
+        return replace(self, body={k: v for k, v in self.body.items() if k != "output"})
 
     @property
     def response_id(self) -> str | None:

@@ -167,8 +167,10 @@ class CoreCaller:
             self.cooldowns.clear(ctx.project.id, request.user)  # the core took the call
         if result.ok:
             asks = tuple(_ask(item) for item in result.approval_requests)
-            turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat, asks=asks)
             text = result.text
+            turn = CoreTurn.kept(
+                request, result, user=user, linked=linked, chat=ctx.chat, asks=asks
+            )
             if not text and not asks:
                 log.warning("core.empty_answer")
                 return _notice(
@@ -180,7 +182,7 @@ class CoreCaller:
                 turn_status=TurnStatus.AWAITING_APPROVAL if asks else TurnStatus.COMPLETED,
                 turn=turn,
             )
-        turn = CoreTurn(request, result, user=user, linked=linked, chat=ctx.chat)
+        turn = CoreTurn.kept(request, result, user=user, linked=linked, chat=ctx.chat)
         if result.unusable:  # too large to read: the same answer would come again
             log.error("core.unusable_answer", status=result.status, error=result.error)
             return _apology(ctx, TurnStatus.FAILED, result, turn)

@@ -23,8 +23,8 @@ from gateway.messages import InboundEvent, ReplyPart
 from gateway.storage import albums, outbox
 from gateway.storage.batching import GroupCommit
 from gateway.storage.db import Database
-from gateway.storage.db.models import InboxEvent, Turn, utcnow
-from gateway.storage.inbox import INBOX
+from gateway.storage.db.models import Turn, utcnow
+from gateway.storage.inbox import INBOX, ClaimedEvent
 from gateway.storage.projects import ProjectInfo
 from gateway.storage.queue import settle_many
 from gateway.turn.conversations import Conversations, Step
@@ -37,7 +37,7 @@ from identity.store import IdentityStore
 class Finished:
     """One finished event waiting for the group commit."""
 
-    row: InboxEvent
+    row: ClaimedEvent
     worker_id: str
     event: InboundEvent
     outcome: Outcome

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -60,6 +60,23 @@ class CoreTurn:
     chat: ChatKey
     asks: tuple[CoreAsk, ...] = ()
     """Approvals the core asked for (mcp_approval_request items)."""
+
+    @classmethod
+    def kept(
+        cls,
+        request: CoreRequest,
+        result: CoreResult,
+        *,
+        user: str,
+        linked: bool,
+        chat: ChatKey,
+        asks: tuple[CoreAsk, ...] = (),
+    ) -> CoreTurn:
+        """The call as the turn keeps it until its writes commit: the request without its input
+        (the messages and media sent) and the result without its output items (read into the
+        answer and `asks` by then). The turn row and the approvals need neither, and a turn
+        may wait for that commit behind hundreds of others."""
+        return cls(replace(request, input=None), result.without_output(), user, linked, chat, asks)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from gateway.errors import NotFound
 from gateway.messages import InboundEvent, ReplyPart
 from gateway.metrics import Metrics
 from gateway.storage.db import Database
-from gateway.storage.db.models import InboxEvent, utcnow
-from gateway.storage.inbox import event_key
+from gateway.storage.db.models import utcnow
+from gateway.storage.inbox import ClaimedEvent, event_key
 from gateway.storage.media_store import MediaStore
 from gateway.storage.projects import AccountDirectory
 from gateway.turn.context import TurnContext
@@ -84,9 +84,12 @@ class TurnPipeline:
         await self.writer.close()
         await self.conversations.close()
 
-    async def process(self, row: InboxEvent, worker_id: str) -> None:
-        """Handle one claimed inbox row (as returned by the claim)."""
-        event = InboundEvent.model_validate(row.payload)
+    async def process(self, claimed_row: Any, worker_id: str) -> None:
+        """Handle one claimed inbox row (as returned by the claim). The turn keeps its event and
+        a `ClaimedEvent`, not the row: its decoded payload is let go before the first wait."""
+        event = InboundEvent.model_validate(claimed_row.payload)
+        row = ClaimedEvent.of(claimed_row)
+        del claimed_row
         structlog.contextvars.bind_contextvars(inbox_id=row.id, request_id=row.request_id)
         try:
             try:

@@ -18,7 +18,8 @@ from gateway.dev.mock_core_transcribe import SAMPLE_VOICE_NOTE, voice_note
 from gateway.logs import configure_logging
 from gateway.messages import Attachment, InboundEvent
 from gateway.metrics import Metrics
-from gateway.storage.db.models import InboxEvent
+from gateway.storage.db.models import utcnow
+from gateway.storage.inbox import ClaimedEvent
 from gateway.storage.projects import ProjectInfo
 from gateway.turn.context import TurnContext
 from gateway.turn.core_client import CoreClient
@@ -86,7 +87,7 @@ def turn(
         transcription=mode,
     )
     return TurnContext(
-        row=InboxEvent(id=1),
+        row=ClaimedEvent(id=1, attempts=1, chat_key="telegram:default:42", received_at=utcnow()),
         worker_id="test",
         event=event,
         project=project,
