@@ -88,7 +88,12 @@ class Runtime:
             linger=self.linger,
         )
         self.inbox_loop = self._loop(
-            "inbox", INBOX, self.pipeline.process, settings.worker_concurrency, self.linger
+            "inbox",
+            INBOX,
+            self.pipeline.process,
+            settings.worker_concurrency,
+            self.linger,
+            holdback=self.pipeline.writer.behind,
         )
         self.webhook_sender = WebhookSender(settings, self.db, self.box, self.metrics)
         self.webhook_loop = self._loop("webhooks", WEBHOOKS, self.webhook_sender.deliver, 8)
@@ -106,6 +111,7 @@ class Runtime:
         handler: object,
         concurrency: int,
         debounce: Callable[[], float] | None = None,
+        holdback: Callable[[], bool] | None = None,
     ) -> ClaimLoop:
         return ClaimLoop(
             name,
@@ -117,6 +123,7 @@ class Runtime:
             lease_seconds=self.settings.lease_seconds,
             poll_interval=self.settings.poll_interval_seconds,
             debounce=debounce,
+            holdback=holdback,
         )
 
     async def prepare(self) -> None:

@@ -67,10 +67,16 @@ class GroupCommit(Generic[T, R]):
         self._last_batch_at = float("-inf")
         self._last_batch_size = 0
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._writing = 0
         self._flushers: set[asyncio.Task[None]] = set()
         self._starting: asyncio.Task[None] | None = None
         """A flusher was created and has not yet taken its first batch: later submissions of
         this loop iteration join that batch instead of starting flushers of their own."""
+
+    @property
+    def backlog(self) -> int:
+        """Items submitted and not yet written (queued, or in a transaction not yet done)."""
+        return len(self._queue) + self._writing
 
     async def submit(self, item: T) -> R:
         return (await self.submit_many([item]))[0]
@@ -122,6 +128,7 @@ class GroupCommit(Generic[T, R]):
             await self._write(batch)
 
     async def _write(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        self._writing += len(batch)
         try:
             results = await self._flush_batch([item for item, _ in batch])
         except BaseException as exc:  # every waiter learns its write failed
@@ -131,6 +138,8 @@ class GroupCommit(Generic[T, R]):
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        finally:
+            self._writing -= len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue  # its caller gave up (cancelled) meanwhile

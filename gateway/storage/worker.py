@@ -48,11 +48,15 @@ class ClaimLoop:
         lease_seconds: float,
         poll_interval: float,
         debounce: Callable[[], float] | None = None,
+        holdback: Callable[[], bool] | None = None,
     ) -> None:
         """`debounce`: while work is in flight, how long a claim waits for more rows to become
-        ready (seconds, asked each time; at least `CLAIM_DEBOUNCE_SECONDS`)."""
+        ready (seconds, asked each time; at least `CLAIM_DEBOUNCE_SECONDS`). `holdback`: while
+        it answers True, nothing is claimed (the work in flight is stuck behind something
+        downstream, and more of it would only wait there too, in memory); a handler finishing
+        wakes the loop to ask again."""
         self.name, self.db, self.spec, self.handler = name, db, spec, handler
-        self.debounce = debounce
+        self.debounce, self.holdback = debounce, holdback
         self.worker_id = worker_id
         self.concurrency, self.lease, self.poll = concurrency, lease_seconds, poll_interval
         self._wake = asyncio.Event()
@@ -78,6 +82,8 @@ class ClaimLoop:
             # (a turn finished: its chat's next row is ready) must not wait for the poll.
             self._wake.clear()
             free = min(self.concurrency - len(self._inflight), CLAIM_BATCH_MAX)
+            if self.holdback is not None and self.holdback():
+                free = 0
             claimed = self._start(await self._claim(free)) if free > 0 else 0
             if claimed and claimed == free:
                 await asyncio.sleep(0)  # let the webhooks in between two batches

@@ -32,6 +32,11 @@ from gateway.turn.outcome import CoreTurn, Outcome, TurnStatus
 from identity.resolve import contact_of, sender_of
 from identity.store import IdentityStore
 
+BEHIND_AT = 64
+"""Finished turns waiting for their commit at which the writer counts as behind
+(`TurnWriter.behind`). Turns finishing at a real core's pace are written a few at a time and
+never come near it; a core answering at once (or a slow database) brings hundreds."""
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -75,6 +80,12 @@ class TurnWriter:
             index_elements=["inbox_event_id"],
             set_={c.name: upsert.excluded[c.name] for c in Turn.__table__.c if c.name not in kept},
         ).returning(Turn.id, Turn.inbox_event_id)
+
+    def behind(self) -> bool:
+        """Whether finished turns queue for their commit (`BEHIND_AT`): the process then claims
+        no more turns until they are written. Claiming more would not finish turns sooner, only
+        add turns waiting here, each holding its event and answer in memory."""
+        return self._batches.backlog >= BEHIND_AT
 
     async def write(self, job: Finished) -> bool:
         """Whether it was written (False: the claim was lost, another process owns the event)."""

@@ -187,3 +187,27 @@ def test_the_linger_is_a_small_share_of_the_cores_typical_time() -> None:
     for seconds, wanted in expected.items():
         typical["seconds"] = seconds
         assert linger() == pytest.approx(wanted), seconds
+
+
+async def test_the_backlog_counts_items_queued_and_being_written_until_they_are_done() -> None:
+    gate = asyncio.Event()
+    commits = GroupCommit("t", Recorder(gate).flush, max_batch=2, max_in_flight=1)
+    assert commits.backlog == 0
+    waiting = [asyncio.create_task(commits.submit(i)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert commits.backlog == 5  # two in the transaction, three queued behind it
+    gate.set()
+    assert await asyncio.gather(*waiting) == [0, 10, 20, 30, 40]
+    assert commits.backlog == 0
+    await commits.close()
+
+
+async def test_a_failed_write_leaves_no_backlog_behind() -> None:
+    async def broken(batch: list[int]) -> Sequence[int]:
+        raise RuntimeError("database away")
+
+    commits = GroupCommit("t", broken)
+    with pytest.raises(RuntimeError):
+        await commits.submit(1)
+    assert commits.backlog == 0
+    await commits.close()

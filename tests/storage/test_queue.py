@@ -234,6 +234,45 @@ async def test_stopped_loop_hands_unfinished_rows_back_at_once(db_url: str) -> N
         await db.close()
 
 
+async def test_a_held_back_loop_claims_nothing_until_its_holdback_clears(db_url: str) -> None:
+    """`holdback` (the turn writer is behind): no claim at all while it answers True, although
+    rows are ready and there is room; claims resume once it clears."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        for chat in ("a", "b", "c"):
+            await _insert(db, project_id, chat, 1)
+        held = True
+        started: list[int] = []
+
+        async def handle(row: object, worker_id: str) -> None:
+            started.append(row.id)  # type: ignore[attr-defined]
+
+        loop = ClaimLoop(
+            "inbox",
+            db,
+            INBOX,
+            handle,
+            worker_id="w1",
+            concurrency=10,
+            lease_seconds=600,
+            poll_interval=0.05,
+            holdback=lambda: held,
+        )
+        loop.start()
+        await asyncio.sleep(0.5)  # ten polls
+        assert started == []
+        held = False
+        for _ in range(100):
+            if len(started) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(started) == 3
+        await asyncio.wait_for(loop.stop(grace=0.2), 10)
+    finally:
+        await db.close()
+
+
 async def test_schema_checks(db_url: str, tmp_path: Path) -> None:
     # A migrated database passes.
     db = Database(db_url)

@@ -1,7 +1,8 @@
 """What a turn holds while it waits (issue 22): thousands wait at once, on the core and then on
 the group commit of their writes, so each keeps its decoded event and not the claimed row's JSON
 payload as well, and after the call not the conversation's content (the request's input, the
-answer's output items) either."""
+answer's output items) either; and a process whose finished turns queue for their commit claims
+no more until they are written."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import asyncio
 import gc
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Row
 
+from gateway.storage.db.models import InboxEvent
 from gateway.turn.core_client import CoreRequest, CoreResult
 from gateway.turn.outcome import CoreTurn
 from tests.auxil import updates
 from tests.auxil.harness import eventually
+from tests.turn.test_core_concurrency import answered_once, post_chats
 from tests.turn.test_rate_limits import gateway
 
 
@@ -78,3 +82,36 @@ def test_a_finished_call_is_kept_without_the_input_and_the_output_items() -> Non
     )
     assert kept.body["usage"] == body["usage"] and result.text == "y" * 10_000  # not mutated
     assert (turn.request.previous_response_id, turn.request.conversation) == ("resp_0", "c1")
+
+
+async def test_no_more_turns_are_claimed_while_finished_ones_queue_for_their_commit(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn writer held (a slow database): once 64 finished turns wait for it, the process
+    claims nothing more, although 200 more messages come and it has room for 2,000. Written,
+    they let the rest in, and every message is answered once."""
+    async with gateway(db_url) as h:
+        assert h.runtime is not None
+        writer = h.runtime.pipeline.writer
+        write, gate = writer._write, asyncio.Event()
+
+        async def held(jobs: list[Any]) -> list[Any]:
+            await gate.wait()
+            return await write(jobs)
+
+        monkeypatch.setattr(writer, "_write", held)
+        processing = InboxEvent.status == "processing"
+        try:
+            await post_chats(h, 100)
+            await eventually(writer.behind, timeout=10)
+            await asyncio.sleep(0.2)  # a claim already on its way lands
+            claimed = await h.count(InboxEvent, processing)
+            await post_chats(h, 200, first_chat=6_000)
+            await asyncio.sleep(0.5)  # ten polls of the claim loop
+            assert await h.count(InboxEvent, processing) == claimed
+            assert await h.count(InboxEvent, InboxEvent.status == "pending") >= 200
+        finally:
+            gate.set()  # a failed check must not leave the writer (and the shutdown) waiting
+        await eventually(lambda: len(h.telegram.sent_texts()) == 300, timeout=30)
+        await asyncio.sleep(0.3)
+        assert answered_once(h, 100) and answered_once(h, 200, first_chat=6_000)
