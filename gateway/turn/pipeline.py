@@ -87,7 +87,10 @@ class TurnPipeline:
     async def process(self, claimed_row: Any, worker_id: str) -> None:
         """Handle one claimed inbox row (as returned by the claim). The turn keeps its event and
         a `ClaimedEvent`, not the row: its decoded payload is let go before the first wait."""
-        event = InboundEvent.model_validate(claimed_row.payload)
+        # Without the provider's raw update: it stays in the inbox row for support, and no
+        # handler reads it (the adapter took what it needs into the event's fields and hints).
+        payload = {k: v for k, v in claimed_row.payload.items() if k != "raw"}
+        event = InboundEvent.model_validate(payload)
         row = ClaimedEvent.of(claimed_row)
         del claimed_row
         structlog.contextvars.bind_contextvars(inbox_id=row.id, request_id=row.request_id)

@@ -34,16 +34,30 @@ def claimed_inbox_rows() -> list[Any]:
     ]
 
 
+def raw_updates_alive(posted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Decoded copies of these Telegram updates (not the test's own dicts) alive anywhere."""
+    ids = {update["update_id"] for update in posted}
+    ours = {id(update) for update in posted}
+    gc.collect()
+    return [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, dict) and obj.get("update_id") in ids and id(obj) not in ours
+    ]
+
+
 async def test_turns_waiting_on_the_core_do_not_hold_their_claimed_rows(db_url: str) -> None:
     async with gateway(db_url) as h:
         h.core.controls.delay_seconds = 3.0
         chats = range(7_000, 7_020)
+        posted = []
         for chat in chats:
             user = {"id": chat, "is_bot": False, "first_name": "U"}
-            update = updates.message(f"hello {chat}", chat_id=chat, user=user)
-            assert (await h.post_update(update)).status == 200
+            posted.append(updates.message(f"hello {chat}", chat_id=chat, user=user))
+            assert (await h.post_update(posted[-1])).status == 200
         await eventually(lambda: h.core.in_flight == len(chats), timeout=10)
         assert claimed_inbox_rows() == []  # each turn kept its event and the row's id, attempts
+        assert raw_updates_alive(posted) == []  # the provider's raw update stays in the inbox
         await eventually(lambda: len(h.telegram.sent_texts()) == len(chats), timeout=15)
         await asyncio.sleep(0.2)
         assert all(len(h.telegram.sent_texts(chat)) == 1 for chat in chats)
