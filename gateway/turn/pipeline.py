@@ -89,8 +89,9 @@ class TurnPipeline:
         a `ClaimedEvent`, not the row: its decoded payload is let go before the first wait."""
         # Without the provider's raw update: it stays in the inbox row for support, and no
         # handler reads it (the adapter took what it needs into the event's fields and hints).
-        payload = {k: v for k, v in claimed_row.payload.items() if k != "raw"}
-        event = InboundEvent.model_validate(payload)
+        event = InboundEvent.model_validate(
+            {key: value for key, value in claimed_row.payload.items() if key != "raw"}
+        )
         row = ClaimedEvent.of(claimed_row)
         del claimed_row
         structlog.contextvars.bind_contextvars(inbox_id=row.id, request_id=row.request_id)
