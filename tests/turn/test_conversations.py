@@ -34,6 +34,13 @@ async def _say(gw: Harness, text: str, *, user_id: int = 123456789, **kw: Any) -
     return gw.core.requests[-1]["body"]
 
 
+async def _replied(gw: Harness, user_id: int, text: str) -> None:
+    """Until the chat got the echo of `text` (the turn's writes are committed by then)."""
+    await eventually(
+        lambda: any(f"Echo: {text}" in t for t in gw.telegram.sent_texts(user_id)), message=text
+    )
+
+
 async def _command(gw: Harness, text: str, user_id: int = 123456789) -> None:
     """An in-chat command (answered by the gateway, not the core)."""
     before = len(gw.telegram.sent_texts(user_id))
@@ -159,6 +166,9 @@ async def test_link_and_unlink_start_new_conversations(gw: Harness) -> None:
     assert linked["conversation"] != before["conversation"]
     same = await _say(gw, "still linked", user_id=user_id)
     assert same["conversation"] == linked["conversation"]
+    # The operator acts once that turn is written (its reply sent): an unlink that races a turn
+    # of the sender still in flight is a case of its own, not this test's.
+    await _replied(gw, user_id, "still linked")
 
     # Unlinked by an operator (admin API): the sender's next message starts anew.
     status, _ = await gw.admin("DELETE", f"{BASE}/identity-links/telegram/{user_id}")
@@ -166,6 +176,7 @@ async def test_link_and_unlink_start_new_conversations(gw: Harness) -> None:
     unlinked = await _say(gw, "unlinked now", user_id=user_id)
     assert unlinked["user"].startswith("anon_")
     assert unlinked["conversation"] not in (before["conversation"], linked["conversation"])
+    await _replied(gw, user_id, "unlinked now")
 
     # Linked by an operator, then unlinked from the chat.
     status, _ = await gw.admin(
