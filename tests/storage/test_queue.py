@@ -28,7 +28,7 @@ from gateway.storage.outbox import OUTBOX
 from gateway.storage.queue import _claim_sql, claim, extend, release_leases, renew_leases
 from gateway.storage.worker import ClaimLoop
 from tests.auxil import updates
-from tests.auxil.harness import Harness, settings_for
+from tests.auxil.harness import Harness, eventually, settings_for
 
 
 async def test_two_workers_share_the_load_without_overlap(harness: Harness) -> None:
@@ -222,11 +222,7 @@ async def test_stopped_loop_hands_unfinished_rows_back_at_once(db_url: str) -> N
             poll_interval=0.05,
         )
         loop.start()
-        for _ in range(100):
-            if len(started) == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert len(started) == 2
+        await eventually(lambda: len(started) == 2, timeout=5)
         await asyncio.wait_for(loop.stop(grace=0.2), 10)
         taken = sorted(row.id for row in await claim(db, INBOX, "w2", lease=30, limit=10))
         assert taken == sorted(started)  # claimable by another worker now, not in 10 minutes
@@ -263,11 +259,7 @@ async def test_a_held_back_loop_claims_nothing_until_its_holdback_clears(db_url:
         await asyncio.sleep(0.5)  # ten polls
         assert started == []
         held = False
-        for _ in range(100):
-            if len(started) == 3:
-                break
-            await asyncio.sleep(0.05)
-        assert len(started) == 3
+        await eventually(lambda: len(started) == 3, timeout=5)
         await asyncio.wait_for(loop.stop(grace=0.2), 10)
     finally:
         await db.close()
