@@ -11,22 +11,38 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from gateway.config import Settings
 from gateway.logs import configure_logging
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gateway.storage.projects import ProjectStore
 
 # The database layer, Alembic and the channel adapters are imported by the functions that use
 # them, so `gateway --help` does not pay for them.
 
-console = Console()
-err = Console(stderr=True)
+
+class LazyConsole:
+    """A rich `Console` made on the first print. `serve` and `worker` print nothing through
+    it, and rich (with the pygments its tracebacks import) would otherwise sit in a long-running
+    process's memory for nothing (docs/decisions.md, "What a process imports")."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        self._console.print(*objects, **options)
+
+
+console = LazyConsole()
+err = LazyConsole(stderr=True)
 T = TypeVar("T")
 
 
@@ -57,6 +73,8 @@ def load_settings_with_origins() -> tuple[Settings, dict[str, str]]:
 def print_error(message: str) -> None:
     # soft_wrap: one line however narrow the terminal (or 80 columns when piped to a log).
     # escape: messages quote user input and patterns like `[a-z0-9]`, which are not markup.
+    from rich.markup import escape
+
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
@@ -136,6 +154,9 @@ def emit(data: Any, as_json: bool, columns: Sequence[str] = (), title: str | Non
     if as_json:
         sys.stdout.write(json.dumps(plain, indent=2, default=str) + "\n")
         return
+    from rich.table import Table
+    from rich.text import Text
+
     rows = plain if isinstance(plain, list) else [plain]
     if isinstance(plain, list):
         table = Table(title=title)

@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import SecretStr
-from rich.table import Table
-from rich.text import Text
 
 from gateway.cli.common import console, load_settings_with_origins
 from gateway.config import Settings
@@ -32,6 +30,9 @@ def register(config_app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
             return
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title="configuration")
         for column in COLUMNS:  # folded, never cut: a cut name or URL would mislead
             table.add_column(column, overflow="fold")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sys
 
 from aiohttp import web
 
 from gateway import fair_loop
-from gateway.cli.common import err
 from gateway.cli.startup import port_unavailable
 from gateway.config import Settings
 from gateway.errors import Invalid, StartupError
@@ -78,9 +78,10 @@ async def serve(settings: Settings, host: str, port: int, *, run_worker: bool) -
         # The loops started above; what the HTTP server starts from here on goes first.
         fair_loop.serve_first()
         await web.SockSite(runner, sock).start()
-        err.print(
+        print(
             f"gateway serving on http://{host}:{port} "
-            f"({'web + worker' if run_worker else 'web only'})"
+            f"({'web + worker' if run_worker else 'web only'})",
+            file=sys.stderr,
         )
         await _stopped()
     finally:
@@ -103,7 +104,7 @@ async def work(settings: Settings, metrics_host: str, metrics_port: int | None) 
         runtime.start_loops()
         runtime.settle_heap()
         await _stopped()
-        err.print("worker draining...")
+        print("worker draining...", file=sys.stderr)
     finally:
         if runner is not None:
             await runner.cleanup()
