@@ -27,7 +27,7 @@ from gateway.storage.db.models import Turn, utcnow
 from gateway.storage.inbox import INBOX, ClaimedEvent
 from gateway.storage.projects import ProjectInfo
 from gateway.storage.queue import settle_many
-from gateway.turn.conversations import Conversations, Step
+from gateway.turn.conversations import Conversations, Step, conversation_owner
 from gateway.turn.outcome import CoreTurn, Outcome, TurnStatus
 from identity.resolve import contact_of, sender_of
 from identity.store import IdentityStore
@@ -140,10 +140,7 @@ class TurnWriter:
             ]
             turn_ids: dict[int, int] = {}
             if turns:
-                steps = [
-                    Step(turn.chat, _new_thread_head(turn), _kept_conversation(job, turn))
-                    for job, turn in turns
-                ]
+                steps = [_step(job, turn) for job, turn in turns]
                 conversation_ids = await self.conversations.advance(st, steps)
                 values = [
                     _turn_values(job, turn, conversation_ids[turn.chat], now) for job, turn in turns
@@ -229,10 +226,18 @@ def _new_thread_head(turn: CoreTurn) -> str | None:
     return turn.result.response_id if turn.result.ok else None
 
 
-def _kept_conversation(job: Finished, turn: CoreTurn) -> str | None:
-    """The chat's conversation id as of this turn; a continuation (which answers in the
-    conversation its approvals were asked in) leaves the chat's current one alone."""
-    return None if job.event.kind == "resume" else turn.request.conversation
+def _step(job: Finished, turn: CoreTurn) -> Step:
+    """What the turn does to its chat's conversation. A continuation (which answers in the
+    conversation its approvals were asked in) names none: it leaves the chat's current one
+    alone."""
+    continuation = job.event.kind == "resume"
+    return Step(
+        turn.chat,
+        _new_thread_head(turn),
+        None if continuation else turn.request.conversation,
+        owner=conversation_owner(turn.request.user),
+        continuation=continuation,
+    )
 
 
 def _turn_values(

@@ -167,7 +167,7 @@ async def test_link_and_unlink_start_new_conversations(gw: Harness) -> None:
     same = await _say(gw, "still linked", user_id=user_id)
     assert same["conversation"] == linked["conversation"]
     # The operator acts once that turn is written (its reply sent): an unlink that races a turn
-    # of the sender still in flight is a case of its own, not this test's.
+    # of the sender still in flight is the next test's case.
     await _replied(gw, user_id, "still linked")
 
     # Unlinked by an operator (admin API): the sender's next message starts anew.
@@ -190,6 +190,44 @@ async def test_link_and_unlink_start_new_conversations(gw: Harness) -> None:
     await _command(gw, "/unlink", user_id)
     last = await _say(gw, "bye", user_id=user_id)
     assert last["conversation"] != relinked["conversation"]
+
+
+@pytest.mark.parametrize("mode", ["conversation", "previous_response"])
+async def test_a_turn_in_flight_during_an_unlink_does_not_carry_its_thread_over(
+    gw: Harness, mode: str
+) -> None:
+    """The operator unlinks while the linked sender's turn waits on the core: that turn answers
+    and is written after the unlink cleared the sender's conversations, yet the sender's next
+    (unlinked) message must not continue the linked user's conversation or chain."""
+    await _threading(gw, mode)
+    user_id = 4343
+    link = {"channel": "telegram", "sender": str(user_id), "app_user_id": "user-race"}
+    assert (await gw.admin("PUT", f"{BASE}/identity-links", json=link))[0] == 200
+    first = await _say(gw, "linked first", user_id=user_id)
+    await _replied(gw, user_id, "linked first")
+    written = len(await gw.turns())
+    gw.core.controls.delay_seconds = 1.0
+    in_flight = await _say(gw, "linked in flight", user_id=user_id)  # the core holds it 1 s
+    assert in_flight["user"] == "user-race"
+    status, _ = await gw.admin("DELETE", f"{BASE}/identity-links/telegram/{user_id}")
+    assert status in (200, 204)
+    assert len(await gw.turns()) == written  # the unlink came before the turn was written
+    await _replied(gw, user_id, "linked in flight")
+    gw.core.controls.delay_seconds = 0.0
+    after = await _say(gw, "unlinked after", user_id=user_id)
+    assert after["user"].startswith("anon_")
+    if mode == "conversation":
+        assert in_flight["conversation"] == first["conversation"]
+        assert after["conversation"] != first["conversation"]
+    else:
+        assert "previous_response_id" not in after
+    await _replied(gw, user_id, "unlinked after")
+    head = (await gw.turns())[-1].response_id
+    again = await _say(gw, "unlinked again", user_id=user_id)  # and it goes on from there
+    if mode == "conversation":
+        assert again["conversation"] == after["conversation"]
+    else:
+        assert again["previous_response_id"] == head
 
 
 async def _in_group(gw: Harness, user_id: int, text: str, turns: int) -> dict[str, Any]:

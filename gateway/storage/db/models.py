@@ -172,6 +172,9 @@ class Conversation(Base):
     last_response_id: Mapped[str | None] = mapped_column(String(128))
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     """The id sent to the core as `conversation`; a new one starts a new conversation."""
+    owner: Mapped[str | None] = mapped_column(String(32))
+    """Whom the conversation belongs to (`conversation_owner` of the core `user` its last turn
+    was sent as; None: not known yet). A turn sent as someone else starts anew."""
     start_param: Mapped[str | None] = mapped_column(String(64))
     """The chat's start context: the last `/start` deep-link payload that was not a link code,
     sent with every core call of the chat as metadata `start_param`."""

@@ -16,7 +16,12 @@ from dataclasses import replace
 import structlog
 
 from gateway.turn.context import TurnContext
-from gateway.turn.conversations import Conversations, Thread, new_conversation_id
+from gateway.turn.conversations import (
+    Conversations,
+    Thread,
+    conversation_owner,
+    new_conversation_id,
+)
 from gateway.turn.core_client import CoreRequest
 from gateway.turn.core_input import CoreInputs
 from gateway.turn.core_turn import CoreCaller, core_metadata
@@ -55,7 +60,10 @@ class Forward:
             message = await self.inputs.build(ctx)
         if message.value is None:  # only media, and none of it could be fetched
             return Outcome.done(*(message.told or (NO_TEXT_REPLY,)), error=message.error)
-        thread = await self.conversations.current(ctx.chat)
+        # Not the conversation of someone the sender was linked as (or not linked as) before.
+        thread = (await self.conversations.current(ctx.chat)).continued_by(
+            conversation_owner(identity.user)
+        )
         chained = ctx.project.threading == "previous_response"
         request = CoreRequest(
             base_url=ctx.project.core_base_url,
