@@ -206,8 +206,8 @@ async def test_a_turn_in_flight_during_an_unlink_does_not_carry_its_thread_over(
     first = await _say(gw, "linked first", user_id=user_id)
     await _replied(gw, user_id, "linked first")
     written = len(await gw.turns())
-    gw.core.controls.delay_seconds = 1.0
-    in_flight = await _say(gw, "linked in flight", user_id=user_id)  # the core holds it 1 s
+    gw.core.controls.delay_seconds = 2.0
+    in_flight = await _say(gw, "linked in flight", user_id=user_id)  # the core holds it 2 s
     assert in_flight["user"] == "user-race"
     status, _ = await gw.admin("DELETE", f"{BASE}/identity-links/telegram/{user_id}")
     assert status in (200, 204)
