@@ -16,12 +16,20 @@ CPython's counters: `FullCollections` runs them when no request has come for a w
 reference cycles that outlived the young generations waits for them; everything else is freed at
 once as before). The young generations are still collected by CPython as before (a larger
 first threshold made them rarer but each one longer: 40-80 ms pauses in a burst).
+
+The C heap is trimmed too (`HeapTrim`). Python objects larger than 512 bytes (request and answer
+bodies, socket reads, big dicts) come from the C allocator, and glibc gives freed memory back to
+the system only from the top of its heap. Under steady load the free space in the middle kept
+growing: at 200 turns/s `serve` went from 104 to 122 MB in five minutes while the memory in use
+stayed at 25.6 MB (mallinfo2). `malloc_trim(0)` every `TRIM_INTERVAL_S` returns those free
+pages (0.1-1.4 ms a call with a 35 MB heap): the same run stays at 107-108 MB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import time
 from collections.abc import Callable
@@ -30,6 +38,7 @@ NEVER = 1_000_000_000
 QUIET_S = 1.0
 MIN_INTERVAL_S = 10.0
 MAX_INTERVAL_S = 300.0
+TRIM_INTERVAL_S = 10.0
 
 
 def freeze_long_lived() -> None:
@@ -78,11 +87,8 @@ class FullCollections:
             self._task = asyncio.create_task(self._run_forever(), name="full-collections")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancelled(self._task)
+        self._task = None
         if self._cpython_threshold is not None:
             young, middle, _ = gc.get_threshold()
             gc.set_threshold(young, middle, self._cpython_threshold)
@@ -99,3 +105,48 @@ class FullCollections:
             if self.due(now):
                 gc.collect()
                 self._last = time.monotonic()
+
+
+def malloc_trim() -> Callable[[], object] | None:
+    """glibc's `malloc_trim(0)`, or None where the C library has none (musl, macOS)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+class HeapTrim:
+    """Gives the C heap's free pages back to the system every `interval` seconds (never for 0,
+    `GATEWAY_HEAP_TRIM_SECONDS`, nor where the C library cannot: `malloc_trim`)."""
+
+    def __init__(
+        self, trim: Callable[[], object] | None = None, interval: float | None = None
+    ) -> None:
+        self.trim = trim if trim is not None else malloc_trim()
+        self.interval = TRIM_INTERVAL_S if interval is None else interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self.trim is not None and self.interval > 0:
+            self._task = asyncio.create_task(self._run_forever(), name="heap-trim")
+
+    async def stop(self) -> None:
+        await _cancelled(self._task)
+        self._task = None
+
+    async def _run_forever(self) -> None:
+        assert self.trim is not None
+        while True:
+            await asyncio.sleep(self.interval)
+            self.trim()
+
+
+async def _cancelled(task: asyncio.Task[None] | None) -> None:
+    """Cancel a housekeeping task (if any) and wait until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -16,7 +16,7 @@ from approvals.webhooks import WEBHOOKS, WebhookSender, pending_count
 from gateway.config import Settings
 from gateway.delivery.pacing import build_pacers
 from gateway.delivery.sender import OutboxSender
-from gateway.heap import REQUESTS, FullCollections, freeze_long_lived
+from gateway.heap import REQUESTS, FullCollections, HeapTrim, freeze_long_lived
 from gateway.metrics import Metrics
 from gateway.storage.batching import linger_following
 from gateway.storage.db import Database
@@ -42,6 +42,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._full_collections: FullCollections | None = None
+        self._heap_trim = HeapTrim(interval=settings.heap_trim_seconds)
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.box = load_secret_box(settings)
         self.metrics = Metrics()
@@ -132,12 +133,14 @@ class Runtime:
         await self.store.apply_environment()
 
     def settle_heap(self) -> None:
-        """Once the process is up: the long-lived objects out of the collector's sight, and its
-        full collections moved to moments without requests (`gateway.heap`)."""
+        """Once the process is up: the long-lived objects out of the collector's sight, its
+        full collections moved to moments without requests, and the C heap's free pages given
+        back now and then (`gateway.heap`)."""
         freeze_long_lived()
         if self._full_collections is None:
             self._full_collections = FullCollections(REQUESTS.quiet_for)
             self._full_collections.start()
+        self._heap_trim.start()
 
     def start_loops(self) -> None:
         self.inbox_loop.start()
@@ -211,6 +214,7 @@ class Runtime:
             self.loops_running = False
         if self._full_collections is not None:
             await self._full_collections.stop()
+        await self._heap_trim.stop()
         await self.inbox_writer.close()
         await self.pipeline.close()
         await self.identity.close()

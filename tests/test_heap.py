@@ -1,4 +1,5 @@
-"""Full garbage collections wait for a moment without requests (gateway/heap.py).
+"""Full garbage collections wait for a moment without requests, and the C heap's free pages go
+back to the system now and then (gateway/heap.py).
 
 With thousands of turns waiting on a slow core, CPython started a full collection every second
 or two of a burst, each a 100-180 ms pause of every webhook answer. The gateway takes them over:
@@ -8,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
+import platform
 from typing import Any
 
 import pytest
 
 from gateway import heap
-from gateway.heap import REQUESTS, FullCollections
+from gateway.heap import REQUESTS, FullCollections, HeapTrim
 from tests.auxil import updates
 from tests.auxil.harness import Harness
 
@@ -84,3 +87,48 @@ async def test_cpython_gets_its_full_collections_back_when_they_stop() -> None:
     finally:
         await collections.stop()
     assert gc.get_threshold() == before
+
+
+def test_malloc_trim_is_found_where_the_c_library_is_glibc() -> None:
+    trim = heap.malloc_trim()
+    if platform.libc_ver()[0] != "glibc":
+        assert trim is None
+        return
+    assert trim is not None
+    assert trim() in (0, 1)  # 1: memory was given back
+
+
+async def test_the_c_heap_is_trimmed_every_interval_until_stopped() -> None:
+    calls: list[float] = []
+    trimming = HeapTrim(lambda: calls.append(asyncio.get_event_loop().time()), interval=0.05)
+    trimming.start()
+    await asyncio.sleep(0.32)
+    await trimming.stop()
+    assert 4 <= len(calls) <= 7
+    assert all(later - earlier >= 0.04 for earlier, later in itertools.pairwise(calls))
+    stopped = len(calls)
+    await asyncio.sleep(0.15)
+    assert len(calls) == stopped
+
+
+async def test_without_malloc_trim_nothing_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "malloc_trim", lambda: None)
+    trimming = HeapTrim(interval=0.01)
+    trimming.start()
+    assert not any(task.get_name() == "heap-trim" for task in asyncio.all_tasks())
+    await trimming.stop()
+
+
+async def test_a_serving_gateway_trims_its_heap(harness: Harness) -> None:
+    names = {task.get_name() for task in asyncio.all_tasks()}
+    assert "heap-trim" in names
+
+
+async def test_an_interval_of_zero_turns_trimming_off() -> None:
+    calls: list[int] = []
+    trimming = HeapTrim(lambda: calls.append(1), interval=0)
+    trimming.start()
+    await asyncio.sleep(0.05)
+    assert calls == []
+    assert not any(task.get_name() == "heap-trim" for task in asyncio.all_tasks())
+    await trimming.stop()
