@@ -9,9 +9,10 @@ import sys
 def import_without(hidden: tuple[str, ...], *modules: str) -> None:
     """Import `modules` as if the `hidden` packages were not installed.
 
-    A library that tries `import rich` and carries on without it then carries on without it;
-    the hidden packages stay importable for everyone after this returns. A module already
-    imported is left as it is.
+    A library that imports one of them optionally (`try: import rich` / `except ImportError`)
+    then goes without it, whatever form its import takes (a submodule imported before is no
+    way around it: its package fails first). The hidden packages are back for everyone once
+    this returns. A module already imported is left as it is.
     """
     saved = {name: sys.modules[name] for name in hidden if name in sys.modules}
     for name in hidden:

@@ -79,3 +79,22 @@ def test_a_module_imported_before_is_left_as_it_is() -> None:
     import_without(("extra",), "user_a")
     assert sys.modules["user_a"] is user_a
     assert user_a.extra is not None
+
+
+@pytest.mark.usefixtures("modules")
+def test_a_submodule_imported_before_does_not_unhide_its_package(modules: Path) -> None:
+    (modules / "extra_pkg").mkdir()
+    (modules / "extra_pkg" / "__init__.py").write_text("")
+    (modules / "extra_pkg" / "part.py").write_text("VALUE = 2\n")
+    (modules / "user_c.py").write_text(
+        "try:\n    import extra_pkg.part as part\nexcept ImportError:\n    part = None\n"
+    )
+    import extra_pkg.part  # type: ignore[import-not-found]
+
+    try:
+        import_without(("extra_pkg",), "user_c")
+        assert sys.modules["user_c"].part is None
+        assert sys.modules["extra_pkg.part"] is extra_pkg.part
+    finally:
+        for name in ("extra_pkg", "extra_pkg.part", "user_c"):
+            sys.modules.pop(name, None)
