@@ -355,10 +355,16 @@ class Ctx:
 
 
 async def start_gateway(
-    ctx: Ctx, tag: str, db: str, fakes: Fakes, *, no_worker: bool
+    ctx: Ctx,
+    tag: str,
+    db: str,
+    fakes: Fakes,
+    *,
+    no_worker: bool,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[Proc, str, dict[str, str]]:
     port = free_port()
-    env = gateway_env(db, fakes, port)
+    env = {**gateway_env(db, fakes, port), **(extra_env or {})}
     argv = [str(GATEWAY), "serve", *(["--no-worker"] if no_worker else [])]
     proc = ctx.rig.start(tag, argv, core=SERVER_CORE, env=env)
     base = f"http://127.0.0.1:{port}"

@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import load, run
-from bench.rig import Rig, fresh_database
+from bench.rig import Rig, RssSampler, fresh_database
 
 SECONDS = float(os.environ.get("BENCH_STEADY_S", "180"))
 WARMUP_S = 30.0
@@ -28,10 +30,7 @@ VARIANTS = {"trimmed": {}, "untrimmed (baseline)": {"GATEWAY_HEAP_TRIM_SECONDS":
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 async def measure(rig: Rig, log_dir: Path, name: str, extra: dict[str, str]) -> dict[str, Any]:
@@ -39,17 +38,11 @@ async def measure(rig: Rig, log_dir: Path, name: str, extra: dict[str, str]) -> 
     db = "gw_bench_" + tag.replace("-", "_")
     await fresh_database(db)
     fakes = await run.start_fakes(rig, tag)
-    env = run.gateway_env(db, fakes, 0)
-    await run.gateway_migrate(env, log_dir)
-    port = run.free_port()
-    proc = rig.start(
-        f"{tag}-serve",
-        [str(run.GATEWAY), "serve"],
-        core=run.SERVER_CORE,
-        env={**run.gateway_env(db, fakes, port), **extra},
+    await run.gateway_migrate(run.gateway_env(db, fakes, 0), log_dir)
+    ctx = run.Ctx(rig, RssSampler(), log_dir)  # RSS is read here once a second instead
+    proc, url, _ = await run.start_gateway(
+        ctx, f"{tag}-serve", db, fakes, no_worker=False, extra_env=extra
     )
-    await run.wait_ready(proc, f"http://127.0.0.1:{port}/health/ready")
-    url = f"http://127.0.0.1:{port}{run.WEBHOOK_PATH}"
     ready = _rss_mb(proc.pid)
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
