@@ -27,7 +27,7 @@ from gateway.storage.outbox import OUTBOX
 from gateway.storage.projects import AccountDirectory, ProjectStore
 from gateway.storage.queue import depth
 from gateway.storage.secrets import load_secret_box
-from gateway.storage.worker import ClaimLoop, new_worker_id
+from gateway.storage.worker import ClaimLoop, claim_batch_following, new_worker_id
 from gateway.turn.core_client import CoreClient
 from gateway.turn.pipeline import TurnPipeline
 from identity.store import IdentityStore
@@ -36,6 +36,9 @@ log = structlog.get_logger("gateway.runtime")
 
 MEDIA_PURGE_SECONDS = 60.0
 """How often the sweeper deletes expired kept media (GATEWAY_MEDIA_RETENTION_HOURS)."""
+
+FINISHING_WITHIN_S = 0.25
+"""Turns written this recently mean the process is finishing turns now (`Runtime`'s claim size)."""
 
 
 class Runtime:
@@ -95,6 +98,7 @@ class Runtime:
             settings.worker_concurrency,
             self.linger,
             holdback=self.pipeline.writer.behind,
+            batch=claim_batch_following(self._core_wait_while_finishing),
         )
         self.webhook_sender = WebhookSender(settings, self.db, self.box, self.metrics)
         self.webhook_loop = self._loop("webhooks", WEBHOOKS, self.webhook_sender.deliver, 8)
@@ -105,6 +109,15 @@ class Runtime:
         self._reconciler: asyncio.Task[None] | None = None
         self.loops_running = False
 
+    def _core_wait_while_finishing(self) -> float | None:
+        """How long turns wait on the core now, for the size of the turns' claims
+        (`claim_batch_following`): known only while turns are finishing (written within
+        `FINISHING_WITHIN_S`). An idle process's first burst is claimed in large batches even
+        after fast answers, in case the core has turned slow meanwhile."""
+        if not self.pipeline.writer.finishing_now(FINISHING_WITHIN_S):
+            return None
+        return self.core.current_wait_seconds()
+
     def _loop(
         self,
         name: str,
@@ -113,6 +126,7 @@ class Runtime:
         concurrency: int,
         debounce: Callable[[], float] | None = None,
         holdback: Callable[[], bool] | None = None,
+        batch: Callable[[], int] | None = None,
     ) -> ClaimLoop:
         return ClaimLoop(
             name,
@@ -125,6 +139,7 @@ class Runtime:
             poll_interval=self.settings.poll_interval_seconds,
             debounce=debounce,
             holdback=holdback,
+            batch=batch,
         )
 
     async def prepare(self) -> None:

@@ -68,6 +68,8 @@ class GroupCommit(Generic[T, R]):
         self._last_batch_size = 0
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._writing = 0
+        self.last_written_at = float("-inf")
+        """When (event loop time) a batch was last written."""
         self._flushers: set[asyncio.Task[None]] = set()
         self._starting: asyncio.Task[None] | None = None
         """A flusher was created and has not yet taken its first batch: later submissions of
@@ -140,6 +142,7 @@ class GroupCommit(Generic[T, R]):
             return
         finally:
             self._writing -= len(batch)
+            self.last_written_at = asyncio.get_running_loop().time()
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue  # its caller gave up (cancelled) meanwhile

@@ -31,6 +31,35 @@ CLAIM_BATCH_MAX = 100
 them keep its stalls short at no measurable cost in claims."""
 
 
+FAST_CORE_CLAIM_BATCH = 25
+"""Rows one claim of turns takes at most while the core answers fast (`FAST_CORE_S`)."""
+
+FAST_CORE_S = 0.5
+"""A core whose response calls typically come back sooner than this is fast: the process then
+needs few turns in flight to keep busy, and its CPU, not the core, bounds its turns/s."""
+
+
+def claim_batch_following(typical_wait: Callable[[], float | None]) -> Callable[[], int]:
+    """A claim size for turns: `FAST_CORE_CLAIM_BATCH` while `typical_wait()` (seconds a turn
+    typically waits on the core; None: not known yet) is under `FAST_CORE_S`, else
+    `CLAIM_BATCH_MAX`.
+
+    Against a fast core a busy process finishes turns as fast as its CPU allows, and every
+    batch claimed beyond that only waits in memory: 100 rows a claim brought waves of ~500
+    turns in flight (~300 of them in core calls at once), small batches let the writer's
+    holdback (`TurnWriter.behind`) act before a wave builds. Against a core answering in
+    seconds, and before its first answer, a burst is claimed in large batches: each claim is
+    a round trip in a busy event loop, and small ones left the last chats of a 1,000-chat burst
+    waiting ~0.4 s to be claimed (docs/decisions.md)."""
+
+    def batch() -> int:
+        seconds = typical_wait()
+        fast = seconds is not None and seconds < FAST_CORE_S
+        return FAST_CORE_CLAIM_BATCH if fast else CLAIM_BATCH_MAX
+
+    return batch
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -49,14 +78,17 @@ class ClaimLoop:
         poll_interval: float,
         debounce: Callable[[], float] | None = None,
         holdback: Callable[[], bool] | None = None,
+        batch: Callable[[], int] | None = None,
     ) -> None:
         """`debounce`: while work is in flight, how long a claim waits for more rows to become
         ready (seconds, asked each time; at least `CLAIM_DEBOUNCE_SECONDS`). `holdback`: while
         it answers True, nothing is claimed (the work in flight is stuck behind something
         downstream, and more of it would only wait there too, in memory); a handler finishing
-        wakes the loop to ask again."""
+        wakes the loop to ask again. `batch`: the most rows one claim takes (asked each time;
+        default `CLAIM_BATCH_MAX`)."""
         self.name, self.db, self.spec, self.handler = name, db, spec, handler
         self.debounce, self.holdback = debounce, holdback
+        self.batch = batch or (lambda: CLAIM_BATCH_MAX)
         self.worker_id = worker_id
         self.concurrency, self.lease, self.poll = concurrency, lease_seconds, poll_interval
         self._wake = asyncio.Event()
@@ -81,7 +113,7 @@ class ClaimLoop:
             # Cleared before the claim, not after: a wake-up that comes while the claim runs
             # (a turn finished: its chat's next row is ready) must not wait for the poll.
             self._wake.clear()
-            free = min(self.concurrency - len(self._inflight), CLAIM_BATCH_MAX)
+            free = min(self.concurrency - len(self._inflight), self.batch())
             if self.holdback is not None and self.holdback():
                 free = 0
             claimed = self._start(await self._claim(free)) if free > 0 else 0

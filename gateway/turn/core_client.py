@@ -9,6 +9,7 @@ Everything else is classified once and handed back to the pipeline.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import time
@@ -234,8 +235,14 @@ class CoreClient:
         self.core_build = CoreBuildCache()
         self.typical_seconds = 0.0
         """How long a response call typically takes (an exponentially weighted average of the
-        recent ones): the worker's batches wait for company in proportion
-        (`gateway.storage.batching.linger_following`)."""
+        recent ones, seeded by the first): the worker's batches wait for company in proportion
+        (`gateway.storage.batching.linger_following`), and its claims come in smaller batches
+        against a fast core (`gateway.storage.worker.claim_batch_following`)."""
+        self.timed_calls = 0
+        """Response calls behind `typical_seconds` (0: nothing is known of the core yet)."""
+        self._call_ids = itertools.count()
+        self._outstanding: dict[int, float] = {}
+        """When each response call still out was made (insertion order: oldest first)."""
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -259,10 +266,31 @@ class CoreClient:
         elif req.previous_response_id:
             body["previous_response_id"] = req.previous_response_id
         url = f"{req.base_url.rstrip('/')}/v1/responses"
-        result = await self._post(url, req.api_key, req.idempotency_key, lambda: {"json": body})
-        took = result.latency_ms / 1000
-        self.typical_seconds += TYPICAL_WEIGHT * (took - self.typical_seconds)
+        call = next(self._call_ids)
+        self._outstanding[call] = time.monotonic()
+        try:
+            result = await self._post(url, req.api_key, req.idempotency_key, lambda: {"json": body})
+        finally:
+            del self._outstanding[call]
+        self._timed(result.latency_ms / 1000)
         return result
+
+    def _timed(self, took: float) -> None:
+        # Seeded by the first call: averaged up from 0, a core answering in seconds would look
+        # fast for its first ~20 calls, i.e. through the first burst.
+        first = self.timed_calls == 0
+        self.typical_seconds += (1.0 if first else TYPICAL_WEIGHT) * (took - self.typical_seconds)
+        self.timed_calls += 1
+
+    def current_wait_seconds(self) -> float | None:
+        """How long response calls take now: `typical_seconds`, or the age of the oldest call
+        still out if that is longer (a core that turned slow shows here before its first slow
+        answer); None while nothing is known (no call back, none out)."""
+        oldest = next(iter(self._outstanding.values()), None)
+        out_for = 0.0 if oldest is None else time.monotonic() - oldest
+        if not self.timed_calls:
+            return None if oldest is None else out_for
+        return max(self.typical_seconds, out_for)
 
     async def transcribe(self, req: TranscriptionRequest) -> CoreResult:
         """`POST {core}/v1/audio/transcriptions` (multipart, OpenAI's shape): the transcript is
