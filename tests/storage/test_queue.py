@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 from gateway.messages import InboundEvent
 from gateway.runtime import Runtime
+from gateway.storage import worker
 from gateway.storage.db import Database
 from gateway.storage.db.models import InboxEvent
 from gateway.storage.db.schema import (
@@ -263,6 +264,67 @@ async def test_a_held_back_loop_claims_nothing_until_its_holdback_clears(db_url:
         await asyncio.wait_for(loop.stop(grace=0.2), 10)
     finally:
         await db.close()
+
+
+async def test_a_loop_claims_at_most_its_batch_asked_before_each_claim(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`batch` caps each claim (asked again before every claim), below the free room."""
+    db = Database(db_url)
+    try:
+        project_id = await _default_project(db_url)
+        for n in range(7):
+            await _insert(db, project_id, f"batch-{n}", 1)
+        limits: list[int] = []
+        real_claim = worker.claim
+
+        async def counting_claim(*args: Any, **kwargs: Any) -> list[Any]:
+            rows = await real_claim(*args, **kwargs)
+            limits.append(args[4])
+            assert len(rows) <= args[4]
+            return rows
+
+        monkeypatch.setattr(worker, "claim", counting_claim)
+        sizes = iter([3, 2])
+        started: list[int] = []
+
+        async def handle(row: object, worker_id: str) -> None:
+            started.append(row.id)  # type: ignore[attr-defined]
+            await asyncio.sleep(3600)  # held: the room stays taken
+
+        loop = ClaimLoop(
+            "inbox",
+            db,
+            INBOX,
+            handle,
+            worker_id="w1",
+            concurrency=10,
+            lease_seconds=600,
+            poll_interval=0.05,
+            batch=lambda: next(sizes, 1),
+        )
+        loop.start()
+        await eventually(lambda: len(started) == 7, timeout=5)
+        await asyncio.wait_for(loop.stop(grace=0.1), 10)
+        assert limits[:4] == [3, 2, 1, 1]  # then 1 each: the room (10) never was the limit
+        assert set(limits) == {3, 2, 1}
+    finally:
+        await db.close()
+
+
+def test_the_claim_size_for_turns_follows_the_cores_time() -> None:
+    wait: list[float | None] = [None]
+    batch = worker.claim_batch_following(lambda: wait[0])
+    assert batch() == worker.CLAIM_BATCH_MAX  # nothing known: a burst may be slow
+    for seconds, expected in [
+        (0.0, worker.FAST_CORE_CLAIM_BATCH),
+        (worker.FAST_CORE_S - 0.01, worker.FAST_CORE_CLAIM_BATCH),
+        (worker.FAST_CORE_S, worker.CLAIM_BATCH_MAX),
+        (3.0, worker.CLAIM_BATCH_MAX),
+    ]:
+        wait[0] = seconds
+        assert batch() == expected, seconds
+    assert worker.FAST_CORE_CLAIM_BATCH < worker.CLAIM_BATCH_MAX
 
 
 async def test_schema_checks(db_url: str, tmp_path: Path) -> None:
