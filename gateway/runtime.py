@@ -37,8 +37,9 @@ log = structlog.get_logger("gateway.runtime")
 MEDIA_PURGE_SECONDS = 60.0
 """How often the sweeper deletes expired kept media (GATEWAY_MEDIA_RETENTION_HOURS)."""
 
-FINISHING_WITHIN_S = 0.25
-"""Turns written this recently mean the process is finishing turns now (`Runtime`'s claim size)."""
+FAST_FINISHING = (200, 0.5)
+"""At least this many turns written in this many seconds (400/s): the process is finishing turns
+as fast as its CPU allows (`Runtime._core_wait_while_finishing_fast`)."""
 
 
 class Runtime:
@@ -98,7 +99,7 @@ class Runtime:
             settings.worker_concurrency,
             self.linger,
             holdback=self.pipeline.writer.behind,
-            batch=claim_batch_following(self._core_wait_while_finishing),
+            batch=claim_batch_following(self._core_wait_while_finishing_fast),
         )
         self.webhook_sender = WebhookSender(settings, self.db, self.box, self.metrics)
         self.webhook_loop = self._loop("webhooks", WEBHOOKS, self.webhook_sender.deliver, 8)
@@ -109,12 +110,13 @@ class Runtime:
         self._reconciler: asyncio.Task[None] | None = None
         self.loops_running = False
 
-    def _core_wait_while_finishing(self) -> float | None:
+    def _core_wait_while_finishing_fast(self) -> float | None:
         """How long turns wait on the core now, for the size of the turns' claims
-        (`claim_batch_following`): known only while turns are finishing (written within
-        `FINISHING_WITHIN_S`). An idle process's first burst is claimed in large batches even
-        after fast answers, in case the core has turned slow meanwhile."""
-        if not self.pipeline.writer.finishing_now(FINISHING_WITHIN_S):
+        (`claim_batch_following`): known only while the process finishes turns fast
+        (`FAST_FINISHING`). A burst that follows quiet or moderate traffic is claimed in large
+        batches even after fast answers, in case the core has turned slow meanwhile."""
+        turns, seconds = FAST_FINISHING
+        if self.pipeline.writer.written_within(seconds) < turns:
             return None
         return self.core.current_wait_seconds()
 

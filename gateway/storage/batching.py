@@ -23,6 +23,7 @@ turns (a chat's next message waits for its previous reply) do not slow down.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -43,6 +44,9 @@ company, only an extra turn of the event loop."""
 LINGER_BELOW = 16
 """A batch lingers only while the previous one had fewer items: under a flood batches fill up by
 themselves, and waiting would only delay them."""
+
+WRITTEN_HORIZON_S = 2.0
+"""How far back `GroupCommit.written_within` can look."""
 
 Flush = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
 """Writes a batch; answers one result per item, in order (an exception fails only its item).
@@ -68,8 +72,8 @@ class GroupCommit(Generic[T, R]):
         self._last_batch_size = 0
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._writing = 0
-        self.last_written_at = float("-inf")
-        """When (event loop time) a batch was last written."""
+        self._written: collections.deque[tuple[float, int]] = collections.deque()
+        """(event loop time, items) of the batches written in the last `WRITTEN_HORIZON_S`."""
         self._flushers: set[asyncio.Task[None]] = set()
         self._starting: asyncio.Task[None] | None = None
         """A flusher was created and has not yet taken its first batch: later submissions of
@@ -142,7 +146,7 @@ class GroupCommit(Generic[T, R]):
             return
         finally:
             self._writing -= len(batch)
-            self.last_written_at = asyncio.get_running_loop().time()
+            self._note_written(len(batch))
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue  # its caller gave up (cancelled) meanwhile
@@ -150,6 +154,18 @@ class GroupCommit(Generic[T, R]):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _note_written(self, items: int) -> None:
+        now = asyncio.get_running_loop().time()
+        self._written.append((now, items))
+        while self._written[0][0] < now - WRITTEN_HORIZON_S:
+            self._written.popleft()
+
+    def written_within(self, seconds: float) -> int:
+        """Items whose batch was written (or failed) in the last `seconds` (at most
+        `WRITTEN_HORIZON_S`)."""
+        since = asyncio.get_running_loop().time() - seconds
+        return sum(items for at, items in self._written if at >= since)
 
     async def close(self) -> None:
         """Waits for the writes in progress, and for those of whatever is still queued."""

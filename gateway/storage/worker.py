@@ -48,9 +48,10 @@ def claim_batch_following(typical_wait: Callable[[], float | None]) -> Callable[
     batch claimed beyond that only waits in memory: 100 rows a claim brought waves of ~500
     turns in flight (~300 of them in core calls at once), small batches let the writer's
     holdback (`TurnWriter.behind`) act before a wave builds. Against a core answering in
-    seconds, and before its first answer, a burst is claimed in large batches: each claim is
-    a round trip in a busy event loop, and small ones left the last chats of a 1,000-chat burst
-    waiting ~0.4 s to be claimed (docs/decisions.md)."""
+    seconds, and whenever the wait is not known (the runtime knows it only while turns finish
+    fast), a burst is claimed in large batches: each claim is a round trip in a busy event
+    loop, and small ones left the last chats of a 1,000-chat burst waiting ~0.4 s to be claimed
+    (docs/decisions.md)."""
 
     def batch() -> int:
         seconds = typical_wait()

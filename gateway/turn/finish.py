@@ -9,7 +9,6 @@ the core answers with the same response and the user sees one reply.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,9 +87,9 @@ class TurnWriter:
         add turns waiting here, each holding its event and answer in memory."""
         return self._batches.backlog >= BEHIND_AT
 
-    def finishing_now(self, within: float) -> bool:
-        """Whether finished turns were written in the last `within` seconds."""
-        return asyncio.get_running_loop().time() - self._batches.last_written_at < within
+    def written_within(self, seconds: float) -> int:
+        """Finished turns written in the last `seconds` (at most two)."""
+        return self._batches.written_within(seconds)
 
     async def write(self, job: Finished) -> bool:
         """Whether it was written (False: the claim was lost, another process owns the event)."""

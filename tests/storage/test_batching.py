@@ -211,3 +211,22 @@ async def test_a_failed_write_leaves_no_backlog_behind() -> None:
         await commits.submit(1)
     assert commits.backlog == 0
     await commits.close()
+
+
+async def test_it_counts_what_it_wrote_recently(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    now = [1000.0]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
+    commits = GroupCommit("t", Recorder().flush)
+    assert commits.written_within(1.0) == 0
+    await commits.submit_many([1, 2, 3])
+    now[0] += 0.5
+    await commits.submit(4)
+    assert commits.written_within(0.1) == 1
+    assert commits.written_within(1.0) == 4
+    now[0] += batching.WRITTEN_HORIZON_S  # the first batch leaves the window, 4 is at its edge
+    assert commits.written_within(batching.WRITTEN_HORIZON_S) == 1
+    await commits.submit(5)
+    assert commits.written_within(0.1) == 1
+    assert [items for _, items in commits._written] == [1, 1]  # the first batch pruned
+    await commits.close()

@@ -105,20 +105,21 @@ async def test_the_runtimes_batches_linger_with_the_cores_time(harness: Harness)
     await harness.telegram.wait_for("sendMessage", count=3)
 
 
-async def test_the_turns_claims_are_small_only_while_turns_finish_against_a_fast_core(
+async def test_the_turns_claims_are_small_only_while_turns_finish_fast_against_a_fast_core(
     harness: Harness,
 ) -> None:
     """Wired through: the inbox loop claims `CLAIM_BATCH_MAX` rows at a time while nothing is
-    known, while no turn was written in the last `FINISHING_WITHIN_S` and against a core
-    answering in seconds; `FAST_CORE_CLAIM_BATCH` while turns are being written against a
-    fast core."""
+    known of the core, while turns finish slower than `FAST_FINISHING` and against a core
+    answering in seconds; `FAST_CORE_CLAIM_BATCH` while turns finish fast against a fast core."""
     runtime = harness.runtime
     assert runtime is not None
-    loop = asyncio.get_running_loop()
-    batches = runtime.pipeline.writer._batches
+    writer = runtime.pipeline.writer
     core = runtime.core
+    turns, seconds = runtime_module.FAST_FINISHING
+    written = [0]
+    writer.written_within = lambda within: written[0] if within == seconds else -1  # type: ignore[method-assign]
     assert runtime.inbox_loop.batch() == worker.CLAIM_BATCH_MAX
-    batches.last_written_at = loop.time()
+    written[0] = turns
     core.timed_calls, core.typical_seconds = 0, 0.0
     assert runtime.inbox_loop.batch() == worker.CLAIM_BATCH_MAX  # no answer yet: unknown
     core.timed_calls, core.typical_seconds = 1, 0.01
@@ -126,11 +127,13 @@ async def test_the_turns_claims_are_small_only_while_turns_finish_against_a_fast
     core.typical_seconds = 3.0
     assert runtime.inbox_loop.batch() == worker.CLAIM_BATCH_MAX
     core.typical_seconds = 0.01
-    batches.last_written_at = loop.time() - runtime_module.FINISHING_WITHIN_S - 0.01
-    assert runtime.inbox_loop.batch() == worker.CLAIM_BATCH_MAX  # idle: a burst may be slow
+    written[0] = turns - 1  # moderate traffic: the next burst may meet a core turned slow
+    assert runtime.inbox_loop.batch() == worker.CLAIM_BATCH_MAX
     assert runtime.outbox_loop.batch() == worker.CLAIM_BATCH_MAX  # sends: unchanged
-    # A real turn leaves the writer's time and the core's behind it.
-    resp = await harness.post_update(updates.message("hi", chat_id=710))
-    assert resp.status == 200
-    await harness.telegram.wait_for("sendMessage", count=1)
-    assert loop.time() - batches.last_written_at < 5
+    del writer.written_within
+    # Real turns are counted by the writer.
+    for n in range(3):
+        resp = await harness.post_update(updates.message(f"hi {n}", chat_id=710 + n))
+        assert resp.status == 200
+    await harness.telegram.wait_for("sendMessage", count=3)
+    assert writer.written_within(batching.WRITTEN_HORIZON_S) == 3
