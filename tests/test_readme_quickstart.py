@@ -26,12 +26,11 @@ from gateway.dev.fake_telegram import FakeTelegram
 from gateway.dev.fake_twilio import FakeTwilio
 from gateway.dev.fake_whatsapp import FakeWhatsApp
 from tests.auxil import updates
-from tests.auxil.harness import BOT_TOKEN
+from tests.auxil.harness import BOT_TOKEN, free_port
 from tests.auxil.quickstart import (
     Background,
     Shell,
     clean_env,
-    free_port,
     http_ok,
     quickstart_blocks,
     wait_until,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import random
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -287,9 +291,31 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s: {message} (last: {value!r})")
 
 
-def free_port() -> int:
-    import socket
+PORT_BASE = 20_000
+"""Ports tests start servers on come from below the kernel's ephemeral range (32768-60999 on
+Linux), which is where every socket bound to port 0 (the fakes', outgoing connections') lands."""
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+PORT_BLOCK = 2_000
+"""Ports per pytest-xdist worker: each worker hands out its own block, in turn."""
+
+_ports = itertools.count(random.randrange(PORT_BLOCK))
+
+
+def free_port() -> int:
+    """A port for a server a test starts, free when asked (checked by binding it).
+
+    Not a port the kernel picks for port 0: between this call and the server's bind, any other
+    socket could take that one, and once a restarted gateway's port was taken by another test's
+    server, whose readiness answered for it. Ports come from this worker's block instead, so
+    another worker, or a socket bound to port 0, never takes them meanwhile."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = PORT_BASE + PORT_BLOCK * (int(worker) if worker.isdigit() else 0)
+    for _ in range(PORT_BLOCK):
+        port = base + next(_ports) % PORT_BLOCK
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or still closing): the next one
+        return port
+    raise AssertionError(f"no free port in {base}-{base + PORT_BLOCK - 1}")

@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -57,12 +56,6 @@ def setting_names() -> set[str]:
         choices = getattr(alias, "choices", [alias])
         names.update(str(choice) for choice in choices if isinstance(choice, str))
     return {name for name in names if name.isupper()}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env() -> dict[str, str]:
