@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from gateway.storage.api_keys import ApiKeyStore
@@ -72,6 +73,7 @@ async def test_a_project_key_works_only_under_its_project(harness: Harness) -> N
     assert status == 401
 
 
+@pytest.mark.timing  # a wall-clock bound: run alone, not beside three other test workers
 async def test_a_revoked_key_stops_working_within_the_cache_bound(harness: Harness) -> None:
     assert harness.runtime is not None
     key_id, key = await _key(harness)
