@@ -66,7 +66,9 @@ async def test_a_full_collection_waits_while_requests_keep_coming(
 def test_when_a_full_collection_is_due(monkeypatch: pytest.MonkeyPatch) -> None:
     quiet = {"for": 0.0}
     collections = FullCollections(lambda: quiet["for"])
-    start = collections._last
+    # A round start: `start + 300 - start` is not 300 for every clock reading (a CI run's
+    # monotonic clock gave 299.99999999999...).
+    start = collections._last = 1000.0
     assert not collections.due(start + heap.MIN_INTERVAL_S - 1)  # too soon, however quiet
     quiet["for"] = heap.QUIET_S
     assert not collections.due(start + heap.MIN_INTERVAL_S - 1)
