@@ -9,11 +9,13 @@ from tests.auxil import harness
 
 
 def test_ports_come_from_this_workers_block_below_the_ephemeral_range() -> None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    base = harness.PORT_BASE + harness.PORT_BLOCK * (int(worker) if worker.isdigit() else 0)
+    block = harness.port_block()
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    start = harness.PORT_BASE + harness.PORT_BLOCK * worker  # a block of its own per worker
+    assert block == range(start, start + harness.PORT_BLOCK)
     ports = [harness.free_port() for _ in range(20)]
     assert len(set(ports)) == 20  # handed out in turn, not the same one again
-    assert all(base <= port < base + harness.PORT_BLOCK for port in ports)
+    assert all(port in block for port in ports)
     assert max(ports) < 32768  # no socket bound to port 0 can land there
 
 

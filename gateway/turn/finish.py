@@ -88,7 +88,7 @@ class TurnWriter:
         return self._batches.backlog >= BEHIND_AT
 
     def written_within(self, seconds: float) -> int:
-        """Finished turns written in the last `seconds` (at most two)."""
+        """Finished turns written in the last `seconds` (`GroupCommit.written_within`)."""
         return self._batches.written_within(seconds)
 
     async def write(self, job: Finished) -> bool:

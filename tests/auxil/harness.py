@@ -308,14 +308,20 @@ def free_port() -> int:
     socket could take that one, and once a restarted gateway's port was taken by another test's
     server, whose readiness answered for it. Ports come from this worker's block instead, so
     another worker, or a socket bound to port 0, never takes them meanwhile."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    base = PORT_BASE + PORT_BLOCK * (int(worker) if worker.isdigit() else 0)
-    for _ in range(PORT_BLOCK):
-        port = base + next(_ports) % PORT_BLOCK
+    block = port_block()
+    for _ in block:
+        port = block[next(_ports) % len(block)]
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue  # in use (or still closing): the next one
         return port
-    raise AssertionError(f"no free port in {base}-{base + PORT_BLOCK - 1}")
+    raise AssertionError(f"no free port in {block}")
+
+
+def port_block() -> range:
+    """This pytest-xdist worker's ports (`free_port`)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = PORT_BASE + PORT_BLOCK * (int(worker) if worker.isdigit() else 0)
+    return range(base, base + PORT_BLOCK)
