@@ -8,12 +8,15 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Everything from the lock (hashes checked), then the gateway itself without resolving anything.
+# Everything from the lock (hashes checked), then the gateway itself without resolving anything;
+# then the bytecode without docstrings that processes run from under PYTHONOPTIMIZE=2, as the
+# image runs them (docs/operations.md#memory), so no process compiles it at start.
 $(STAMP): requirements-dev.lock requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/python -m pip check
+	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib gateway channels identity approvals
 	touch $(STAMP)
 
 # Re-resolve the locks from pyproject.toml (newest versions its ranges allow), with uv in its own
@@ -84,6 +87,7 @@ $(BENCH_STAMP): bench/requirements.txt
 	$(PYTHON) -m venv bench/.venv
 	bench/.venv/bin/python -m pip install -q --upgrade pip
 	bench/.venv/bin/python -m pip install -q -r bench/requirements.txt
+	bench/.venv/bin/python -OO -m compileall -q -j 0 bench/.venv/lib  # the peers run like the gateway
 	touch $(BENCH_STAMP)
 
 .PHONY: bench

@@ -163,8 +163,15 @@ async def set_core_delay(fakes: Fakes, seconds: float) -> None:
 # --- systems under test ------------------------------------------------------------------------
 
 
+# How the image runs every process (Dockerfile): without docstrings and asserts, from bytecode
+# compiled that way at install (docs/decisions.md, "Taken: services run without docstrings").
+# The peers get the same, so memory is compared like for like.
+OPTIMIZED = {"PYTHONOPTIMIZE": "2"}
+
+
 def gateway_env(db: str, fakes: Fakes, port: int) -> dict[str, str]:
     return {
+        **OPTIMIZED,
         "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}",
         "GATEWAY_SECRET_KEY": "i5-UM0g9vK_-WWz8Wl1QWoulyr1vkeePdnX5Fn6UHmY=",
         "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -181,6 +188,7 @@ def gateway_env(db: str, fakes: Fakes, port: int) -> dict[str, str]:
 
 def peer_env(fakes: Fakes, dsn: str | None = None) -> dict[str, str]:
     env = {
+        **OPTIMIZED,
         "BENCH_SECRET": SECRET,
         "BENCH_CORE_URL": fakes.core_url,
         "BENCH_TELEGRAM_URL": fakes.telegram_url,

@@ -1,6 +1,6 @@
 """A long-running process leaves out what only the CLI's tables use: structlog and httpx would
-import rich (and rich pygments) just because it is installed (docs/decisions.md, "What a process
-imports")."""
+import rich (and rich pygments) just because it is installed, and httpx click for its own
+command-line tool (docs/decisions.md, "What a process imports")."""
 
 from __future__ import annotations
 
@@ -20,19 +20,20 @@ SERVE_IMPORTS = """
 import json, sys
 import gateway.cli.main, gateway.cli.serving, gateway.runtime, gateway.web.app, channels.telegram
 loaded = {name.split(".")[0] for name in sys.modules}
-print(json.dumps(sorted(loaded & {"rich", "pygments", "structlog", "httpx", "telegram"})))
+print(json.dumps(sorted(loaded & {"rich", "pygments", "click", "structlog", "httpx", "telegram"})))
 from rich.table import Table  # the CLI's tables still work in the same process
-print(Table.__module__)
+import click  # and click for whoever wants it (typer carries its own copy)
+print(Table.__module__, click.__name__)
 """
 
 
-def test_what_serve_imports_leaves_rich_and_pygments_out() -> None:
+def test_what_serve_imports_leaves_rich_pygments_and_click_out() -> None:
     result = subprocess.run(
         [sys.executable, "-c", SERVE_IMPORTS], cwd=ROOT, capture_output=True, text=True, check=True
     )
     loaded, table_module = result.stdout.splitlines()
     assert json.loads(loaded) == ["httpx", "structlog", "telegram"]
-    assert table_module == "rich.table"
+    assert table_module == "rich.table click"
 
 
 @pytest.fixture

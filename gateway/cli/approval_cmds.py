@@ -71,7 +71,7 @@ def _actor(actor: str | None) -> str:
 
 
 def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
-    @approvals_app.command("list")
+    @approvals_app.command("list", help="Approvals, newest first.")
     def list_(
         status: Annotated[
             str | None, typer.Option(help="pending, approved, denied or expired.")
@@ -80,7 +80,6 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """Approvals, newest first."""
         from approvals import operations as approval_ops
 
         found = _with_approvals(
@@ -90,11 +89,10 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         )
         emit(found, as_json, COLUMNS, title="approvals")
 
-    @approvals_app.command("show")
+    @approvals_app.command("show", help="One approval: who asked, for what, and who decided when.")
     def show(
         approval_id: ApprovalArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False
     ) -> None:
-        """One approval: who asked, for what, and who decided when."""
         from approvals import operations as approval_ops
 
         found = _with_approvals(
@@ -102,7 +100,9 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         )
         emit(found, as_json)
 
-    @approvals_app.command("request")
+    @approvals_app.command(
+        "request", help=("Ask an app user to approve an app-owned action on their linked channel.")
+    )
     def request(
         user: Annotated[str, typer.Option("--user", help="The app user who must decide.")],
         tool: Annotated[str, typer.Option(help="The action, e.g. refund.")],
@@ -113,7 +113,6 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """Ask an app user to approve an app-owned action on their linked channel."""
         from approvals import operations as approval_ops
         from gateway.schemas import ApprovalCreate
         from gateway.storage.projects import AccountDirectory
@@ -157,13 +156,15 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
             )
             emit(decided, as_json)
 
-        decide.__doc__ = f"{name.capitalize()} a pending approval (exit 2: already decided)."
-        approvals_app.command(name)(decide)
+        summary = f"{name.capitalize()} a pending approval (exit 2: already decided)."
+        approvals_app.command(name, help=summary)(decide)
 
     decision_command("approve", "approved")
     decision_command("deny", "denied")
 
-    @webhooks_app.command("list")
+    @webhooks_app.command(
+        "list", help=("Approval lifecycle events and their delivery to the app, newest first.")
+    )
     def webhooks_list(
         status: Annotated[
             str | None, typer.Option(help="pending, delivering, delivered or dead.")
@@ -175,7 +176,6 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
         as_json: JsonOpt = False,
     ) -> None:
-        """Approval lifecycle events and their delivery to the app, newest first."""
         from approvals.webhooks import list_deliveries
 
         async def action(store: ProjectStore, _: ApprovalService) -> Any:
@@ -189,12 +189,13 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
                    "last_error", "created_at")  # fmt: skip
         emit(rows, as_json, columns, title="approval webhook deliveries")
 
-    @webhooks_app.command("retry")
+    @webhooks_app.command(
+        "retry", help=("Send lifecycle events again (same event_id, so receivers deduplicate).")
+    )
     def webhooks_retry(
         ids: Annotated[list[int] | None, typer.Argument(help="Delivery ids.")] = None,
         all_: Annotated[bool, typer.Option("--all", help="Every dead delivery.")] = False,
     ) -> None:
-        """Send lifecycle events again (same event_id, so receivers deduplicate)."""
         from approvals.webhooks import retry_deliveries
 
         if not ids and not all_:

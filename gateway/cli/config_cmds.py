@@ -17,14 +17,19 @@ COLUMNS = ("variable", "value", "source")
 
 
 def register(config_app: typer.Typer) -> None:
-    @config_app.command("show")
+    @config_app.command(
+        "show",
+        help=(
+            "Print every setting's effective value and its source: environment, "
+            "NAME_FILE, the config file or default. Secrets show only as set / "
+            "unset."
+        ),
+    )
     def show(
         as_json: Annotated[
             bool, typer.Option("--json", help="Print JSON instead of a table.")
         ] = False,
     ) -> None:
-        """Print every setting's effective value and its source: environment, NAME_FILE, the
-        config file or default. Secrets show only as set / unset."""
         settings, origins = load_settings_with_origins()
         rows = effective(settings, origins)
         if as_json:

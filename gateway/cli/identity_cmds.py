@@ -156,7 +156,14 @@ def register(
 
 
 def _register_identity(app: typer.Typer) -> None:
-    @app.command("link")
+    @app.command(
+        "link",
+        help=(
+            "Link a channel identity to an app user: its turns then reach the "
+            "core as that user. Refuses to move an identity linked to another app "
+            "user unless --force."
+        ),
+    )
     def link(
         identity: IdentityArg,
         app_user: AppUserArg,
@@ -167,8 +174,6 @@ def _register_identity(app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """Link a channel identity to an app user: its turns then reach the core as that user.
-        Refuses to move an identity linked to another app user unless --force."""
         from gateway.schemas import IdentityLinkPut
 
         channel, sender = parse_identity(identity)
@@ -192,11 +197,13 @@ def _register_identity(app: typer.Typer) -> None:
         if before is not None and before.app_user_id != app_user and not as_json:
             err.print(f"moved {channel}:{sender} from app user {before.app_user_id!r}")
 
-    @app.command("unlink")
+    @app.command(
+        "unlink",
+        help=("Remove a channel identity's link (its next message follows the unlinked policy)."),
+    )
     def unlink(
         identity: IdentityArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False
     ) -> None:
-        """Remove a channel identity's link (its next message follows the unlinked policy)."""
         channel, sender = parse_identity(identity)
 
         async def action(_: ProjectStore, ids: IdentityStore) -> Link | None:
@@ -213,7 +220,7 @@ def _register_identity(app: typer.Typer) -> None:
         else:
             typer.echo(f"unlinked {channel}:{sender} (was app user {removed.app_user_id!r})")
 
-    @app.command("list")
+    @app.command("list", help="List identity links, by app user.")
     def list_(
         app_user: Annotated[
             str | None, typer.Option("--app-user", help="Only this app user's identities.")
@@ -224,7 +231,6 @@ def _register_identity(app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """List identity links, by app user."""
         check_channel(channel)
 
         async def action(_: ProjectStore, ids: IdentityStore) -> list[Link]:
@@ -238,11 +244,10 @@ def _register_identity(app: typer.Typer) -> None:
             title=f"links of {project}",
         )
 
-    @app.command("show")
+    @app.command("show", help="Show one channel identity's link and where it was last heard from.")
     def show(
         identity: IdentityArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False
     ) -> None:
-        """Show one channel identity's link and where it was last heard from."""
         channel, sender = parse_identity(identity)
 
         async def action(_: ProjectStore, ids: IdentityStore) -> Link | None:
@@ -253,7 +258,14 @@ def _register_identity(app: typer.Typer) -> None:
             fail(f"{channel}:{sender} is not linked in project {project!r}")
         emit(link_data(found, as_json), as_json)
 
-    @app.command("code")
+    @app.command(
+        "code",
+        help=(
+            "Mint a one-time link code for an app user and print how to use it on "
+            "each of the project's channels: the Telegram deep link, LINK <code> "
+            "by SMS or on WhatsApp."
+        ),
+    )
     def code(
         app_user: AppUserArg,
         ttl_minutes: Annotated[
@@ -262,8 +274,6 @@ def _register_identity(app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """Mint a one-time link code for an app user and print how to use it on each of the
-        project's channels: the Telegram deep link, LINK <code> by SMS or on WhatsApp."""
         from gateway.schemas import LinkCodeCreate
         from gateway.storage.projects import AccountDirectory
         from identity.instructions import link_instructions
@@ -306,9 +316,10 @@ def _register_identity(app: typer.Typer) -> None:
 
 
 def _register_allowlist(app: typer.Typer) -> None:
-    @app.command("add")
+    @app.command(
+        "add", help=("Allow a channel identity to chat unlinked (under the `allowlist` policy).")
+    )
     def add(identity: IdentityArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> None:
-        """Allow a channel identity to chat unlinked (under the `allowlist` policy)."""
         channel, sender = parse_identity(identity)
 
         async def action(_: ProjectStore, ids: IdentityStore) -> bool:
@@ -323,11 +334,10 @@ def _register_allowlist(app: typer.Typer) -> None:
                 f"{' to the allowlist' if added else ''} of {project}"
             )
 
-    @app.command("remove")
+    @app.command("remove", help="Take a channel identity off the allowlist.")
     def remove(
         identity: IdentityArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False
     ) -> None:
-        """Take a channel identity off the allowlist."""
         channel, sender = parse_identity(identity)
 
         async def action(_: ProjectStore, ids: IdentityStore) -> bool:
@@ -340,10 +350,8 @@ def _register_allowlist(app: typer.Typer) -> None:
         else:
             typer.echo(f"removed {channel}:{sender} from the allowlist of {project}")
 
-    @app.command("list")
+    @app.command("list", help="List the channel identities allowed to chat unlinked.")
     def list_(project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> None:
-        """List the channel identities allowed to chat unlinked."""
-
         async def action(_: ProjectStore, ids: IdentityStore) -> list[tuple[str, str, datetime]]:
             return await ids.allowlist(project)
 
@@ -355,7 +363,14 @@ def _register_allowlist(app: typer.Typer) -> None:
 
 
 def _register_audit(app: typer.Typer) -> None:
-    @app.command("list")
+    @app.command(
+        "list",
+        help=(
+            "Show the audit log of a project, newest first: links, unlinks, code "
+            "redemptions, allowlist and configuration changes, each with its "
+            "actor."
+        ),
+    )
     def list_(
         action: Annotated[
             str | None, typer.Option(help="Only this action, e.g. link.create or link.remove.")
@@ -371,8 +386,6 @@ def _register_audit(app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """Show the audit log of a project, newest first: links, unlinks, code redemptions,
-        allowlist and configuration changes, each with its actor."""
         from sqlalchemy import select
 
         from gateway.storage.db.models import AuditEntry
@@ -401,7 +414,15 @@ def _register_audit(app: typer.Typer) -> None:
 
 
 def _register_send(app: typer.Typer) -> None:
-    @app.command("send")
+    @app.command(
+        "send",
+        help=(
+            "Queue a proactive message to an app user on a linked channel, "
+            "through the outbox (a running gateway or `gateway worker` delivers "
+            "it). Refused when the user has no linked channel, opted out of SMS, "
+            "or is outside WhatsApp's 24-hour window."
+        ),
+    )
     def send(
         app_user: AppUserArg,
         text: Annotated[str, typer.Argument(metavar="TEXT", help="The message.")],
@@ -415,9 +436,6 @@ def _register_send(app: typer.Typer) -> None:
         project: ProjectOpt = DEFAULT,
         as_json: JsonOpt = False,
     ) -> None:
-        """Queue a proactive message to an app user on a linked channel, through the outbox (a
-        running gateway or `gateway worker` delivers it). Refused when the user has no linked
-        channel, opted out of SMS, or is outside WhatsApp's 24-hour window."""
         from gateway.delivery.proactive import Queued, send_to_user
         from gateway.schemas import MessageCreate
 

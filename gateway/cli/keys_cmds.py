@@ -50,7 +50,13 @@ def _row(key: ApiKeyOut) -> dict[str, str]:
 
 
 def register(keys_app: typer.Typer) -> None:
-    @keys_app.command("create")
+    @keys_app.command(
+        "create",
+        help=(
+            "Create an admin API key for one project and print it once (it is "
+            "stored as a hash: save it now)."
+        ),
+    )
     def create(
         project: Annotated[str, typer.Option("--project", "-p", help="The key's project.")],
         name: Annotated[
@@ -60,8 +66,6 @@ def register(keys_app: typer.Typer) -> None:
             bool, typer.Option("--json", help='Print {"id": ..., "key": ...} only.')
         ] = False,
     ) -> None:
-        """Create an admin API key for one project and print it once (it is stored as a hash:
-        save it now)."""
         data = validated(ApiKeyCreate, name=name)
         listed, key = _with_keys(lambda keys: keys.create(project, data.name, actor=ACTOR))
         if as_json:
@@ -73,25 +77,30 @@ def register(keys_app: typer.Typer) -> None:
             "X-Admin-Key; it is shown only now."
         )
 
-    @keys_app.command("list")
+    @keys_app.command(
+        "list", help="List API keys (never the keys themselves: their first characters)."
+    )
     def list_(
         project: Annotated[
             str | None, typer.Option("--project", "-p", help="Only this project's keys.")
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """List API keys (never the keys themselves: their first characters)."""
         found = _with_keys(lambda keys: keys.list(project))
         if as_json:
             emit(found, True)
             return
         emit([_row(k) for k in found], False, COLUMNS, title="API keys")
 
-    @keys_app.command("revoke")
+    @keys_app.command(
+        "revoke",
+        help=(
+            "Revoke an API key: running gateways refuse it within a few seconds "
+            "(the lookup cache: gateway.web.admin_auth.KEY_CACHE_SECONDS)."
+        ),
+    )
     def revoke(
         key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (key_...).")],
     ) -> None:
-        """Revoke an API key: running gateways refuse it within a few seconds (the lookup
-        cache: gateway.web.admin_auth.KEY_CACHE_SECONDS)."""
         revoked = _with_keys(lambda keys: keys.revoke(key_id, actor=ACTOR))
         console.print(f"revoked {revoked.id} ({revoked.name}) of project {revoked.project}")

@@ -124,7 +124,9 @@ AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id (in
 
 
 # --- running ----------------------------------------------------------------------------------
-@app.command()
+@app.command(
+    help=("Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker).")
+)
 def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT or 8080).")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 0.0.0.0).")] = None,
@@ -132,7 +134,6 @@ def serve(
         bool, typer.Option("--no-worker", help="Serve HTTP only; run `gateway worker` apart.")
     ] = False,
 ) -> None:
-    """Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."""
     from gateway import fair_loop
     from gateway.cli import serving
     from gateway.errors import StartupError
@@ -148,7 +149,7 @@ def serve(
         runner.run(serving.serve(settings, bind_host, bind_port, run_worker=not no_worker))
 
 
-@app.command()
+@app.command(help=("Run only the background loops (turns and sends); stops cleanly on SIGTERM."))
 def worker(
     metrics_port: Annotated[
         int | None,
@@ -162,7 +163,6 @@ def worker(
         typer.Option(help="Bind address for --metrics-port (default GATEWAY_METRICS_HOST)."),
     ] = None,
 ) -> None:
-    """Run only the background loops (turns and sends); stops cleanly on SIGTERM."""
     from gateway.cli import serving
 
     settings = load_settings()
@@ -170,9 +170,8 @@ def worker(
     asyncio.run(serving.work(settings, metrics_host or settings.metrics_host, port))
 
 
-@app.command()
+@app.command(help="Apply database migrations (safe to run on every release).")
 def migrate() -> None:
-    """Apply database migrations (safe to run on every release)."""
     from gateway.storage.db import Database
     from gateway.storage.db.reach import check_reachable
     from gateway.storage.db.schema import current_revision, head_revision, upgrade
@@ -197,7 +196,14 @@ def migrate() -> None:
     )
 
 
-@app.command("mock-core")
+@app.command(
+    "mock-core",
+    help=(
+        "Run the deterministic mock responses core (POST /v1/responses) for "
+        "local and contract tests. Directives in the user text steer one "
+        "answer: #status=429, #slow=2, #long=5000, #approval=tool_name."
+    ),
+)
 def mock_core(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[
@@ -217,9 +223,6 @@ def mock_core(
     ] = None,
     api_key: Annotated[str | None, typer.Option(help="Require this bearer key.")] = None,
 ) -> None:
-    """Run the deterministic mock responses core (POST /v1/responses) for local and contract
-    tests. Directives in the user text steer one answer: #status=429, #slow=2, #long=5000,
-    #approval=tool_name."""
     from gateway.dev.mock_core import run_mock_core
 
     run_mock_core(
@@ -233,9 +236,10 @@ def mock_core(
     )
 
 
-@app.command()
+@app.command(
+    help=("Play scripted Telegram, SMS and WhatsApp conversations through a real gateway, offline.")
+)
 def demo() -> None:
-    """Play scripted Telegram, SMS and WhatsApp conversations through a real gateway, offline."""
     from gateway.dev.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo()))
@@ -313,9 +317,8 @@ def _genaug(project_id: str | None, admin_key: bool, event_secret: bool) -> dict
     return values
 
 
-@projects_app.command("list")
+@projects_app.command("list", help="List projects.")
 def projects_list(as_json: JsonOpt = False) -> None:
-    """List projects."""
     settings = load_settings()
 
     async def main() -> list:
@@ -325,10 +328,14 @@ def projects_list(as_json: JsonOpt = False) -> None:
     emit(run(main()), as_json, PROJECT_COLUMNS, title="projects")
 
 
-@projects_app.command("show")
+@projects_app.command(
+    "show",
+    help=(
+        "Show one project: its accounts, where the core posts its usage "
+        "signals (usage_webhook) and the latest one (core_usage)."
+    ),
+)
 def projects_show(name: str, as_json: JsonOpt = False) -> None:
-    """Show one project: its accounts, where the core posts its usage signals
-    (usage_webhook) and the latest one (core_usage)."""
     settings = load_settings()
 
     async def main() -> ProjectOut:
@@ -338,7 +345,7 @@ def projects_show(name: str, as_json: JsonOpt = False) -> None:
     emit(run(main()), as_json)
 
 
-@projects_app.command("add")
+@projects_app.command("add", help="Create a project.")
 def projects_add(
     name: str,
     core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
@@ -356,7 +363,6 @@ def projects_add(
     genaug_webhook_secret: EventSecretOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a project."""
     settings = load_settings()
     key = read_secret(None, "core API key") if core_key else None
     data = validated(
@@ -380,7 +386,7 @@ def projects_add(
     emit(run(main()), as_json)
 
 
-@projects_app.command("set")
+@projects_app.command("set", help="Change a project's settings (only the options given).")
 def projects_set(
     name: str,
     core_url: Annotated[str | None, typer.Option(help="Responses core base URL.")] = None,
@@ -405,7 +411,6 @@ def projects_set(
     genaug_webhook_secret: EventSecretOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a project's settings (only the options given)."""
     settings = load_settings()
     values: dict[str, object] = {}
     if core_url is not None:
@@ -446,7 +451,14 @@ SecretOpt = Annotated[
 ]
 
 
-@accounts_app.command("add")
+@accounts_app.command(
+    "add",
+    help=(
+        "Add a channel account to a project. Secrets are stored encrypted and "
+        "never printed; each one not given is prompted for (hidden), or read "
+        "from stdin one per line in the order shown by --help."
+    ),
+)
 def accounts_add(
     channel: Annotated[
         str,
@@ -491,9 +503,6 @@ def accounts_add(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a channel account to a project. Secrets are stored encrypted and never printed; each
-    one not given is prompted for (hidden), or read from stdin one per line in the order shown
-    by --help."""
     from gateway.schemas import ACCOUNT_SHAPES
 
     settings = load_settings()
@@ -542,9 +551,11 @@ def _next_step(channel: str, project: str, account: str, path: str) -> str:
     )
 
 
-@accounts_app.command("list")
+@accounts_app.command(
+    "list",
+    help=("List a project's channel accounts (secrets are never shown, only which are set)."),
+)
 def accounts_list(project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> None:
-    """List a project's channel accounts (secrets are never shown, only which are set)."""
     settings = load_settings()
 
     async def main() -> list:
@@ -554,14 +565,13 @@ def accounts_list(project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> No
     emit(run(main()), as_json, ACCOUNT_COLUMNS, title=f"accounts of {project}")
 
 
-@accounts_app.command("remove")
+@accounts_app.command("remove", help="Remove a channel account (its webhook then answers 404).")
 def accounts_remove(
     channel: Annotated[str, typer.Argument(help="Channel: telegram, sms or whatsapp.")],
     project: ProjectOpt = DEFAULT,
     account: AccountOpt = DEFAULT,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Remove a channel account (its webhook then answers 404)."""
     settings = load_settings()
     if not yes:
         typer.confirm(f"remove {channel} account {account!r} of project {project!r}?", abort=True)

@@ -58,7 +58,15 @@ async def _story(ident: str, project: str | None, *, versions: bool = False) -> 
 
 
 def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) -> None:
-    @app.command("verify")
+    @app.command(
+        "verify",
+        help=(
+            "Check that the gateway is ready for real users: database and "
+            "migrations, the secret key against stored secrets, each channel's "
+            "credentials and webhook, a signed self-test webhook, a real core "
+            "call with the project key. Exit 0 only when nothing fails."
+        ),
+    )
     def verify(
         project: Annotated[str, typer.Option("--project", "-p", help="Project name.")] = DEFAULT,
         gateway_url: Annotated[
@@ -69,9 +77,6 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Check that the gateway is ready for real users: database and migrations, the secret
-        key against stored secrets, each channel's credentials and webhook, a signed self-test
-        webhook, a real core call with the project key. Exit 0 only when nothing fails."""
         from gateway.ops.verify import as_dicts, run_checks
         from gateway.version import CoreBuildCache, core_report, describe, gateway_build
 
@@ -94,7 +99,10 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         if any(check.status == "FAIL" for check in checks):
             raise typer.Exit(1)
 
-    @app.command("trace")
+    @app.command(
+        "trace",
+        help=("The whole story of one turn: inbound event, identity, core call, sends, delivery."),
+    )
     def trace(
         ident: Annotated[
             str,
@@ -106,7 +114,6 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         project: ProjectFilter = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """The whole story of one turn: inbound event, identity, core call, sends, delivery."""
         story = run(_story(ident, project))
         if as_json:
             typer.echo(json.dumps(story, indent=2, default=str))
@@ -117,19 +124,23 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         columns = ("outbox_id", "status", "attempts", "provider_message_id", "delivery_status")
         emit(story["outbound"], False, (*columns, "last_error"), title="outbound")
 
-    @app.command("support-bundle")
+    @app.command(
+        "support-bundle",
+        help=(
+            "Write one turn's story as JSON for a ticket, with the gateway's and "
+            "the core's builds: phone numbers masked, no secrets."
+        ),
+    )
     def support_bundle(
         ident: Annotated[str, typer.Argument(help="Any id `gateway trace` accepts.")],
         output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
         project: ProjectFilter = None,
     ) -> None:
-        """Write one turn's story as JSON for a ticket, with the gateway's and the core's builds:
-        phone numbers masked, no secrets."""
         story = run(_story(ident, project, versions=True))
         output.write_text(json.dumps(story, indent=2, default=str) + "\n")
         console.print(f"wrote {output}")
 
-    @outbox_app.command("list")
+    @outbox_app.command("list", help="Messages that were not delivered, with the reason.")
     def outbox_list(
         status: Annotated[
             list[str] | None, typer.Option(help="failed (refused) and/or dead (out of retries).")
@@ -138,7 +149,6 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         limit: Limit = 100,
         as_json: JsonOpt = False,
     ) -> None:
-        """Messages that were not delivered, with the reason."""
         from gateway.ops import deadletters
 
         statuses = status or list(deadletters.OUTBOX_DEAD)
@@ -146,12 +156,13 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         columns = ("id", "project", "channel", "chat", "status", "attempts", "reason")
         emit(rows, as_json, columns, title="undelivered messages")
 
-    @outbox_app.command("retry")
+    @outbox_app.command(
+        "retry", help="Queue failed or dead messages again (after fixing the cause)."
+    )
     def outbox_retry(
         ids: Annotated[list[int] | None, typer.Argument(help="Outbox ids.")] = None,
         all_: Annotated[bool, typer.Option("--all", help="Every failed and dead message.")] = False,
     ) -> None:
-        """Queue failed or dead messages again (after fixing the cause)."""
         from gateway.ops import deadletters
 
         if not ids and not all_:
@@ -159,14 +170,13 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         count = run(_with_db(lambda db: deadletters.retry_outbox(db, None if all_ else ids)))
         console.print(f"requeued {count} message(s)")
 
-    @inbox_app.command("list")
+    @inbox_app.command("list", help="Inbound events whose processing gave up, with the reason.")
     def inbox_list(
         status: Annotated[list[str] | None, typer.Option(help="failed")] = None,
         project: ProjectFilter = None,
         limit: Limit = 100,
         as_json: JsonOpt = False,
     ) -> None:
-        """Inbound events whose processing gave up, with the reason."""
         from gateway.ops import deadletters
 
         statuses = status or list(deadletters.INBOX_DEAD)
@@ -174,12 +184,14 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
         columns = ("id", "project", "channel", "event_id", "kind", "attempts", "reason")
         emit(rows, as_json, columns, title="failed inbound events")
 
-    @inbox_app.command("replay")
+    @inbox_app.command(
+        "replay",
+        help=("Process failed inbound events again (same idempotency keys: nothing is doubled)."),
+    )
     def inbox_replay(
         ids: Annotated[list[int] | None, typer.Argument(help="Inbox ids.")] = None,
         all_: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
     ) -> None:
-        """Process failed inbound events again (same idempotency keys: nothing is doubled)."""
         from gateway.ops import deadletters
 
         if not ids and not all_:

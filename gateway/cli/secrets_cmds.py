@@ -8,19 +8,22 @@ from gateway.cli.common import console, load_settings, run
 
 
 def register(secrets_app: typer.Typer) -> None:
-    secrets_app.command("generate-key")(generate_key)
-    secrets_app.command("rotate")(rotate)
+    secrets_app.command(
+        "generate-key",
+        help="Print a new key for GATEWAY_SECRET_KEY (32 random bytes, urlsafe base64).",
+    )(generate_key)
+    secrets_app.command(
+        "rotate", help="Re-encrypt every stored secret under the first key of GATEWAY_SECRET_KEY."
+    )(rotate)
 
 
 def generate_key() -> None:
-    """Print a new key for GATEWAY_SECRET_KEY (32 random bytes, urlsafe base64)."""
     from gateway.storage.secrets import generate_key as new_key
 
     print(new_key())
 
 
 def rotate() -> None:
-    """Re-encrypt every stored secret under the first key of GATEWAY_SECRET_KEY."""
     from gateway.ops.rotation import rotate_all
 
     settings = load_settings()

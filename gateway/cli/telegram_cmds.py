@@ -71,7 +71,12 @@ def _default_url(settings: Settings, account: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("set-webhook")
+    @app.command(
+        "set-webhook",
+        help=(
+            "Point the bot at this gateway, with the account's secret token and allowed updates."
+        ),
+    )
     def set_webhook(
         url: Annotated[
             str | None,
@@ -87,7 +92,6 @@ def register(app: typer.Typer) -> None:
         ] = False,
         max_connections: Annotated[int, typer.Option(min=1, max=100)] = 40,
     ) -> None:
-        """Point the bot at this gateway, with the account's secret token and allowed updates."""
         from channels.telegram import ALLOWED_UPDATES
 
         settings = load_settings()
@@ -112,7 +116,7 @@ def register(app: typer.Typer) -> None:
             f"pending updates {'dropped' if drop_pending_updates else 'kept'})"
         )
 
-    @app.command("delete-webhook")
+    @app.command("delete-webhook", help="Remove the bot's webhook.")
     def delete_webhook(
         project: ProjectOpt = DEFAULT,
         account: AccountOpt = DEFAULT,
@@ -120,7 +124,6 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Also discard updates Telegram is holding.")
         ] = False,
     ) -> None:
-        """Remove the bot's webhook."""
         _with_adapter(
             project, account, lambda a: a.delete_webhook(drop_pending_updates=drop_pending_updates)
         )
@@ -128,13 +131,14 @@ def register(app: typer.Typer) -> None:
             "webhook deleted" + (" (pending updates dropped)" if drop_pending_updates else "")
         )
 
-    @app.command("webhook-info")
+    @app.command(
+        "webhook-info", help="Show what Telegram has registered: URL, pending updates, last error."
+    )
     def webhook_info(
         project: ProjectOpt = DEFAULT,
         account: AccountOpt = DEFAULT,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Show what Telegram has registered: URL, pending updates, last error."""
         info = _with_adapter(project, account, lambda a: a.webhook_info())
         data: dict[str, Any] = {
             "url": info.url,
@@ -146,7 +150,14 @@ def register(app: typer.Typer) -> None:
         }
         emit(data, as_json)
 
-    @app.command("poll")
+    @app.command(
+        "poll",
+        help=(
+            "Read the bot's updates with getUpdates (long polling) instead of a "
+            "webhook: a real bot without a public URL. Runs the worker too, "
+            "unless --no-worker; stops on Ctrl-C / SIGTERM."
+        ),
+    )
     def poll(
         project: ProjectOpt = DEFAULT,
         account: AccountOpt = DEFAULT,
@@ -158,9 +169,6 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(min=1, max=50, help="Seconds one getUpdates waits for an update.")
         ] = 25,
     ) -> None:
-        """Read the bot's updates with getUpdates (long polling) instead of a webhook: a real bot
-        without a public URL. Runs the worker too, unless --no-worker; stops on Ctrl-C / SIGTERM.
-        """
         _poll(project, account, worker=not no_worker, timeout=timeout)
 
 

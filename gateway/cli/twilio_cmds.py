@@ -15,7 +15,14 @@ AccountOpt = Annotated[str, typer.Option("--account", "-a", help="The sms accoun
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("set-webhook")
+    @app.command(
+        "set-webhook",
+        help=(
+            "Set the number's incoming-message webhook (POST) and status callback "
+            "to this gateway. Twilio signs requests over exactly these URLs: they "
+            "must be what Twilio can reach."
+        ),
+    )
     def set_webhook(
         number: Annotated[str, typer.Option(help="The Twilio phone number, +E.164.")],
         project: ProjectOpt = DEFAULT,
@@ -26,8 +33,6 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Set the number's incoming-message webhook (POST) and status callback to this gateway.
-        Twilio signs requests over exactly these URLs: they must be what Twilio can reach."""
         from gateway.messages import SendError
 
         settings = load_settings()

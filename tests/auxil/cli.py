@@ -31,6 +31,7 @@ def cli_env(db_url: str, telegram_url: str, **overrides: str | None) -> dict[str
         if not k.startswith(_OWN_PREFIXES) and k not in ("DATABASE_URL", "PORT")
     }
     env.update(
+        PYTHONOPTIMIZE="2",  # as the image runs every command (Dockerfile): help without docstrings
         DATABASE_URL=db_url,
         GATEWAY_SECRET_KEY=SECRET_KEY,
         TELEGRAM_BOT_TOKEN=BOT_TOKEN,

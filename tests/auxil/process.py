@@ -20,6 +20,7 @@ def gateway_env(db_url: str, telegram_url: str, core_url: str, **extra: Any) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "TELEGRAM_"))}
     env.update(
         {
+            "PYTHONOPTIMIZE": "2",  # as the image runs every process (Dockerfile)
             "DATABASE_URL": db_url,
             "GATEWAY_SECRET_KEY": SECRET_KEY,
             "GENAUG_API_BASE_URL": core_url,

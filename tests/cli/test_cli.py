@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -155,6 +157,40 @@ def test_help_of_every_command(tmp_path: Path) -> None:
         for word in expected:
             assert word in result.stdout, (command, word, result.stdout)
     assert not (tmp_path / "never.db").exists()
+
+
+COMMAND_SUMMARIES = """
+import json, typer
+from gateway.cli.main import app
+def walk(command, path):
+    yield path, (command.help or command.short_help or "").strip()
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from walk(sub, (*path, name))
+print(json.dumps(list(walk(typer.main.get_command(app), ()))))
+"""
+
+
+@pytest.mark.parametrize("optimize", ["0", "2"])
+def test_every_command_describes_itself_even_without_docstrings(optimize: str) -> None:
+    """The image runs with PYTHONOPTIMIZE=2, which drops docstrings: a command's help text is
+    given to typer, not taken from its function's docstring."""
+    env = {
+        **cli_env("sqlite+aiosqlite:///unused.db", "http://127.0.0.1:9"),
+        "PYTHONOPTIMIZE": optimize,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND_SUMMARIES],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    commands = json.loads(done.stdout)
+    assert len(commands) > 50
+    assert [path for path, summary in commands if not summary] == []
+    summaries = {tuple(path): summary for path, summary in commands}
+    assert summaries[("serve",)].startswith("Serve webhooks, health, metrics")
+    assert summaries[("approvals", "deny")].startswith("Deny a pending approval")
 
 
 async def test_projects_and_accounts(db_url: str, telegram: tuple[FakeTelegram, str]) -> None:

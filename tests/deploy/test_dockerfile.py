@@ -19,7 +19,7 @@ from tests.auxil.harness import free_port
 from tests.auxil.process import GatewayProcess, gateway_env
 
 STEPS = dockerfile()
-PYTHON_AND_PIP = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
+PYTHON_AND_PIP = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONOPTIMIZE"}
 
 
 def _final(keyword: str) -> list[str]:

@@ -84,6 +84,14 @@ def test_the_dockerfile_builder_stage_installs_a_gateway_that_migrates(tmp_path:
 
     entrypoint = next(i for i in dockerfile() if i.keyword == "ENTRYPOINT").exec_form()
     gateway = str(venv / "bin" / entrypoint[0])
+    # The image's processes run without docstrings, from bytecode the builder compiled that way.
+    final_env = " ".join(i.value for i in dockerfile() if i.keyword == "ENV" and i.stage == 2)
+    assert "PYTHONOPTIMIZE=2" in final_env.split()
+    env["PYTHONOPTIMIZE"] = "2"
+    for module in ("gateway/runtime", "telegram/_bot", "sqlalchemy/orm/session"):
+        package, name = module.rsplit("/", 1)
+        compiled = next(venv.glob(f"lib/python3*/site-packages/{package}/__pycache__"))
+        assert list(compiled.glob(f"{name}.cpython-*.opt-2.pyc")), module
     version = _run([gateway, "--version"], tmp_path, {**env, "GATEWAY_COMMIT": "abc1234"})
     assert version.stdout.strip() == "gateway 0.1.0 (commit abc1234)"
     _migrate_twice(gateway, tmp_path, env)
