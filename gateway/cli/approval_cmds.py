@@ -101,7 +101,7 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         emit(found, as_json)
 
     @approvals_app.command(
-        "request", help=("Ask an app user to approve an app-owned action on their linked channel.")
+        "request", help="Ask an app user to approve an app-owned action on their linked channel."
     )
     def request(
         user: Annotated[str, typer.Option("--user", help="The app user who must decide.")],
@@ -163,7 +163,7 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
     decision_command("deny", "denied")
 
     @webhooks_app.command(
-        "list", help=("Approval lifecycle events and their delivery to the app, newest first.")
+        "list", help="Approval lifecycle events and their delivery to the app, newest first."
     )
     def webhooks_list(
         status: Annotated[
@@ -190,7 +190,7 @@ def register(approvals_app: typer.Typer, webhooks_app: typer.Typer) -> None:
         emit(rows, as_json, columns, title="approval webhook deliveries")
 
     @webhooks_app.command(
-        "retry", help=("Send lifecycle events again (same event_id, so receivers deduplicate).")
+        "retry", help="Send lifecycle events again (same event_id, so receivers deduplicate)."
     )
     def webhooks_retry(
         ids: Annotated[list[int] | None, typer.Argument(help="Delivery ids.")] = None,

@@ -199,7 +199,7 @@ def _register_identity(app: typer.Typer) -> None:
 
     @app.command(
         "unlink",
-        help=("Remove a channel identity's link (its next message follows the unlinked policy)."),
+        help="Remove a channel identity's link (its next message follows the unlinked policy).",
     )
     def unlink(
         identity: IdentityArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False
@@ -317,7 +317,7 @@ def _register_identity(app: typer.Typer) -> None:
 
 def _register_allowlist(app: typer.Typer) -> None:
     @app.command(
-        "add", help=("Allow a channel identity to chat unlinked (under the `allowlist` policy).")
+        "add", help="Allow a channel identity to chat unlinked (under the `allowlist` policy)."
     )
     def add(identity: IdentityArg, project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> None:
         channel, sender = parse_identity(identity)

@@ -125,7 +125,7 @@ AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account id (in
 
 # --- running ----------------------------------------------------------------------------------
 @app.command(
-    help=("Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker).")
+    help="Serve webhooks, health, metrics and the admin API (and the worker, unless --no-worker)."
 )
 def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT or 8080).")] = None,
@@ -149,7 +149,7 @@ def serve(
         runner.run(serving.serve(settings, bind_host, bind_port, run_worker=not no_worker))
 
 
-@app.command(help=("Run only the background loops (turns and sends); stops cleanly on SIGTERM."))
+@app.command(help="Run only the background loops (turns and sends); stops cleanly on SIGTERM.")
 def worker(
     metrics_port: Annotated[
         int | None,
@@ -237,7 +237,7 @@ def mock_core(
 
 
 @app.command(
-    help=("Play scripted Telegram, SMS and WhatsApp conversations through a real gateway, offline.")
+    help="Play scripted Telegram, SMS and WhatsApp conversations through a real gateway, offline."
 )
 def demo() -> None:
     from gateway.dev.demo import run_demo
@@ -553,7 +553,7 @@ def _next_step(channel: str, project: str, account: str, path: str) -> str:
 
 @accounts_app.command(
     "list",
-    help=("List a project's channel accounts (secrets are never shown, only which are set)."),
+    help="List a project's channel accounts (secrets are never shown, only which are set).",
 )
 def accounts_list(project: ProjectOpt = DEFAULT, as_json: JsonOpt = False) -> None:
     settings = load_settings()

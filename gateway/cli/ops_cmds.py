@@ -101,7 +101,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
 
     @app.command(
         "trace",
-        help=("The whole story of one turn: inbound event, identity, core call, sends, delivery."),
+        help="The whole story of one turn: inbound event, identity, core call, sends, delivery.",
     )
     def trace(
         ident: Annotated[
@@ -186,7 +186,7 @@ def register(app: typer.Typer, outbox_app: typer.Typer, inbox_app: typer.Typer) 
 
     @inbox_app.command(
         "replay",
-        help=("Process failed inbound events again (same idempotency keys: nothing is doubled)."),
+        help="Process failed inbound events again (same idempotency keys: nothing is doubled).",
     )
     def inbox_replay(
         ids: Annotated[list[int] | None, typer.Argument(help="Inbox ids.")] = None,
