@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +30,7 @@ from gateway.messages import (
     SendError,
     WebhookRejected,
 )
+from tests.auxil.harness import free_port
 
 PUBLIC = "https://gw.example.com"
 HOOK = f"{PUBLIC}/webhooks/twilio/default"
@@ -449,9 +449,7 @@ async def test_server_error_is_transient(fake: FakeTwilio, sender: TwilioAdapter
 
 
 async def test_connection_refused_is_transient() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there (this worker's block: tests.auxil.harness)
     twilio = TwilioAdapter(account(api_base_url=f"http://127.0.0.1:{port}"))
     try:
         with pytest.raises(SendError) as info:

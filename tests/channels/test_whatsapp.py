@@ -4,7 +4,6 @@ API over real HTTP."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +41,7 @@ from gateway.messages import (
     SendError,
     WebhookRejected,
 )
+from tests.auxil.harness import free_port
 
 HOOK = "https://gw.example.com/webhooks/whatsapp/default"
 VERIFY_TOKEN = "verify-me-please"
@@ -660,9 +660,7 @@ async def test_server_errors_are_transient(fake: FakeWhatsApp, sender: WhatsAppA
 
 
 async def test_connection_refused_is_transient() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there (this worker's block: tests.auxil.harness)
     whatsapp = WhatsAppAdapter(account(api_base_url=f"http://127.0.0.1:{port}"))
     try:
         with pytest.raises(SendError) as info:

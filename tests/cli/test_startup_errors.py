@@ -15,15 +15,17 @@ import pytest
 
 from tests.auxil.cli import GATEWAY, ROOT, cli_env, failed, gateway
 from tests.auxil.databases import sqlite_copy
+from tests.auxil.harness import free_port
 
 NO_TELEGRAM = "http://127.0.0.1:9"
 COMMANDS = [("serve",), ("serve", "--no-worker"), ("worker",), ("migrate",)]
 
 
 def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nobody listens on: from this worker's block (`free_port`), since one the kernel
+    picks for port 0 can be taken meanwhile (once another test's HTTP server answered the
+    gateway's PostgreSQL handshake there)."""
+    return free_port()
 
 
 @pytest.fixture
