@@ -357,12 +357,11 @@ ServiceSid = Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")]
 
 
 class SmsAccountCreate(_AccountCreateBase):
-    """A Twilio account: SMS, and WhatsApp through Twilio."""
-
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "anyOf": [{"required": ["from_number"]}, {"required": ["messaging_service_sid"]}]
+            "description": "A Twilio account: SMS, and WhatsApp through Twilio.",
+            "anyOf": [{"required": ["from_number"]}, {"required": ["messaging_service_sid"]}],
         },
     )
     channel: Literal["sms"]
@@ -383,8 +382,9 @@ class SmsAccountCreate(_AccountCreateBase):
 
 
 class WhatsAppAccountCreate(_AccountCreateBase):
-    """A WhatsApp Cloud API phone number."""
-
+    model_config = ConfigDict(
+        json_schema_extra={"description": "A WhatsApp Cloud API phone number."}
+    )
     channel: Literal["whatsapp"]
     phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$", description="Phone number id.")
     access_token: Secret = Field(description="Access token (write-only).")
@@ -401,7 +401,9 @@ AnyAccountCreate = TelegramAccountCreate | SmsAccountCreate | WhatsAppAccountCre
 
 
 class AccountCreate(RootModel[Annotated[AnyAccountCreate, Field(discriminator="channel")]]):
-    """A channel account; the fields depend on `channel`."""
+    model_config = ConfigDict(
+        json_schema_extra={"description": "A channel account; the fields depend on `channel`."}
+    )
 
     @property
     def channel(self) -> str:
@@ -541,7 +543,11 @@ class WebhookDeliveryOut(BaseModel):
 
 
 class TurnStory(BaseModel):
-    """One turn's whole story (support): phone numbers masked, no secrets."""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "One turn's whole story (support): phone numbers masked, no secrets."
+        }
+    )
 
     project: str | None
     inbound: dict[str, Any]
