@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from gateway.storage.db import Database
-from tests.auxil.harness import BOT_TOKEN, WEBHOOK_SECRET
+from tests.auxil.harness import AS_THE_IMAGE_RUNS, BOT_TOKEN, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
@@ -31,7 +31,7 @@ def cli_env(db_url: str, telegram_url: str, **overrides: str | None) -> dict[str
         if not k.startswith(_OWN_PREFIXES) and k not in ("DATABASE_URL", "PORT")
     }
     env.update(
-        PYTHONOPTIMIZE="2",  # as the image runs every command (Dockerfile): help without docstrings
+        **AS_THE_IMAGE_RUNS,  # help without docstrings, too
         DATABASE_URL=db_url,
         GATEWAY_SECRET_KEY=SECRET_KEY,
         TELEGRAM_BOT_TOKEN=BOT_TOKEN,

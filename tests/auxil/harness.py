@@ -34,6 +34,10 @@ ADMIN_KEY = "admin-key-for-tests-0123456789abcdefghij"
 CORE_KEY = "core-project-key-for-tests"
 SECRET_KEY = "_d01m-sT81m8bu1XSBsVcV5zSEYkb9nVvlNCnPzdIjs="
 """A real key (`gateway secrets generate-key`): passphrase-like keys are refused."""
+
+AS_THE_IMAGE_RUNS = {"PYTHONOPTIMIZE": "2"}
+"""The Python settings the image runs every process with (its Dockerfile's ENV, checked by
+tests/deploy/test_dockerfile.py): `gateway` subprocesses of the tests run with them too."""
 PUBLIC_URL = "https://gw.example.test"
 """What providers see; tests post to loopback, so every request also proves that signatures
 are checked over the public URL, as behind a proxy that rewrites host and scheme."""

@@ -11,7 +11,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.auxil.harness import BOT_TOKEN, CORE_KEY, SECRET_KEY, WEBHOOK_SECRET
+from tests.auxil.harness import (
+    AS_THE_IMAGE_RUNS,
+    BOT_TOKEN,
+    CORE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+)
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 
@@ -20,7 +26,7 @@ def gateway_env(db_url: str, telegram_url: str, core_url: str, **extra: Any) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "TELEGRAM_"))}
     env.update(
         {
-            "PYTHONOPTIMIZE": "2",  # as the image runs every process (Dockerfile)
+            **AS_THE_IMAGE_RUNS,
             "DATABASE_URL": db_url,
             "GATEWAY_SECRET_KEY": SECRET_KEY,
             "GENAUG_API_BASE_URL": core_url,

@@ -15,7 +15,7 @@ from tests.auxil.deployment import (
     gateway_variables,
     image_healthcheck,
 )
-from tests.auxil.harness import free_port
+from tests.auxil.harness import AS_THE_IMAGE_RUNS, free_port
 from tests.auxil.process import GatewayProcess, gateway_env
 
 STEPS = dockerfile()
@@ -56,6 +56,12 @@ def test_the_commit_is_a_build_argument_the_gateway_reads() -> None:
     assert "GATEWAY_COMMIT=${GATEWAY_COMMIT}" in env
     names = {pair.split("=")[0] for pair in env.split()}
     assert names <= gateway_variables() | PYTHON_AND_PIP, names - gateway_variables()
+
+
+def test_the_tests_run_gateway_processes_with_the_images_python_settings() -> None:
+    env = " ".join(i.value for i in STEPS if i.keyword == "ENV" and i.stage == 2).split()
+    for name, value in AS_THE_IMAGE_RUNS.items():
+        assert f"{name}={value}" in env
 
 
 def test_what_it_copies_exists_and_the_context_keeps_it() -> None:

@@ -15,6 +15,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from tests.auxil.deployment import ROOT, dockerfile, own_environment
+from tests.auxil.harness import AS_THE_IMAGE_RUNS
 
 pytestmark = pytest.mark.install  # minutes (PyPI): `make test-install`, CI
 
@@ -85,9 +86,7 @@ def test_the_dockerfile_builder_stage_installs_a_gateway_that_migrates(tmp_path:
     entrypoint = next(i for i in dockerfile() if i.keyword == "ENTRYPOINT").exec_form()
     gateway = str(venv / "bin" / entrypoint[0])
     # The image's processes run without docstrings, from bytecode the builder compiled that way.
-    final_env = " ".join(i.value for i in dockerfile() if i.keyword == "ENV" and i.stage == 2)
-    assert "PYTHONOPTIMIZE=2" in final_env.split()
-    env["PYTHONOPTIMIZE"] = "2"
+    env.update(AS_THE_IMAGE_RUNS)  # the final stage's ENV (tests/deploy/test_dockerfile.py)
     for module in ("gateway/runtime", "telegram/_bot", "sqlalchemy/orm/session"):
         package, name = module.rsplit("/", 1)
         compiled = next(venv.glob(f"lib/python3*/site-packages/{package}/__pycache__"))
